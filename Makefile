@@ -1,0 +1,24 @@
+# The README's two commands. Each sets itself up on a fresh clone; re-running is quick when .venv is current.
+PYTHON ?= python3
+VENV   := .venv
+STAMP  := $(VENV)/.installed-stamp
+PROFILE ?= quick
+
+.PHONY: test reproduce lint clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+reproduce: $(STAMP)
+	$(VENV)/bin/bench reproduce --profile $(PROFILE)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean-venv:
+	rm -rf $(VENV)

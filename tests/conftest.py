@@ -1,0 +1,25 @@
+"""Shared test fixtures: tiny images and a CLI runner. Everything here is small and CPU-only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """A real colour photo that ships with scikit-image, uint8 (512,512,3)."""
+    from skimage import data
+
+    return data.astronaut()
