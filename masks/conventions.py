@@ -11,7 +11,7 @@ Defined once here (DESIGN.md, "Conventions"); nothing else in the project redefi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -47,7 +47,7 @@ BINS: tuple[Bin, ...] = tuple(Bin(a, b) for a, b in zip(_EDGES[:-1], _EDGES[1:],
 BIN_NAMES: tuple[str, ...] = tuple(b.name for b in BINS)
 
 
-class Group(str, Enum):
+class Group(StrEnum):
     """N: holes may touch the border. B: every hole pixel at least the margin away from it."""
 
     N = "N"

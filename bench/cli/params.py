@@ -26,7 +26,10 @@ RATIO = RatioParam()
 
 def ratio_option(default: str = "0.01-0.6"):
     return click.option(
-        "--ratio", type=RATIO, default=default, show_default=True,
+        "--ratio",
+        type=RATIO,
+        default=default,
+        show_default=True,
         help="Hole-ratio bins LO-HI: 0.3-0.4 is the bin (0.3,0.4]; 0.01-0.6 all six.",
     )
 
@@ -34,7 +37,9 @@ def ratio_option(default: str = "0.01-0.6"):
 def border_option():
     """--border = group B, --no-border = group N, neither = both."""
     return click.option(
-        "--border/--no-border", "border", default=None,
+        "--border/--no-border",
+        "border",
+        default=None,
         help="Group B (holes >= margin from the border) or N (holes may touch it); default both.",
     )
 

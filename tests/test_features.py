@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+import torch
+
+from bench.errors import BenchError
+from bench.features import VGG16_ENV, load_efficientnet_lite0, load_feature_net
+
+
+@pytest.fixture
+def no_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv(VGG16_ENV, raising=False)
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # get_dir() then follows $TORCH_HOME
+
+
+def _as_batch(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255
+
+
+def test_standin_classifier_recognises_real_photos():
+    """The stand-in is a real ImageNet classifier: a cat photo and an espresso photo are named as such."""
+    from skimage import data
+
+    net = load_efficientnet_lite0()
+    with torch.no_grad():
+        cat = net(_as_batch(data.chelsea())).argmax(1).item()
+        coffee = net(_as_batch(data.coffee())).argmax(1).item()
+    assert 281 <= cat <= 285  # ImageNet's domestic-cat classes
+    assert coffee in (967, 968)  # espresso, cup
+
+
+def test_auto_without_vgg_weights_falls_back_to_labelled_standin(no_hub_cache):
+    net = load_feature_net("auto")
+    assert net.name == "efficientnet-lite0" and net.is_standin and "stand-in" in net.label
+    feats = net(torch.rand(2, 3, 64, 64))
+    assert [tuple(f.shape) for f in feats] == [(2, 16, 32, 32), (2, 24, 16, 16), (2, 40, 8, 8)]
+    assert not any(p.requires_grad for p in net.parameters())
+
+
+def test_vgg16_required_without_weights_is_a_clear_error(no_hub_cache):
+    with pytest.raises(BenchError, match="VGG-16 ImageNet weights are needed"):
+        load_feature_net("vgg16")
+
+
+def test_vgg16_from_explicit_path_and_env(tmp_path, no_hub_cache, monkeypatch):
+    from torchvision.models import vgg16
+
+    path = tmp_path / "vgg.pth"
+    torch.save(vgg16(weights=None).state_dict(), path)
+    for kwargs in ({"weights": path}, {}):
+        if not kwargs:
+            monkeypatch.setenv(VGG16_ENV, str(path))
+        net = load_feature_net("auto", **kwargs)
+        assert net.name == "vgg16" and not net.is_standin
+        feats = net(torch.rand(1, 3, 32, 32))
+        assert [tuple(f.shape) for f in feats] == [(1, 64, 16, 16), (1, 128, 8, 8), (1, 256, 4, 4)]
+
+
+def test_bad_weights_and_names(tmp_path, no_hub_cache):
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(BenchError, match="junk.pth"):
+        load_feature_net("vgg16", weights=junk)
+    with pytest.raises(BenchError, match="not found"):
+        load_feature_net("vgg16", weights=tmp_path / "missing.pth")
+    with pytest.raises(BenchError, match="unknown feature network"):
+        load_feature_net("resnet")
+    assert load_feature_net("none")(torch.rand(1, 3, 8, 8)) == []
