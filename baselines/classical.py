@@ -1,0 +1,89 @@
+"""Classical, non-learned inpainters: `mean` (the floor), `telea`, `ns` (OpenCV) and `biharmonic` (skimage).
+
+All follow bench.inpainters' conventions; hole-polarity conversion for OpenCV / skimage goes through
+masks.conventions.flip_polarity only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+import torch
+
+from bench.inpainters import ALL_HOLE_FILL, Inpainter, PerImageInpainter, register
+from masks.conventions import HOLE, VALID, flip_polarity
+
+# cv2.inpaint's neighbourhood radius (px). Measured with benchmarks/baselines.py on 512x512 photos,
+# masks of every bin: see DEFAULT_RADIUS's note in the README section; hole PSNR changes little with
+# the radius while time grows with it, so the smallest radius within noise of the best is used.
+DEFAULT_RADIUS: int = 5
+
+
+@register("mean")
+class MeanInpainter(Inpainter):
+    """Holes take the mean colour of the image's valid pixels (0.5 when there is none): the floor."""
+
+    name = "mean"
+
+    def _fill(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        n = masks.sum(dim=(2, 3))  # (B,1) valid pixel count
+        mean = (images * masks).sum(dim=(2, 3)) / n.clamp_min(1)  # (B,3)
+        mean = torch.where(n > 0, mean, torch.full_like(mean, ALL_HOLE_FILL))
+        return mean[:, :, None, None].expand_as(images)
+
+
+def _to_u8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def _cv2_hole_mask(valid: np.ndarray) -> np.ndarray:
+    """(H,W) bool valid -> uint8 mask in OpenCV's polarity (hole = 255)."""
+    ours = np.where(valid, VALID, HOLE).astype(np.uint8)
+    return flip_polarity(ours)
+
+
+class _CV2Inpainter(PerImageInpainter):
+    flag: ClassVar[int] = cv2.INPAINT_TELEA
+    defaults: ClassVar[dict[str, Any]] = {"radius": DEFAULT_RADIUS}
+
+    def fill_one(self, image: np.ndarray, valid: np.ndarray, seed: int) -> np.ndarray:
+        radius = float(self.options["radius"])
+        out = cv2.inpaint(_to_u8(image), _cv2_hole_mask(valid), radius, self.flag)
+        return out.astype(np.float32) / 255.0
+
+
+@register("telea")
+class TeleaInpainter(_CV2Inpainter):
+    """OpenCV's fast-marching method (Telea 2004)."""
+
+    name = "telea"
+    flag = cv2.INPAINT_TELEA
+
+
+@register("ns")
+class NSInpainter(_CV2Inpainter):
+    """OpenCV's Navier-Stokes method (Bertalmio et al. 2001)."""
+
+    name = "ns"
+    flag = cv2.INPAINT_NS
+
+
+@register("biharmonic")
+class BiharmonicInpainter(PerImageInpainter):
+    """scikit-image's biharmonic inpainting, per channel (channel_axis=-1)."""
+
+    name = "biharmonic"
+    defaults: ClassVar[dict[str, Any]] = {"split_into_regions": True}
+
+    def fill_one(self, image: np.ndarray, valid: np.ndarray, seed: int) -> np.ndarray:
+        from skimage.restoration import inpaint_biharmonic
+
+        hole = flip_polarity(valid.astype(np.float32)) > 0.5  # skimage: True = to inpaint
+        return inpaint_biharmonic(
+            image.astype(np.float64),
+            hole,
+            split_into_regions=bool(self.options["split_into_regions"]),
+            channel_axis=-1,
+        )

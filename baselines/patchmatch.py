@@ -1,0 +1,1 @@
+"""PatchMatch image completion (placeholder while the implementation lands)."""

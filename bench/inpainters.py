@@ -1,0 +1,342 @@
+"""The Inpainter interface and the registry of methods (DESIGN.md, "Inpainters").
+
+Every method is an object with `name`, `options`, `fingerprint`, `meta` and
+`inpaint(images, masks) -> images` on batches in the project's conventions: images float32 RGB in [0,1],
+(B,3,H,W); masks (B,1,H,W) float {0,1} with 1 = valid, 0 = hole. The evaluator knows nothing else.
+
+>>> import torch
+>>> m = get_inpainter("mean")
+>>> img, msk = torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8)
+>>> msk[..., 2:5, 2:5] = 0
+>>> out = m.inpaint(img, msk)
+>>> bool((out[msk.expand_as(out) > 0] == img[msk.expand_as(img) > 0]).all())
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from bench.errors import BenchError
+
+# Modules that register the non-learned methods; imported on first use of the registry so that
+# `import bench.inpainters` stays cheap (numba, cv2, skimage load only when a method is asked for).
+_BUILTIN_MODULES: tuple[str, ...] = ("baselines.classical", "baselines.patchmatch")
+
+# Fill used when an image has no valid pixel at all: nothing to copy from, so mid-grey (the paper's
+# Conv baseline fills holes with 127.5 too).
+ALL_HOLE_FILL: float = 0.5
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Turn a CLI string (or any value) into the type of the option's default."""
+    if default is None or isinstance(value, type(default)) and not isinstance(default, bool):
+        return value
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return type(default)(value)
+    except (TypeError, ValueError):
+        raise BenchError(f"option {key}={value!r}: expected {type(default).__name__}") from None
+
+
+class Inpainter:
+    """Base class: subclasses set `name`, `version`, `defaults` and implement `_fill`.
+
+    `options` holds everything that changes results (JSON-able); `runtime` holds what does not
+    (worker count, device, batch size) and is left out of the fingerprint.
+    """
+
+    name: ClassVar[str] = ""
+    # Bump when the algorithm changes so stored results with an old fingerprint are not reused.
+    version: ClassVar[str] = "1"
+    defaults: ClassVar[dict[str, Any]] = {}
+    runtime_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        known = {**self.defaults, **self.runtime_defaults}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            names = ", ".join(sorted(known)) or "(none)"
+            raise BenchError(f"method {self.name!r}: unknown option(s) {', '.join(unknown)}; known: {names}")
+        self.options: dict[str, Any] = {
+            k: _coerce(k, options.get(k, d), d) for k, d in sorted(self.defaults.items())
+        }
+        self.runtime: dict[str, Any] = {
+            k: _coerce(k, options.get(k, d), d) for k, d in sorted(self.runtime_defaults.items())
+        }
+        self.meta: dict[str, Any] = {}
+
+    @property
+    def fingerprint(self) -> str:
+        """Short stable hash of name + options + algorithm version (12 hex digits)."""
+        blob = json.dumps(
+            {"name": self.name, "version": self.version, "options": self.options},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({self.name}: {opts})"
+
+    def inpaint(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """(B,3,H,W) float in [0,1], (B,1,H,W) {0,1} 1=valid -> (B,3,H,W) with valid pixels kept exactly."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (B,3,H,W), got {tuple(images.shape)}")
+        b, _, h, w = images.shape
+        if masks.ndim != 4 or tuple(masks.shape) != (b, 1, h, w):
+            raise ValueError(f"masks must be (B,1,H,W) = {(b, 1, h, w)}, got {tuple(masks.shape)}")
+        images = images.float()
+        valid = masks.to(images.device) > 0.5  # (B,1,H,W) bool
+        if b == 0:
+            return images.clone()
+        fill = self._fill(images, valid.float())
+        fill = torch.nan_to_num(fill.to(images.device, torch.float32), nan=ALL_HOLE_FILL).clamp(0.0, 1.0)
+        # torch.where keeps valid pixels bit-exact (m*img + (1-m)*fill would turn NaN*0 into NaN).
+        return torch.where(valid, images, fill)
+
+    def _fill(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Raw (B,3,H,W) output; only its hole pixels are used. Masks are exactly {0,1}."""
+        raise NotImplementedError
+
+
+def image_seed(seed: int, image: np.ndarray, valid: np.ndarray) -> int:
+    """A per-image seed from the method seed and the (image, mask) bytes.
+
+    The same pair gets the same seed whatever the batch it sits in and whatever the worker count.
+    """
+    h = hashlib.blake2b(digest_size=8)
+    h.update(int(seed).to_bytes(8, "little", signed=True))
+    h.update(np.ascontiguousarray(image, dtype=np.float32).tobytes())
+    h.update(np.ascontiguousarray(valid, dtype=bool).tobytes())
+    return int.from_bytes(h.digest(), "little") >> 1  # non-negative, fits int64
+
+
+class PerImageInpainter(Inpainter):
+    """A method that works on one (H,W,3) numpy image at a time, run over a batch with `workers` threads.
+
+    Subclasses implement `fill_one(image, valid, seed) -> (H,W,3)`; it is only called on images that have
+    both hole and valid pixels (no hole: returned unchanged; all hole: ALL_HOLE_FILL). Threads give real
+    parallelism because the heavy parts (cv2, numba nogil, skimage/numpy) release the GIL.
+    """
+
+    runtime_defaults: ClassVar[dict[str, Any]] = {"workers": 1}
+
+    def fill_one(self, image: np.ndarray, valid: np.ndarray, seed: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _one(self, image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        if valid.all():
+            return image
+        if not valid.any():
+            return np.full_like(image, ALL_HOLE_FILL)
+        seed = image_seed(int(self.options.get("seed", 0)), image, valid)
+        out = self.fill_one(image, valid, seed)
+        return np.asarray(out, dtype=np.float32).reshape(image.shape)
+
+    def _fill(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        imgs = np.ascontiguousarray(images.detach().cpu().numpy().transpose(0, 2, 3, 1), dtype=np.float32)
+        valid = masks.detach().cpu().numpy()[:, 0] > 0.5  # (B,H,W) bool
+        workers = int(self.runtime.get("workers", 1)) or (os.cpu_count() or 1)
+        workers = max(1, min(workers, len(imgs)))
+        if workers == 1:
+            outs = [self._one(imgs[i], valid[i]) for i in range(len(imgs))]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                outs = list(pool.map(self._one, list(imgs), list(valid)))
+        out = np.stack(outs).transpose(0, 3, 1, 2)
+        return torch.from_numpy(np.ascontiguousarray(out)).to(images.device)
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+_FACTORIES: dict[str, Callable[..., Inpainter]] = {}
+_builtins_loaded = False
+
+
+def register(name: str) -> Callable[[Callable[..., Inpainter]], Callable[..., Inpainter]]:
+    """Decorator: `@register("mymethod")` on a class or function `(**options) -> Inpainter`."""
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+        raise ValueError(f"method name {name!r} must be letters, digits, '_' or '-'")
+
+    def deco(factory: Callable[..., Inpainter]) -> Callable[..., Inpainter]:
+        _FACTORIES[name] = factory
+        return factory
+
+    return deco
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        for mod in _BUILTIN_MODULES:
+            importlib.import_module(mod)
+
+
+def available() -> list[str]:
+    """Names of every registered method, sorted."""
+    _load_builtins()
+    return sorted(_FACTORIES)
+
+
+def get_inpainter(name: str, **options: Any) -> Inpainter:
+    """The method `name` built with `options` (CLI strings are converted to the options' types)."""
+    _load_builtins()
+    if name not in _FACTORIES:
+        raise BenchError(f"unknown method {name!r}; known methods: {', '.join(available())}")
+    return _FACTORIES[name](**options)
+
+
+def parse_method_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """`--method` syntax -> (name, options).
+
+    `NAME`, `NAME=CHECKPOINT` (-> options["checkpoint"]), or `NAME:key=value,key=value`.
+
+    >>> parse_method_spec("pconv=runs/x/last.pt")
+    ('pconv', {'checkpoint': 'runs/x/last.pt'})
+    >>> parse_method_spec("patchmatch:patch_size=9,seed=1")
+    ('patchmatch', {'patch_size': '9', 'seed': '1'})
+    """
+    spec = spec.strip()
+    m = re.fullmatch(r"([A-Za-z0-9_\-]+):(.*)", spec, flags=re.S)
+    if m:
+        name, rest = m.group(1), m.group(2)
+        options: dict[str, str] = {}
+        for item in filter(None, (s.strip() for s in rest.split(","))):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise BenchError(f"--method {spec!r}: expected NAME:key=value,key=value")
+            options[key.strip()] = value.strip()
+        return name, options
+    name, sep, checkpoint = spec.partition("=")
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+        raise BenchError(f"--method {spec!r}: expected NAME, NAME=CHECKPOINT or NAME:key=value,...")
+    if sep:
+        if not checkpoint:
+            raise BenchError(f"--method {spec!r}: empty checkpoint path after '='")
+        return name, {"checkpoint": checkpoint}
+    return name, {}
+
+
+def get_inpainters(specs: Sequence[str], **common: Any) -> list[Inpainter]:
+    """One inpainter per `--method` spec; `common` options (e.g. workers) go to every method taking them."""
+    out = []
+    for spec in specs:
+        name, opts = parse_method_spec(spec)
+        _load_builtins()
+        factory = _FACTORIES.get(name)
+        if isinstance(factory, type) and issubclass(factory, Inpainter):
+            accepted = {**factory.defaults, **factory.runtime_defaults}
+            opts = {**{k: v for k, v in common.items() if k in accepted}, **opts}
+        out.append(get_inpainter(name, **opts))
+    return out
+
+
+# ------------------------------------------------------------------------------------ learned: pconv, conv
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class CheckpointInpainter(Inpainter):
+    """A U-Net trained by `bench train`, loaded from its checkpoint (weights_only)."""
+
+    arch_conv: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {"checkpoint": ""}
+    runtime_defaults: ClassVar[dict[str, Any]] = {"device": "auto", "batch_size": 8}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        path = self.options["checkpoint"]
+        if not path:
+            raise BenchError(f"method {self.name!r} needs a checkpoint: --method {self.name}=PATH/TO/last.pt")
+        p = Path(path)
+        if not p.is_file():
+            raise BenchError(f"method {self.name!r}: checkpoint {path} does not exist")
+        self.options["checkpoint"] = str(p)
+        self.options["checkpoint_sha256"] = sha256_file(p)
+        try:
+            from bench.train import load_checkpoint_model
+        except ImportError as e:  # pragma: no cover - bench.train ships with the package
+            raise BenchError(f"method {self.name!r}: cannot import bench.train ({e})") from e
+        from bench.device import resolve_device
+
+        model, meta = load_checkpoint_model(p, device="cpu")
+        arch = meta.get("arch")
+        conv = arch.get("conv") if isinstance(arch, dict) else arch
+        if conv != self.arch_conv:
+            other = "conv" if self.arch_conv == "partial" else "pconv"
+            raise BenchError(
+                f"method {self.name!r} needs a checkpoint with {self.arch_conv!r} convolutions, but {path} "
+                f"has {conv!r}; use --method {other}={path}"
+            )
+        self.device = resolve_device(self.runtime["device"])
+        self.model = model.to(self.device).eval()
+        self.meta = {
+            "features": meta.get("features"),
+            "arch": arch,
+            "step": meta.get("step"),
+        }
+
+    def _fill(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        bs = max(1, int(self.runtime["batch_size"]))
+        outs = []
+        with torch.no_grad():
+            for i in range(0, images.shape[0], bs):
+                img = images[i : i + bs].to(self.device)
+                m = masks[i : i + bs].to(self.device)
+                # Hole pixels never reach the network: filled with 0.5 (the Conv baseline's 127.5).
+                x = torch.where(m > 0.5, img, torch.full_like(img, ALL_HOLE_FILL))
+                y = self.model(x, m)
+                if isinstance(y, tuple | list):
+                    y = y[0]
+                outs.append(y.float().to(images.device))
+        return torch.cat(outs)
+
+
+@register("pconv")
+class PConvInpainter(CheckpointInpainter):
+    """PConv: the U-Net with partial convolutions (Liu et al. 2018)."""
+
+    name = "pconv"
+    arch_conv = "partial"
+
+
+@register("conv")
+class ConvInpainter(CheckpointInpainter):
+    """Conv: the same U-Net with ordinary convolutions, holes filled with 0.5."""
+
+    name = "conv"
+    arch_conv = "standard"
