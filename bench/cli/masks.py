@@ -1,6 +1,26 @@
+"""`bench masks generate|import|stats`: thin wrappers over masks.manifest."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
 import click
 
-from bench.cli._stub import not_built
+from bench.cli.params import border_option, groups_from_flag, ratio_option
+from masks.generate import KINDS
+from masks.manifest import (
+    DEFAULTS,
+    HISTOGRAM,
+    MANIFEST,
+    POLARITIES,
+    PREVIEW,
+    generate_set,
+    import_set,
+    plot_histogram,
+    read_manifest,
+    stats_table,
+)
 
 
 @click.group()
@@ -8,10 +28,90 @@ def masks() -> None:
     """Irregular hole masks binned by hole ratio, groups N and B."""
 
 
-for _name in ("generate", "import", "stats"):
+@masks.command()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the PNGs, manifest.csv and preview.png.",
+)
+@click.option("--size", type=int, default=DEFAULTS.size, show_default=True, help="Mask side in pixels.")
+@click.option(
+    "--per-bin", type=int, default=DEFAULTS.per_bin, show_default=True, help="Masks per bin and group."
+)
+@ratio_option()
+@border_option()
+@click.option(
+    "--kind", type=click.Choice(KINDS), default=DEFAULTS.kind, show_default=True, help="Mask family."
+)
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.workers,
+    show_default=True,
+    help="Processes; the masks are the same whatever this is.",
+)
+def generate(out, size, per_bin, ratio, border, kind, seed, workers) -> None:
+    """Generate per-bin, per-group irregular masks (all six bins and both groups by default)."""
+    df = generate_set(
+        out,
+        size=size,
+        per_bin=per_bin,
+        bins=ratio,
+        groups=groups_from_flag(border),
+        kind=kind,
+        seed=seed,
+        workers=workers,
+    )
+    click.echo(f"{len(df)} masks in {out} ({MANIFEST}, {PREVIEW})")
 
-    def _cmd(_name=_name) -> None:
-        not_built(f"masks {_name}")
 
-    masks.command(_name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-                  help=f"masks {_name} (not built yet)")(_cmd)
+@masks.command("import")
+@click.argument("src", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the converted PNGs, manifest.csv and preview.png.",
+)
+@click.option("--size", type=int, default=None, help="Resize to SIZE x SIZE (nearest neighbour).")
+@click.option(
+    "--polarity",
+    type=click.Choice(POLARITIES),
+    default="auto",
+    show_default=True,
+    help="Which colour marks the holes in SRC; auto guesses (holes are the minority).",
+)
+def import_(src, out, size, polarity) -> None:
+    """Import an existing mask set (e.g. NVIDIA's irregular masks, LaMa masks with white holes)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df, used = import_set(src, out, size=size, polarity=polarity)
+    for w in caught:
+        click.echo(f"Warning: {w.message}", err=True)
+    outside = df[df["bin"] == ""]
+    click.echo(f"{len(df)} masks imported into {out} (polarity {used}); {len(outside)} outside every bin")
+    for f, r in zip(outside["file"].head(20), outside["hole_ratio"].head(20), strict=True):
+        click.echo(f"  outside every bin: {f} (hole ratio {r:.4f})")
+    if len(outside) > 20:
+        click.echo(f"  ... and {len(outside) - 20} more (bin is empty in {MANIFEST})")
+
+
+@masks.command()
+@click.argument("mask_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Histogram PNG [default: MASK_DIR/{HISTOGRAM}].",
+)
+def stats(mask_dir, plot) -> None:
+    """Counts and hole-ratio statistics per bin and group, and a histogram PNG."""
+    df = read_manifest(mask_dir)
+    table = stats_table(df)
+    click.echo(table.to_markdown(index=False, floatfmt=".4f"))
+    path = plot_histogram(df, plot or mask_dir / HISTOGRAM)
+    click.echo(f"histogram: {path}")

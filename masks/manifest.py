@@ -1,0 +1,460 @@
+"""Mask sets on disk: generate, import, read the manifest, summarise.
+
+A mask set is a folder of uint8 PNGs (255 valid, 0 hole) plus `manifest.csv` with one row per mask:
+file (relative to the folder), hole_ratio, bin ('0.3-0.4', empty outside every bin), group ('N'/'B'),
+kind, seed (empty for imported masks), size, and for imported masks the source file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from bench.errors import BenchError
+from bench.io import read_mask, write_bytes, write_csv, write_json, write_png
+from masks.conventions import (
+    BIN_NAMES,
+    BINS,
+    GROUPS,
+    HOLE,
+    VALID,
+    Bin,
+    Group,
+    bin_of,
+    flip_polarity,
+    group_of,
+    hole_ratio,
+    margin_for,
+)
+from masks.generate import Kind, check_feasible, generate_mask
+
+MANIFEST = "manifest.csv"
+PARAMS = "generate.json"  # the parameters a generated set was made with (skip-if-complete)
+PREVIEW = "preview.png"
+HISTOGRAM = "hole_ratios.png"
+COLUMNS = ("file", "hole_ratio", "bin", "group", "kind", "seed", "size")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+POLARITIES = ("auto", "hole-white", "hole-black")
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Defaults of `bench masks generate` (the paper's test set: 1,000 masks per bin and group at 512 px)."""
+
+    size: int = 512
+    per_bin: int = 1000
+    kind: str = "mixed"
+    seed: int = 0
+    workers: int = 1
+
+
+DEFAULTS = GenerateConfig()
+
+
+def mask_seed(seed: int, bin: Bin, group: Group | str, index: int) -> np.random.SeedSequence:
+    """The seed of one mask: depends only on (seed, bin, group, index), so sets are the same whatever the
+    worker count or the other bins/groups asked for."""
+    return np.random.SeedSequence([int(seed), BINS.index(bin), GROUPS.index(Group(group)), int(index)])
+
+
+def mask_path(bin: Bin, group: Group | str, index: int) -> str:
+    return f"{bin.name}/{Group(group).value}/{index:05d}.png"
+
+
+# ---------------------------------------------------------------------------------------------- generate
+
+
+def _generate_chunk(args: tuple) -> list[tuple[int, int, int, float]]:
+    """Worker: make and write masks [start, stop) of one bin and group; returns (bin, group, i, ratio)."""
+    out, size, b_idx, g_idx, start, stop, kind, seed, margin = args
+    b, g = BINS[b_idx], GROUPS[g_idx]
+    rows = []
+    for i in range(start, stop):
+        rng = np.random.default_rng(mask_seed(seed, b, g, i))
+        m = generate_mask(rng, size, b, g, kind, margin)
+        write_png(Path(out) / mask_path(b, g, i), m)
+        rows.append((b_idx, g_idx, i, hole_ratio(m)))
+    return rows
+
+
+def _params(size, per_bin, bins, groups, kind, seed, margin) -> dict:
+    return {
+        "version": _FORMAT_VERSION,
+        "size": int(size),
+        "per_bin": int(per_bin),
+        "bins": [b.name for b in bins],
+        "groups": [Group(g).value for g in groups],
+        "kind": Kind(kind).value,
+        "seed": int(seed),
+        "margin": margin_for(size, margin),
+    }
+
+
+def _is_complete(out: Path, params: dict) -> bool:
+    try:
+        stored = json.loads((out / PARAMS).read_text())
+        df = read_manifest(out)
+    except (OSError, ValueError, BenchError):
+        return False
+    return stored == params and all((out / f).is_file() for f in df["file"])
+
+
+def validate_generate(
+    size: int, per_bin: int, bins: Sequence[Bin], groups: Iterable, margin: int | None
+) -> None:
+    """Raise BenchError (one line) for parameters that cannot produce a mask set."""
+    if int(per_bin) < 1:
+        raise BenchError(f"--per-bin must be at least 1, got {per_bin}")
+    if not bins:
+        raise BenchError("no bins asked for")
+    try:
+        check_feasible(int(size), tuple(bins), tuple(groups), margin)
+    except ValueError as e:
+        raise BenchError(str(e)) from None
+
+
+def generate_set(
+    out: Path | str,
+    size: int = DEFAULTS.size,
+    per_bin: int = DEFAULTS.per_bin,
+    bins: Sequence[Bin] = BINS,
+    groups: Sequence[Group | str] = GROUPS,
+    kind: Kind | str = DEFAULTS.kind,
+    seed: int = DEFAULTS.seed,
+    workers: int = DEFAULTS.workers,
+    margin: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Write `per_bin` masks for every bin and group under `out`, plus manifest.csv and preview.png.
+
+    Byte-identical for the same parameters whatever `workers` is. A rerun with the same parameters on a
+    complete set does nothing and returns the stored manifest.
+    """
+    out = Path(out)
+    bins = tuple(bins)
+    groups = tuple(Group(g) for g in groups)
+    kind = Kind(kind)
+    validate_generate(size, per_bin, bins, groups, margin)
+    params = _params(size, per_bin, bins, groups, kind, seed, margin)
+    if _is_complete(out, params):
+        return read_manifest(out)
+
+    chunk = max(1, min(64, math.ceil(per_bin / max(4 * workers, 1))))
+    tasks = [
+        (str(out), size, BINS.index(b), GROUPS.index(g), s, min(s + chunk, per_bin), kind.value, seed, margin)
+        for b in bins
+        for g in groups
+        for s in range(0, per_bin, chunk)
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[int, int, int, float]] = []
+    bar = tqdm(total=per_bin * len(bins) * len(groups), unit="mask", desc="masks", disable=not progress)
+    if workers <= 1:
+        for t in tasks:
+            r = _generate_chunk(t)
+            rows.extend(r)
+            bar.update(len(r))
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            for r in pool.map(_generate_chunk, tasks):
+                rows.extend(r)
+                bar.update(len(r))
+    bar.close()
+
+    rows.sort()
+    df = pd.DataFrame(
+        {
+            "file": [mask_path(BINS[b], GROUPS[g], i) for b, g, i, _ in rows],
+            "hole_ratio": [r for *_, r in rows],
+            "bin": [BINS[b].name for b, *_ in rows],
+            "group": [GROUPS[g].value for _, g, *_ in rows],
+            "kind": kind.value,
+            "seed": seed,
+            "size": size,
+        }
+    )
+    write_csv(out / MANIFEST, df, float_format="%.6f")
+    write_preview(out, df)
+    write_json(out / PARAMS, params)
+    return read_manifest(out)
+
+
+# ---------------------------------------------------------------------------------------------- manifest
+
+
+def read_manifest(mask_dir: Path | str) -> pd.DataFrame:
+    """The manifest of a mask set as a DataFrame (columns COLUMNS, plus `source` for imported sets).
+
+    Raises BenchError naming the problem when the folder or the manifest is missing or corrupt.
+    """
+    mask_dir = Path(mask_dir)
+    if not mask_dir.is_dir():
+        raise BenchError(f"mask folder {mask_dir} does not exist")
+    path = mask_dir / MANIFEST
+    if not path.is_file():
+        raise BenchError(
+            f"{path} is missing: make a mask set with `bench masks generate` or `bench masks import`"
+        )
+    try:
+        df = pd.read_csv(
+            path,
+            dtype={"file": str, "bin": str, "group": str, "kind": str, "source": str},
+            keep_default_na=False,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise BenchError(f"{path} is not a readable manifest: {str(e).splitlines()[0]}") from None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise BenchError(f"{path} is corrupt: missing column(s) {', '.join(missing)}")
+    if df.empty:
+        raise BenchError(f"{path} lists no masks")
+    try:
+        df["hole_ratio"] = pd.to_numeric(df["hole_ratio"], errors="raise").astype(float)
+        df["size"] = pd.to_numeric(df["size"], errors="raise").astype(int)
+    except (ValueError, TypeError):
+        raise BenchError(f"{path} is corrupt: hole_ratio/size are not numbers") from None
+    df["seed"] = pd.to_numeric(df["seed"].replace("", np.nan), errors="coerce").astype("Int64")
+    bad_group = sorted(set(df["group"]) - {g.value for g in GROUPS})
+    if bad_group:
+        raise BenchError(f"{path} is corrupt: unknown group value(s) {bad_group}; expected N or B")
+    bad_bin = sorted(set(df["bin"]) - set(BIN_NAMES) - {""})
+    if bad_bin:
+        raise BenchError(f"{path} is corrupt: unknown bin value(s) {bad_bin}")
+    if df["file"].eq("").any() or df["file"].duplicated().any():
+        raise BenchError(f"{path} is corrupt: empty or duplicated file names")
+    return df
+
+
+def select(
+    df: pd.DataFrame, bins: Iterable[Bin] | None = None, groups: Iterable | None = None
+) -> pd.DataFrame:
+    """Rows of a manifest in the given bins and groups (None = all)."""
+    keep = pd.Series(True, index=df.index)
+    if bins is not None:
+        keep &= df["bin"].isin([b.name for b in bins])
+    if groups is not None:
+        keep &= df["group"].isin([Group(g).value for g in groups])
+    return df[keep]
+
+
+# ---------------------------------------------------------------------------------------------- preview
+
+
+def _thumb_sheet(cells: list[list[list[np.ndarray]]], row_labels: list[str], col_labels: list[str], t: int):
+    """Grid of uint8 thumbnails (rows x column-groups x examples) with labels drawn by OpenCV."""
+    pad, left, top = 4, 90, 24
+    n_cols = sum(len(c) for c in cells[0]) if cells else 0
+    per_group = [len(c) for c in cells[0]] if cells else []
+    h = top + len(cells) * (t + pad) + pad
+    w = left + n_cols * (t + pad) + pad * (len(per_group) + 1)
+    sheet = np.full((h, w), 200, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    x = left
+    for gi, k in enumerate(per_group):
+        cv2.putText(sheet, col_labels[gi], (x + 2, 17), font, 0.5, 0, 1, cv2.LINE_AA)
+        x += k * (t + pad) + pad
+    for ri, row in enumerate(cells):
+        y = top + ri * (t + pad) + pad
+        cv2.putText(sheet, row_labels[ri], (4, y + t // 2 + 5), font, 0.45, 0, 1, cv2.LINE_AA)
+        x = left
+        for group_cells in row:
+            for th in group_cells:
+                sheet[y : y + t, x : x + t] = th
+                x += t + pad
+            x += pad
+    return sheet
+
+
+def write_preview(mask_dir: Path | str, df: pd.DataFrame, per_cell: int = 5, thumb: int = 96) -> Path:
+    """preview.png: the first masks of every bin (rows) and group (columns); black = hole."""
+    mask_dir = Path(mask_dir)
+    row_names = [n for n in BIN_NAMES if (df["bin"] == n).any()]
+    if (df["bin"] == "").any():
+        row_names.append("")
+    groups = [g.value for g in GROUPS if (df["group"] == g.value).any()]
+    blank = np.full((thumb, thumb), 230, np.uint8)
+    cells = []
+    for name in row_names:
+        row = []
+        for g in groups:
+            files = df[(df["bin"] == name) & (df["group"] == g)]["file"].head(per_cell)
+            thumbs = []
+            for f in files:
+                m = read_mask(mask_dir / f)
+                thumbs.append(cv2.resize(m, (thumb, thumb), interpolation=cv2.INTER_AREA))
+            thumbs += [blank] * (per_cell - len(thumbs))
+            row.append(thumbs)
+        cells.append(row)
+    labels = [n if n else "no bin" for n in row_names]
+    sheet = _thumb_sheet(cells, labels, [f"group {g}" for g in groups], thumb)
+    path = mask_dir / PREVIEW
+    write_png(path, sheet)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- import
+
+
+def _list_images(src: Path, exclude: Path | None) -> list[Path]:
+    files = []
+    for root, dirs, names in os.walk(src):
+        dirs.sort()
+        if exclude is not None and Path(root).resolve() == exclude:
+            dirs[:] = []
+            continue
+        for n in sorted(names):
+            p = Path(root) / n
+            if p.suffix.lower() in IMAGE_SUFFIXES and n != PREVIEW and n != HISTOGRAM:
+                files.append(p)
+    return files
+
+
+def _read_grey(path: Path) -> np.ndarray:
+    m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if m is None:
+        raise BenchError(f"{path}: not a readable image")
+    if m.dtype != np.uint8:  # 16-bit or float masks: scale to 8 bit
+        m = cv2.normalize(m.astype(np.float64), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if m.ndim == 3:
+        if m.shape[2] == 4 and (m[..., :3].max() == m[..., :3].min()):
+            m = m[..., 3]  # an RGBA mask that keeps its shape in the alpha channel
+        else:
+            m = cv2.cvtColor(m[..., :3], cv2.COLOR_BGR2GRAY)
+    return m
+
+
+def detect_polarity(white_fractions: Sequence[float]) -> str:
+    """'hole-white' when white is the minority in most masks (holes are the smaller part).
+
+    Otherwise 'hole-black'. `white_fractions`: share of pixels >= 128 in each mask."""
+    return "hole-white" if float(np.median(white_fractions)) < 0.5 else "hole-black"
+
+
+def import_set(
+    src: Path | str,
+    out: Path | str,
+    size: int | None = None,
+    polarity: str = "auto",
+    margin: int | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, str]:
+    """Convert an existing mask set into this project's convention; returns (manifest, polarity used).
+
+    Reads every image under `src` (recursively), converts polarity (auto-detected with a warning, or
+    forced), resizes with nearest neighbour to `size` x `size` if given, binarises at 128, measures hole
+    ratio and group, and writes PNGs + manifest.csv + preview.png under `out`. Masks outside every bin are
+    kept and listed with an empty bin.
+    """
+    src, out = Path(src), Path(out)
+    if polarity not in POLARITIES:
+        raise BenchError(f"--polarity must be one of {', '.join(POLARITIES)}, got {polarity!r}")
+    if not src.is_dir():
+        raise BenchError(f"mask folder {src} does not exist")
+    if size is not None and int(size) < 16:
+        raise BenchError(f"--size {size} is too small: masks need at least 16 px")
+    files = _list_images(src, out.resolve() if out.exists() else None)
+    if not files:
+        raise BenchError(f"{src} holds no mask images ({', '.join(IMAGE_SUFFIXES)})")
+    greys = []
+    for p in tqdm(files, unit="mask", desc="read", disable=not progress):
+        m = _read_grey(p)
+        if size is not None and m.shape != (size, size):
+            m = cv2.resize(m, (int(size), int(size)), interpolation=cv2.INTER_NEAREST)
+        greys.append(m)
+    if polarity == "auto":
+        polarity = detect_polarity([float((m >= 128).mean()) for m in greys])
+        warnings.warn(
+            f"mask polarity auto-detected as {polarity} (holes are "
+            f"{'white' if polarity == 'hole-white' else 'black'} in the source); "
+            f"pass --polarity to force it",
+            stacklevel=2,
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for p, m in zip(files, greys, strict=True):
+        if polarity == "hole-white":
+            m = flip_polarity(m)  # the one helper for the opposite convention
+        mask = np.where(m >= 128, VALID, HOLE).astype(np.uint8)
+        rel = p.relative_to(src).with_suffix(".png").as_posix()
+        write_png(out / rel, mask)
+        r = hole_ratio(mask)
+        b = bin_of(r)
+        h, w = mask.shape
+        rows.append(
+            {
+                "file": rel,
+                "hole_ratio": r,
+                "bin": b.name if b is not None else "",
+                "group": group_of(mask, margin_for(min(h, w), margin)).value,
+                "kind": "imported",
+                "seed": "",
+                "size": min(h, w),
+                "source": p.relative_to(src).as_posix(),
+            }
+        )
+    df = pd.DataFrame(rows)
+    dup = df["file"][df["file"].duplicated()]
+    if not dup.empty:
+        raise BenchError(f"{src}: several images map to the same output file, e.g. {dup.iloc[0]}")
+    write_csv(out / MANIFEST, df, float_format="%.6f")
+    write_preview(out, df)
+    return read_manifest(out), polarity
+
+
+# ---------------------------------------------------------------------------------------------- stats
+
+
+def stats_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Count and hole-ratio statistics per bin and group; masks outside every bin get the bin 'none'."""
+    d = df.assign(bin=df["bin"].replace("", "none"))
+    order = [*BIN_NAMES, "none"]
+    t = (
+        d.groupby(["bin", "group"])["hole_ratio"]
+        .agg(count="count", mean="mean", std="std", min="min", max="max")
+        .reset_index()
+    )
+    t["std"] = t["std"].fillna(0.0)
+    t["bin"] = pd.Categorical(t["bin"], categories=order, ordered=True)
+    t["group"] = pd.Categorical(t["group"], categories=[g.value for g in GROUPS], ordered=True)
+    return t.sort_values(["bin", "group"]).reset_index(drop=True).astype({"bin": str, "group": str})
+
+
+def plot_histogram(df: pd.DataFrame, path: Path | str) -> Path:
+    """Histogram PNG of hole ratios per group, bin edges marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    edges = np.linspace(0, max(0.65, float(df["hole_ratio"].max()) + 0.01), 66)
+    for g in GROUPS:
+        r = df.loc[df["group"] == g.value, "hole_ratio"]
+        if len(r):
+            ax.hist(r, bins=edges, alpha=0.6, label=f"group {g.value} ({len(r)})")
+    for e in (BINS[0].lo, *(b.hi for b in BINS)):
+        ax.axvline(e, color="k", lw=0.6, ls="--")
+    ax.set_xlabel("hole ratio (hole pixels / all pixels)")
+    ax.set_ylabel("masks")
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    path = Path(path)
+    write_bytes(path, buf.getvalue())
+    return path
