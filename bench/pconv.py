@@ -91,8 +91,12 @@ def partial_conv2d_counts(
         new_mask = (wsum > 0).float()
         # ratio = sum(1)/sum(M) where the window holds a valid value, 0 elsewhere: the zero folds the
         # "out = 0 in holes" rule into the same multiply.
-        area = float(channels * kh * kw)
-        ratio = torch.where(wsum > 0, area / wsum.clamp(min=1e-6), torch.zeros_like(wsum))
+        # Float64 ratio for float64 inputs (gradcheck, reference tests), float32 otherwise. A tensor
+        # numerator on purpose: `scalar / tensor` runs as reciprocal * scalar, which rounds twice.
+        rdtype = torch.float64 if x_masked.dtype == torch.float64 else torch.float32
+        wsum = wsum.to(rdtype)
+        area = torch.tensor(float(channels * kh * kw), dtype=rdtype, device=wsum.device)
+        ratio = torch.where(wsum > 0, torch.div(area, wsum.clamp(min=0.5)), torch.zeros_like(wsum))
     out = F.conv2d(x_masked, weight, None, stride, padding, dilation)
     # In place is safe for autograd: conv2d's backward needs its input and weight, not its output.
     out.mul_(ratio.to(out.dtype))
