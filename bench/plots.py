@@ -1,0 +1,126 @@
+"""Figures of an evaluation: metric-vs-hole-ratio curves and a qualitative grid like the paper's Fig. 6.
+
+Matplotlib with the Agg backend; every figure is rendered to memory and written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import cv2  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bench.io import read_mask, read_png_rgb, write_bytes  # noqa: E402
+from bench.tables import METRICS, TableContext, bin_label  # noqa: E402
+from masks.conventions import BIN_NAMES, bin_by_name  # noqa: E402
+
+_LINES = {"N": "-", "B": "--"}
+
+
+def _save(fig: Any, path: Path, dpi: int = 110) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def plot_curves(summary: pd.DataFrame, path: Path, ctx: TableContext | None = None) -> Path:
+    """One panel per metric: mean vs hole ratio (bin centre) per method; N solid, B dashed; CI bands."""
+    ctx = ctx or TableContext()
+    metrics = [m for m in METRICS if m in set(summary["metric"])]
+    methods = list(dict.fromkeys(summary["method"]))
+    bins = [b for b in BIN_NAMES if b in set(summary["bin"])]
+    centre = {b: (bin_by_name(b).lo + bin_by_name(b).hi) / 2 for b in bins}
+    colours = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.3), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        sm = summary[summary["metric"] == metric]
+        for k, method in enumerate(methods):
+            for g in ("N", "B"):
+                d = sm[(sm["method"] == method) & (sm["group"] == g)]
+                if d.empty:
+                    continue
+                d = d.assign(x=d["bin"].map(centre)).sort_values("x")
+                ax.plot(d["x"], d["mean"], _LINES[g], marker="o", ms=3, color=colours(k % 10),
+                        label=f"{method} {g}")  # fmt: skip
+                if d["ci_low"].notna().all():
+                    ax.fill_between(
+                        d["x"], d["ci_low"], d["ci_high"], color=colours(k % 10), alpha=0.15, lw=0
+                    )
+        ax.set_title(ctx.label_of(metric))
+        ax.set_xlabel("hole-to-image area ratio")
+        ax.set_xticks([centre[b] for b in bins], [bin_label(b) for b in bins], rotation=45, fontsize=7)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, max(1, len(labels))), fontsize=8,
+               bbox_to_anchor=(0.5, -0.12))  # fmt: skip
+    notes = [n for n in ctx.notes() if not n.startswith("Command:")]
+    fig.suptitle("\n".join(notes[:2]), fontsize=7, y=1.02 + 0.03 * min(2, len(notes)))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _thumb(img: np.ndarray, side: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    s = side / max(h, w)
+    if s >= 1:
+        return img
+    return cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+
+
+def qualitative_grid(
+    out: Path, run: dict[str, Any], pairs: pd.DataFrame, path: Path | None = None, thumb: int = 192
+) -> Path | None:
+    """Fig. 6-style grid: one row per sample pair; columns masked input, each method, ground truth.
+
+    Method columns show the composited outputs stored during `bench evaluate`; the input and ground truth
+    are read from the data and mask folders in run.json. Returns None when they are no longer readable.
+    """
+    from bench.evaluate import _sample_name, sample_pairs
+    from bench.records import MethodRecords
+
+    out = Path(out)
+    path = Path(path) if path is not None else out / "grid.png"
+    rows = sample_pairs(pairs, int(run.get("samples_per_bin", 2)))
+    if rows.empty:
+        return None
+    data, masks = Path(run["data"]), Path(run["masks"])
+    methods = run["methods"]
+    cols = ["input", *[m["label"] for m in methods], "ground truth"]
+    fig, axes = plt.subplots(
+        len(rows), len(cols), figsize=(1.6 * len(cols), 1.6 * len(rows) + 0.4), squeeze=False
+    )
+    for r, p in enumerate(rows.itertuples(index=False)):
+        try:
+            gt = read_png_rgb(data / p.image)
+            m = read_mask(masks / p.mask)
+        except ValueError:
+            plt.close(fig)
+            return None
+        if m.shape != gt.shape[:2]:
+            m = cv2.resize(m, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_NEAREST)
+        masked = np.where((m >= 128)[..., None], gt, 255).astype(np.uint8)  # holes shown white
+        pics = [masked]
+        for meth in methods:
+            f = MethodRecords(out, meth["label"], meth["key"]).samples_path / _sample_name(p.image, p.mask)
+            pics.append(read_png_rgb(f) if f.is_file() else np.full_like(gt, 128))
+        pics.append(gt)
+        for c, pic in enumerate(pics):
+            ax = axes[r][c]
+            ax.imshow(_thumb(pic, thumb), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(cols[c], fontsize=8)
+            if c == 0:
+                ax.set_ylabel(f"{bin_label(p.bin)} {p.group}", fontsize=7)
+    fig.tight_layout(pad=0.3)
+    return _save(fig, path, dpi=100)

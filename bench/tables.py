@@ -1,0 +1,635 @@
+"""Aggregation of per-pair records into the paper's Table 1 layout, with bootstrap CIs and a paired test.
+
+Everything here is pure pandas/numpy on a tidy records frame (columns method, pair_id, image, mask, bin,
+group and the per-pair metrics), so tables can be rebuilt at any time from stored records.
+
+>>> spec = METRICS["psnr"]; (spec.label, spec.decimals, spec.higher_is_better)
+('PSNR', 2, True)
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from bench.io import write_csv, write_text
+from masks.conventions import BIN_NAMES, bin_by_name
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    key: str
+    label: str
+    decimals: int
+    higher_is_better: bool
+
+
+# Row blocks in the paper's order; hole L1 is an extra block after IS.
+METRICS: dict[str, MetricSpec] = {
+    "l1_percent": MetricSpec("l1_percent", "L1 (%)", 2, False),
+    "psnr": MetricSpec("psnr", "PSNR", 2, True),
+    "ssim": MetricSpec("ssim", "SSIM", 3, True),
+    "is": MetricSpec("is", "IS", 2, True),
+    "hole_l1_percent": MetricSpec("hole_l1_percent", "Hole L1 (%)", 2, False),
+}
+PER_PAIR_METRICS: tuple[str, ...] = ("l1_percent", "psnr", "ssim", "hole_l1_percent")
+# Metrics a reference CSV may hold (the columns of paper_table1_partial.csv).
+REFERENCE_METRICS: tuple[str, ...] = ("l1_percent", "psnr", "ssim")
+
+FORMATS: tuple[str, ...] = ("csv", "latex", "md")
+
+
+@dataclass
+class TableContext:
+    """What every export must state besides the numbers."""
+
+    is_label: str = "IS"  # "IS" for the standard Inception network, "IS*" for a stand-in
+    is_network: str = ""  # e.g. "inception-v3-compat (torch-fidelity)" or "efficientnet-lite0 (stand-in)"
+    is_footnote: str = ""  # one line on the stand-in; empty for the standard network
+    features: dict[str, str] = field(default_factory=dict)  # method -> perceptual network of a learned model
+    n_boot: int = 1000
+    ci: float = 0.95
+    seed: int = 0
+    command: str = ""  # the command that produced the records, for provenance
+
+    def label_of(self, metric: str) -> str:
+        return self.is_label if metric == "is" else METRICS[metric].label
+
+    def notes(self) -> list[str]:
+        """Plain-text notes: which networks produced what, and how the CIs were computed."""
+        lines = []
+        if self.is_network:
+            if self.is_label == "IS":
+                lines.append(f"IS: Inception Score from {self.is_network}.")
+            else:
+                foot = f" {self.is_footnote}" if self.is_footnote else ""
+                lines.append(
+                    f"{self.is_label}: not the paper's Inception Score; computed with the stand-in network "
+                    f"{self.is_network}.{foot} Not comparable with published IS values."
+                )
+        if self.features:
+            feats = "; ".join(f"{m}: {f}" for m, f in self.features.items())
+            lines.append(f"Perceptual/style features of the learned models: {feats}.")
+        lines.append(
+            f"Metrics on the composited output; ± is half the width of the {self.ci:.0%} percentile "
+            f"bootstrap CI ({self.n_boot} resamples of the pairs, seed {self.seed}); IS has no CI."
+        )
+        if self.command:
+            lines.append(f"Command: {self.command}")
+        return lines
+
+
+def bin_label(name: str) -> str:
+    """'0.1-0.2' -> '(0.1,0.2]' (the bins are left-open, right-closed)."""
+    b = bin_by_name(name)
+    return f"({b.lo:g},{b.hi:g}]"
+
+
+def _cell_rng(seed: int, *parts: str) -> np.random.Generator:
+    # One generator per cell, derived from the cell's name: a cell's CI does not depend on other cells.
+    return np.random.default_rng([seed, zlib.crc32("|".join(parts).encode())])
+
+
+def bootstrap_ci(
+    values: np.ndarray, n_boot: int = 1000, ci: float = 0.95, rng: np.random.Generator | None = None
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of `values` (n,) or of each column of (n, m).
+
+    Returns (low, high) floats for 1-D input, arrays (m,) for 2-D. The same resampled indices serve
+    every column, so metrics of one cell are resampled jointly.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    one = v.ndim == 1
+    v2 = v[:, None] if one else v
+    n = v2.shape[0]
+    if n == 0:
+        nan = np.full(v2.shape[1], np.nan)
+        return (float("nan"), float("nan")) if one else (nan, nan)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    idx = rng.integers(0, n, size=(n_boot, n))  # (n_boot, n)
+    means = v2[idx].mean(axis=1)  # (n_boot, m)
+    alpha = (1.0 - ci) / 2.0
+    lo, hi = np.quantile(means, [alpha, 1.0 - alpha], axis=0)
+    if one:
+        return float(lo[0]), float(hi[0])
+    return lo, hi
+
+
+def _default_is(probs: np.ndarray, splits: int = 10, seed: int = 0) -> tuple[float, float]:
+    import torch
+
+    from bench.metrics import inception_score
+
+    return inception_score(torch.from_numpy(np.asarray(probs, dtype=np.float64)), splits=splits, seed=seed)
+
+
+def summarize(
+    frame: pd.DataFrame,
+    probs: dict[str, dict[int, np.ndarray]] | None = None,
+    *,
+    methods: Sequence[str] | None = None,
+    bins: Sequence[str] | None = None,
+    groups: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    is_fn: Callable[..., tuple[float, float]] | None = None,
+    is_splits: int = 10,
+) -> pd.DataFrame:
+    """Tidy summary: one row per (method, bin, group, metric) with mean, ci_low, ci_high, n, std.
+
+    `frame` is the records frame; `probs` maps method -> pair_id -> class probabilities (IS rows are
+    added when given). Methods, bins and groups keep the given order (default: as found, bins sorted).
+    """
+    methods = list(methods) if methods is not None else list(dict.fromkeys(frame["method"]))
+    bins = list(bins) if bins is not None else [b for b in BIN_NAMES if b in set(frame["bin"])]
+    groups = list(groups) if groups is not None else [g for g in ("N", "B") if g in set(frame["group"])]
+    is_fn = is_fn or _default_is
+    rows = []
+    for method in methods:
+        fm = frame[frame["method"] == method]
+        for b in bins:
+            for g in groups:
+                cell = fm[(fm["bin"] == b) & (fm["group"] == g)].sort_values("pair_id")
+                n = len(cell)
+                if n == 0:
+                    continue
+                vals = cell[list(PER_PAIR_METRICS)].to_numpy(dtype=np.float64)  # (n, 4)
+                lo, hi = bootstrap_ci(vals, n_boot, ci, _cell_rng(seed, method, b, g))
+                for j, m in enumerate(PER_PAIR_METRICS):
+                    col = vals[:, j]
+                    rows.append(
+                        dict(
+                            method=method,
+                            bin=b,
+                            group=g,
+                            metric=m,
+                            mean=float(col.mean()),
+                            ci_low=float(lo[j]),
+                            ci_high=float(hi[j]),
+                            n=n,
+                            std=float(col.std(ddof=1)) if n > 1 else 0.0,
+                        )
+                    )
+                if probs is not None and method in probs:
+                    p = [probs[method].get(int(pid)) for pid in cell["pair_id"]]
+                    if p and all(x is not None for x in p):
+                        arr = np.stack(p).astype(np.float64)  # (n, K), pair order
+                        mean, std = is_fn(arr, splits=max(1, min(is_splits, n)), seed=seed)
+                        rows.append(
+                            dict(
+                                method=method,
+                                bin=b,
+                                group=g,
+                                metric="is",
+                                mean=float(mean),
+                                ci_low=np.nan,
+                                ci_high=np.nan,
+                                n=n,
+                                std=float(std),
+                            )
+                        )
+    out = pd.DataFrame(
+        rows, columns=["method", "bin", "group", "metric", "mean", "ci_low", "ci_high", "n", "std"]
+    )
+    return _order(out, methods, bins, groups)
+
+
+def _order(
+    df: pd.DataFrame, methods: Sequence[str], bins: Sequence[str], groups: Sequence[str]
+) -> pd.DataFrame:
+    if df.empty:
+        return df.reset_index(drop=True)
+    key_m = {m: i for i, m in enumerate(METRICS)}
+    key_me = {m: i for i, m in enumerate(methods)}
+    key_b = {b: i for i, b in enumerate(bins)}
+    key_g = {g: i for i, g in enumerate(groups)}
+    df = df.assign(
+        _m=df["metric"].map(key_m),
+        _me=df["method"].map(key_me),
+        _b=df["bin"].map(key_b),
+        _g=df["group"].map(key_g),
+    )
+    return (
+        df.sort_values(["_m", "_me", "_b", "_g"])
+        .drop(columns=["_m", "_me", "_b", "_g"])
+        .reset_index(drop=True)
+    )
+
+
+def paired_test(
+    frame: pd.DataFrame,
+    method_a: str,
+    method_b: str,
+    *,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A vs B per (bin, group, metric) on the pairs both methods ran (joined on pair_id).
+
+    mean_diff = mean(A - B) with a percentile bootstrap CI, and the two-sided Wilcoxon signed-rank p-value
+    (scipy.stats.wilcoxon). When every difference is zero the p-value is 1.
+    """
+    from scipy.stats import wilcoxon
+
+    a = frame[frame["method"] == method_a]
+    b = frame[frame["method"] == method_b]
+    joined = a.merge(b, on=["pair_id", "bin", "group"], suffixes=("_a", "_b"))
+    rows = []
+    bins = [x for x in BIN_NAMES if x in set(joined["bin"])]
+    for bn in bins:
+        for g in ("N", "B"):
+            cell = joined[(joined["bin"] == bn) & (joined["group"] == g)].sort_values("pair_id")
+            n = len(cell)
+            if n == 0:
+                continue
+            diffs = np.stack(
+                [cell[f"{m}_a"].to_numpy(float) - cell[f"{m}_b"].to_numpy(float) for m in PER_PAIR_METRICS],
+                axis=1,
+            )  # (n, 4)
+            lo, hi = bootstrap_ci(diffs, n_boot, ci, _cell_rng(seed, "paired", method_a, method_b, bn, g))
+            for j, m in enumerate(PER_PAIR_METRICS):
+                d = diffs[:, j]
+                if np.all(d == 0):
+                    p = 1.0
+                elif n < 2:
+                    p = float("nan")
+                else:
+                    p = float(wilcoxon(d).pvalue)
+                rows.append(
+                    dict(
+                        method_a=method_a,
+                        method_b=method_b,
+                        bin=bn,
+                        group=g,
+                        metric=m,
+                        n=n,
+                        mean_a=float(cell[f"{m}_a"].mean()),
+                        mean_b=float(cell[f"{m}_b"].mean()),
+                        mean_diff=float(d.mean()),
+                        ci_low=float(lo[j]),
+                        ci_high=float(hi[j]),
+                        p_value=p,
+                        test="wilcoxon signed-rank",
+                    )
+                )
+    cols = [
+        "method_a",
+        "method_b",
+        "bin",
+        "group",
+        "metric",
+        "n",
+        "mean_a",
+        "mean_b",
+        "mean_diff",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "test",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# ---- the paper layout ------------------------------------------------------------------------------
+def _columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    bins = [b for b in BIN_NAMES if b in set(summary["bin"])]
+    groups = [g for g in ("N", "B") if g in set(summary["group"])]
+    return [(b, g) for b in bins for g in groups]
+
+
+def _blocks(summary: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """[(metric, [methods in order])] for the metrics present."""
+    methods = list(dict.fromkeys(summary["method"]))
+    present = set(summary["metric"])
+    return [(m, methods) for m in METRICS if m in present]
+
+
+def _lookup(summary: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.Series]:
+    return {(r.metric, r.method, r.bin, r.group): r for r in summary.itertuples(index=False)}
+
+
+def _best(summary: pd.DataFrame) -> set[tuple[str, str, str, str]]:
+    """(metric, method, bin, group) of the best mean per metric and column (ties: all), rounded as shown."""
+    best = set()
+    for (metric, b, g), cell in summary.groupby(["metric", "bin", "group"], sort=False):
+        if len(cell) < 2:
+            continue
+        spec = METRICS[metric]
+        shown = cell["mean"].round(spec.decimals)
+        target = shown.max() if spec.higher_is_better else shown.min()
+        for r, v in zip(cell.itertuples(index=False), shown, strict=True):
+            if v == target:
+                best.add((metric, r.method, b, g))
+    return best
+
+
+def _fmt(value: float, decimals: int) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{decimals}f}"
+
+
+def _pm(row, decimals: int) -> str:
+    """Half-width of the CI, in the cell's format ('' when there is none)."""
+    if not np.isfinite(row.ci_low) or not np.isfinite(row.ci_high):
+        return ""
+    return f"{(row.ci_high - row.ci_low) / 2:.{decimals}f}"
+
+
+def paper_table(summary: pd.DataFrame, ctx: TableContext | None = None) -> pd.DataFrame:
+    """Numeric paper layout: rows (metric label, method), columns (bin, group) holding the mean."""
+    ctx = ctx or TableContext()
+    cols = _columns(summary)
+    look = _lookup(summary)
+    index, data = [], []
+    for metric, methods in _blocks(summary):
+        for method in methods:
+            index.append((ctx.label_of(metric), method))
+            data.append([getattr(look.get((metric, method, b, g)), "mean", np.nan) for b, g in cols])
+    return pd.DataFrame(
+        data,
+        index=pd.MultiIndex.from_tuples(index, names=["metric", "method"]),
+        columns=pd.MultiIndex.from_tuples(cols, names=["bin", "group"]),
+    )
+
+
+def _text_rows(summary: pd.DataFrame, ctx: TableContext, style: str, show_ci: bool) -> tuple[list, list]:
+    """Header and rows of formatted cells for 'md', 'text' or 'latex'."""
+    cols = _columns(summary)
+    look = _lookup(summary)
+    best = _best(summary) if style in ("md", "latex") else set()
+    rows = []
+    for metric, methods in _blocks(summary):
+        spec = METRICS[metric]
+        for i, method in enumerate(methods):
+            label = ctx.label_of(metric) if (i == 0 or style != "latex") else ""
+            if style == "latex":
+                label = _latex_metric(label)
+            cells = []
+            for b, g in cols:
+                r = look.get((metric, method, b, g))
+                if r is None:
+                    cells.append("–" if style != "latex" else "--")
+                    continue
+                v = _fmt(r.mean, spec.decimals)
+                pm = _pm(r, spec.decimals) if show_ci else ""
+                is_best = (metric, method, b, g) in best
+                if style == "md":
+                    v = f"**{v}**" if is_best else v
+                    cells.append(f"{v} ±{pm}" if pm else v)
+                elif style == "latex":
+                    v = f"\\textbf{{{v}}}" if is_best else v
+                    cells.append(f"{v}\\,{{\\scriptsize$\\pm${pm}}}" if pm else v)
+                else:
+                    cells.append(f"{v} ±{pm}" if pm else v)
+            rows.append([label, _latex_escape(method) if style == "latex" else method, *cells])
+    return cols, rows
+
+
+def format_table_md(summary: pd.DataFrame, ctx: TableContext | None = None, show_ci: bool = True) -> str:
+    """The paper layout as a GitHub Markdown table (best per column in bold), with notes below."""
+    ctx = ctx or TableContext()
+    cols, rows = _text_rows(summary, ctx, "md", show_ci)
+    header = ["Metric", "Method", *[f"{bin_label(b)} {g}" for b, g in cols]]
+    body = tabulate(
+        rows,
+        headers=header,
+        tablefmt="github",
+        disable_numparse=True,
+        colalign=["left", "left"] + ["right"] * len(cols),
+    )
+    notes = "\n".join(f"- {line}" for line in ctx.notes())
+    return f"{body}\n\n{notes}\n"
+
+
+def format_table_text(summary: pd.DataFrame, ctx: TableContext | None = None, show_ci: bool = True) -> str:
+    """The paper layout for the terminal (plain text), with notes below."""
+    ctx = ctx or TableContext()
+    cols, rows = _text_rows(summary, ctx, "text", show_ci)
+    header = ["Metric", "Method", *[f"{bin_label(b)} {g}" for b, g in cols]]
+    body = tabulate(rows, headers=header, tablefmt="simple", disable_numparse=True)
+    return body + "\n" + "\n".join(ctx.notes()) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+
+
+def _latex_metric(label: str) -> str:
+    if not label:
+        return ""
+    if label.endswith("*"):
+        return _latex_escape(label[:-1]) + "$^{*}$"
+    return _latex_escape(label)
+
+
+def format_table_latex(summary: pd.DataFrame, ctx: TableContext | None = None, show_ci: bool = True) -> str:
+    """booktabs tabular in the paper layout; best per column in bold; notes (IS* footnote) below."""
+    ctx = ctx or TableContext()
+    cols, rows = _text_rows(summary, ctx, "latex", show_ci)
+    bins = list(dict.fromkeys(b for b, _ in cols))
+    per_bin = {b: [g for bb, g in cols if bb == b] for b in bins}
+    lines = [
+        "% Generated by pconv-bench (bench tables); needs \\usepackage{booktabs}.",
+        "\\begin{tabular}{ll" + "".join("r" * len(per_bin[b]) for b in bins) + "}",
+        "\\toprule",
+    ]
+    head, rules, c = [" & "], [], 3
+    for b in bins:
+        k = len(per_bin[b])
+        head.append(f" & \\multicolumn{{{k}}}{{c}}{{{bin_label(b)}}}")
+        rules.append(f"\\cmidrule(lr){{{c}-{c + k - 1}}}")
+        c += k
+    lines.append("".join(head).strip() + " \\\\")
+    lines.append(" ".join(rules))
+    lines.append("Metric & Method & " + " & ".join(g for _, g in cols) + " \\\\")
+    lines.append("\\midrule")
+    for i, row in enumerate(rows):
+        if i > 0 and row[0]:
+            lines.append("\\midrule")
+        lines.append(" & ".join(row) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    notes = []
+    for n in ctx.notes():
+        n = _latex_escape(n).replace("±", "$\\pm$")
+        if ctx.is_label != "IS":
+            n = n.replace(_latex_escape(ctx.is_label), _latex_metric(ctx.is_label), 1)
+        notes.append(n)
+    lines.append("")
+    lines.append("\\par\\smallskip{\\footnotesize " + " \\\\\n".join(notes) + "}")
+    return "\n".join(lines) + "\n"
+
+
+def table_csv(summary: pd.DataFrame, ctx: TableContext | None = None) -> str:
+    """The paper layout as CSV: '#' note lines, then metric, method and one column per bin/group."""
+    ctx = ctx or TableContext()
+    cols = _columns(summary)
+    look = _lookup(summary)
+    out_rows = []
+    for metric, methods in _blocks(summary):
+        spec = METRICS[metric]
+        for method in methods:
+            row = {"metric": ctx.label_of(metric), "method": method}
+            for b, g in cols:
+                r = look.get((metric, method, b, g))
+                row[f"{b} {g}"] = "" if r is None else _fmt(r.mean, spec.decimals)
+            out_rows.append(row)
+    df = pd.DataFrame(out_rows, columns=["metric", "method", *[f"{b} {g}" for b, g in cols]])
+    notes = "".join(f"# {line}\n" for line in ctx.notes())
+    return notes + df.to_csv(index=False)
+
+
+def summary_for_export(summary: pd.DataFrame, ctx: TableContext) -> pd.DataFrame:
+    """summary.csv: the tidy summary plus the shown label and the networks behind IS and the features."""
+    df = summary.copy()
+    df.insert(4, "label", [ctx.label_of(m) for m in df["metric"]])
+    df["is_network"] = [ctx.is_network if m == "is" else "" for m in df["metric"]]
+    df["features"] = [ctx.features.get(m, "") for m in df["method"]]
+    return df
+
+
+def write_exports(
+    out: Path,
+    summary: pd.DataFrame,
+    ctx: TableContext,
+    paired: pd.DataFrame | None = None,
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """Write summary.csv, paired.csv and the tables asked for into `out`, atomically. Returns the paths."""
+    out = Path(out)
+    written = []
+    write_csv(out / "summary.csv", summary_for_export(summary, ctx), float_format="%.6g")
+    written.append(out / "summary.csv")
+    if paired is not None and len(paired):
+        write_csv(out / "paired.csv", paired, float_format="%.6g")
+        written.append(out / "paired.csv")
+    if "csv" in formats:
+        write_text(out / "table.csv", table_csv(summary, ctx))
+        written.append(out / "table.csv")
+    if "latex" in formats:
+        write_text(out / "table.tex", format_table_latex(summary, ctx))
+        written.append(out / "table.tex")
+    if "md" in formats:
+        write_text(out / "table.md", format_table_md(summary, ctx))
+        written.append(out / "table.md")
+    return written
+
+
+def format_paired_text(paired: pd.DataFrame) -> str:
+    if paired is None or paired.empty:
+        return ""
+    a, b = paired["method_a"].iloc[0], paired["method_b"].iloc[0]
+    rows = []
+    for r in paired.itertuples(index=False):
+        d = METRICS[r.metric].decimals + 1
+        rows.append(
+            [
+                METRICS[r.metric].label,
+                bin_label(r.bin),
+                r.group,
+                r.n,
+                f"{r.mean_diff:+.{d}f}",
+                f"[{r.ci_low:+.{d}f}, {r.ci_high:+.{d}f}]",
+                f"{r.p_value:.3g}",
+            ]
+        )
+    head = ["Metric", "Bin", "Group", "n", f"{a} - {b}", "95% CI", "p (Wilcoxon)"]
+    return (
+        f"Paired test {a} vs {b} (same pairs):\n"
+        + tabulate(rows, headers=head, tablefmt="simple", disable_numparse=True)
+        + "\n"
+    )
+
+
+# ---- reference comparison --------------------------------------------------------------------------
+def default_reference_path() -> Path:
+    """The packaged copy of the paper's confirmed Table 1 cells."""
+    return Path(str(resources.files("bench").joinpath("reference/paper_table1_partial.csv")))
+
+
+def read_reference(path: Path | None = None) -> pd.DataFrame:
+    """A reference CSV ('#' comment lines; columns method, group, bin and metric columns)."""
+    path = Path(path) if path is not None else default_reference_path()
+    df = pd.read_csv(path, comment="#", dtype={"method": str, "group": str, "bin": str})
+    missing = {"method", "group", "bin"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{path}: reference CSV lacks column(s) {', '.join(sorted(missing))}")
+    df["bin"] = df["bin"].str.strip()
+    for b in df["bin"]:
+        bin_by_name(b)  # raises ValueError naming the bad bin
+    return df
+
+
+def compare_reference(summary: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """Reference and measured side by side: one row per reference cell and metric, delta = measured - ref.
+
+    Methods match case-insensitively (PConv <-> pconv); a cell not measured has measured = NaN.
+    """
+    look = {
+        (str(r.method).lower(), r.bin, r.group, r.metric): r.mean for r in summary.itertuples(index=False)
+    }
+    names = {str(m).lower(): m for m in summary["method"]}
+    rows = []
+    for r in reference.itertuples(index=False):
+        for metric in REFERENCE_METRICS:
+            ref = getattr(r, metric, np.nan)
+            if ref is None or not np.isfinite(float(ref)):
+                continue
+            key = (str(r.method).lower(), r.bin, str(r.group), metric)
+            meas = look.get(key, np.nan)
+            rows.append(
+                dict(
+                    method=r.method,
+                    measured_as=names.get(key[0], ""),
+                    group=str(r.group),
+                    bin=r.bin,
+                    metric=metric,
+                    reference=float(ref),
+                    measured=float(meas),
+                    delta=float(meas) - float(ref),
+                )
+            )
+    cols = ["method", "measured_as", "group", "bin", "metric", "reference", "measured", "delta"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def format_reference_text(cmp: pd.DataFrame, source: str = "") -> str:
+    """Terminal rendering of compare_reference (fixed formats per metric)."""
+    rows = []
+    for r in cmp.itertuples(index=False):
+        d = METRICS[r.metric].decimals
+        rows.append(
+            [
+                r.method,
+                bin_label(r.bin),
+                r.group,
+                METRICS[r.metric].label,
+                _fmt(r.reference, d),
+                _fmt(r.measured, d),
+                "–" if not np.isfinite(r.delta) else f"{r.delta:+.{d}f}",
+            ]
+        )
+    head = ["Method", "Bin", "Group", "Metric", "Reference", "Measured", "Delta"]
+    title = f"Reference ({source}) vs measured:" if source else "Reference vs measured:"
+    return title + "\n" + tabulate(rows, headers=head, tablefmt="simple", disable_numparse=True) + "\n"
