@@ -27,7 +27,7 @@ from masks.conventions import Bin, Group, margin_for
 cv2.setNumThreads(1)
 
 _HOLE = 255  # value drawn into the hole canvas; the returned mask is its complement (255 valid, 0 hole)
-_MAX_PRIMITIVES = 400  # after this many primitives the canvas is grown by dilation (always terminates)
+_MAX_PRIMITIVES = 400  # after this many primitives the holes are grown by dilation (always terminates)
 
 
 class Kind(StrEnum):
@@ -82,110 +82,161 @@ def check_feasible(size: int, bins: tuple[Bin, ...] | list[Bin], groups, margin:
 
 
 def _family_weights(rng: np.random.Generator, kind: Kind) -> np.ndarray:
+    """Cumulative family probabilities (strokes, blobs, occlusion) for one mask."""
     if kind is Kind.MIXED:
         # A per-mask mixture: some masks mostly strokes, some mostly blobs or occlusions.
-        return rng.dirichlet((0.7, 0.5, 0.5))
+        return np.cumsum(rng.dirichlet((0.7, 0.5, 0.5)))
     w = np.zeros(3)
     w[_FAMILIES.index(kind)] = 1.0
-    return w
+    return np.cumsum(w)
 
 
 def _anchor(
-    rng: np.random.Generator, size: int, m: int, group: Group, touch_border: bool
+    rng: np.random.Generator, region: np.ndarray, size: int, m: int, touch_border: bool, dense: bool
 ) -> tuple[float, float]:
-    """Centre of the next primitive as (x, y)."""
-    if group is Group.B:
-        return float(rng.uniform(m, size - m)), float(rng.uniform(m, size - m))
+    """Centre (x, y) of the next primitive in `region` coordinates (the inner square for group B)."""
+    ext = region.shape[0]
     if touch_border:
         # In the border band (or just beyond it), so that N masks reach into the margin.
-        d = rng.uniform(-0.05 * size, max(m, 1))
-        t = rng.uniform(0, size)
-        side = int(rng.integers(4))
-        x, y = ((d, t), (size - 1 - d, t), (t, d), (t, size - 1 - d))[side]
-        return float(x), float(y)
-    return float(rng.uniform(-0.03 * size, 1.03 * size)), float(rng.uniform(-0.03 * size, 1.03 * size))
+        u = rng.random(3).tolist()
+        d, t, side = -0.05 * size + u[0] * (max(m, 1) + 0.05 * size), u[1] * size, int(4 * u[2])
+        return ((d, t), (size - 1 - d, t), (t, d), (t, size - 1 - d))[side]
+    lo, hi = (0.0, ext) if ext < size else (-0.03 * size, 1.03 * size)
+    xy = (lo + (hi - lo) * rng.random(12 if dense else 2)).tolist()
+    if dense:  # a crowded canvas: start the next shape on a pixel that is still valid
+        for j in range(0, 12, 2):
+            x, y = xy[j], xy[j + 1]
+            if not (0 <= x < ext and 0 <= y < ext) or region[int(y), int(x)] == 0:
+                return x, y
+    return xy[0], xy[1]
 
 
-def _draw_stroke(canvas, rng, x, y, area, size) -> None:
-    # Brush width grows with the area still missing, within [1.2 %, 9 %] of the image side.
-    w = float(np.clip(math.sqrt(area) * rng.uniform(0.15, 0.4), 0.012 * size, 0.09 * size))
+# A plan is a list of drawing ops and a box (x0, y0, x1, y1) that holds every pixel they can touch.
+_LINE, _ELLIPSE, _POLY, _OUTLINE = range(4)
+
+
+def _plan_stroke(rng, x, y, area, size):
+    # Plain Python floats: a stroke has at most 8 segments, numpy's per-call cost would dominate.
+    u = rng.random(11).tolist()
+    turn = rng.normal(0.0, 0.9, 8).tolist()
+    # Brush width grows with the area still missing, within [2 %, 9 %] of the image side.
+    w = min(max(math.sqrt(area) * (0.15 + 0.3 * u[0]), 0.02 * size), 0.09 * size)
     length = min(area / w, 2.5 * size)
-    nseg = int(rng.integers(2, 8))
+    nseg = 2 + int(6 * u[1])
     seg = max(length / nseg, 1.0)
-    ang = rng.uniform(0, 2 * math.pi)
-    px, py = x, y
-    for _ in range(nseg):
-        ang += rng.normal(0, 0.9)
-        qx, qy = px + seg * math.cos(ang), py + seg * math.sin(ang)
-        # Width wobbles along the stroke like a brush; round caps/joins come from thick cv2.line.
-        t = max(int(round(w * rng.uniform(0.7, 1.3))), 1)
-        cv2.line(canvas, (int(px), int(py)), (int(qx), int(qy)), _HOLE, t, cv2.LINE_8)
+    ang = 2 * math.pi * u[2]
+    px, py = int(x), int(y)
+    x0 = x1 = px
+    y0 = y1 = py
+    ops, tmax = [], 1
+    for i in range(nseg):
+        ang += turn[i]
+        x += seg * math.cos(ang)
+        y += seg * math.sin(ang)
+        qx, qy = int(x), int(y)
+        # Width wobbles along the stroke like a brush; thick cv2.line has round caps: round joints.
+        t = max(int(round(w * (0.7 + 0.6 * u[3 + i]))), 1)
+        ops.append((_LINE, (px, py), (qx, qy), t))
+        tmax = max(tmax, t)
+        x0, x1, y0, y1 = min(x0, qx), max(x1, qx), min(y0, qy), max(y1, qy)
         px, py = qx, qy
+    r = tmax // 2 + 2
+    return ops, (x0 - r, y0 - r, x1 + r + 1, y1 + r + 1)
 
 
-def _draw_blobs(canvas, rng, x, y, area, size) -> None:
+def _plan_blobs(rng, x, y, area, size):
     n = int(rng.integers(1, 4))
     share = rng.dirichlet(np.ones(n)) * area
+    u = rng.random((n, 4))
+    ops, r0 = [], math.sqrt(area / math.pi)
+    x0 = y0 = math.inf
+    x1 = y1 = -math.inf
     for i in range(n):
-        r = float(rng.uniform(0.35, 1.0))  # minor/major axis ratio
-        b = math.sqrt(share[i] / (math.pi * r))
-        a = max(int(b * r), 1)
-        b = max(int(b), 1)
+        ratio = 0.35 + 0.65 * u[i, 0]  # minor/major axis ratio
+        major = math.sqrt(share[i] / (math.pi * ratio))
+        a, b = max(int(major), 1), max(int(major * ratio), 1)
         if i == 0:
             cx, cy = x, y
         else:  # further ellipses overlap or sit beside the first: one irregular blob or a small cluster
-            d = rng.uniform(0.3, 1.3) * math.sqrt(area / math.pi)
-            phi = rng.uniform(0, 2 * math.pi)
+            d, phi = (0.3 + u[i, 1]) * r0, 2 * math.pi * u[i, 2]
             cx, cy = x + d * math.cos(phi), y + d * math.sin(phi)
-        cv2.ellipse(canvas, (int(cx), int(cy)), (b, a), float(rng.uniform(0, 180)), 0, 360, _HOLE, -1)
+        ops.append((_ELLIPSE, (int(cx), int(cy)), (a, b), 180.0 * u[i, 3]))
+        x0, y0 = min(x0, cx - a), min(y0, cy - a)
+        x1, y1 = max(x1, cx + a), max(y1, cy + a)
+    return ops, (int(x0) - 2, int(y0) - 2, int(x1) + 3, int(y1) + 3)
 
 
 _THETA = np.linspace(0, 2 * math.pi, 48, endpoint=False)
-_HARMONICS = np.arange(1, 6)[:, None]
+_K = np.arange(1, 6)
+# cos(k theta + phi) = cos(k theta) cos(phi) - sin(k theta) sin(phi): (10, 48) table, one matmul per shape.
+_TRIG = np.concatenate([np.cos(_K[:, None] * _THETA), -np.sin(_K[:, None] * _THETA)])
+_UNIT = np.stack([np.cos(_THETA), np.sin(_THETA)])  # (2, 48)
 
 
-def _draw_occlusion(canvas, rng, x, y, area, size) -> None:
-    # r(theta) = R (1 + sum_k a_k cos(k theta + phi_k)): a smooth random outline, rotated by the phases.
-    amp = rng.uniform(0, 0.45, size=(5, 1)) / _HARMONICS
-    phase = rng.uniform(0, 2 * math.pi, size=(5, 1))
-    rel = 1.0 + (amp * np.cos(_HARMONICS * _THETA + phase)).sum(0)
-    rel = np.maximum(rel, 0.25)
-    # Anisotropic stretch (the paper's random transforms) keeps the area.
-    s = float(rng.uniform(0.6, 1.6))
-    rot = rng.uniform(0, math.pi)
-    mean_r2 = float((rel * rel).mean())
-    big_r = math.sqrt(area / (math.pi * mean_r2))
-    u = big_r * rel * np.cos(_THETA) * s
-    v = big_r * rel * np.sin(_THETA) / s
+def _plan_occlusion(rng, x, y, area, size):
+    # r(theta) = R (1 + sum_k a_k cos(k theta + phi_k)): a smooth random outline.
+    u = rng.random(14)
+    amp = 0.45 * u[:5] / _K
+    phase = 2 * math.pi * u[5:10]
+    rel = np.maximum(1.0 + np.concatenate([amp * np.cos(phase), amp * np.sin(phase)]) @ _TRIG, 0.25)
+    # Anisotropic stretch and rotation (the paper's random transforms); the stretch keeps the area.
+    st, rot, rim = 0.6 + u[10], math.pi * u[11], u[12] < 0.5
+    big_r = math.sqrt(area / (math.pi * float(rel @ rel) / len(rel)))
     c, sn = math.cos(rot), math.sin(rot)
-    pts = np.stack([x + c * u - sn * v, y + sn * u + c * v], axis=1)
-    cv2.fillPoly(canvas, [np.round(pts).astype(np.int32)], _HOLE, cv2.LINE_8)
-    if rng.random() < 0.5:  # dilated outline: a ragged rim around the shape
-        cv2.polylines(canvas, [np.round(pts).astype(np.int32)], True, _HOLE, max(int(0.02 * size), 1))
+    # rotation @ diag(st, 1/st) @ unit circle, scaled by r(theta): (2, 48) -> points (48, 2)
+    m = np.array([[c * st, -sn / st], [sn * st, c / st]]) * big_r
+    pts = ((m @ (_UNIT * rel)).T + (x, y)).round().astype(np.int32)
+    ops = [(_POLY, pts)]
+    t = 0
+    if rim:  # dilated outline: a ragged rim around the shape
+        t = max(int(0.02 * size), 1)
+        ops.append((_OUTLINE, pts, t))
+    lo, hi = pts.min(0), pts.max(0)
+    r = t // 2 + 2
+    return ops, (int(lo[0]) - r, int(lo[1]) - r, int(hi[0]) + r + 1, int(hi[1]) + r + 1)
 
 
-_DRAW = {Kind.STROKES: _draw_stroke, Kind.BLOBS: _draw_blobs, Kind.OCCLUSION: _draw_occlusion}
+_PLAN = (_plan_stroke, _plan_blobs, _plan_occlusion)
 
 
-def _clear_margin(canvas: np.ndarray, m: int) -> None:
-    if m > 0:
-        canvas[:m] = 0
-        canvas[-m:] = 0
-        canvas[:, :m] = 0
-        canvas[:, -m:] = 0
+def _render(img: np.ndarray, ops: list) -> None:
+    for op in ops:
+        if op[0] == _LINE:
+            cv2.line(img, op[1], op[2], _HOLE, op[3], cv2.LINE_8)
+        elif op[0] == _ELLIPSE:
+            cv2.ellipse(img, op[1], op[2], op[3], 0, 360, _HOLE, -1, cv2.LINE_8)
+        elif op[0] == _POLY:
+            cv2.fillPoly(img, [op[1]], _HOLE, cv2.LINE_8)
+        else:
+            cv2.polylines(img, [op[1]], True, _HOLE, op[2], cv2.LINE_8)
 
 
-def _trim(canvas: np.ndarray, prev: np.ndarray, keep: int, x: float, y: float) -> None:
-    """Reset `canvas` to `prev` plus the `keep` new hole pixels nearest (x, y)."""
-    new = cv2.bitwise_and(canvas, cv2.bitwise_not(prev))
-    bx, by, bw, bh = cv2.boundingRect(new)
-    ys, xs = np.nonzero(new[by : by + bh, bx : bx + bw])
-    ys = ys + by
-    xs = xs + bx
-    d = (xs - x) ** 2 + (ys - y) ** 2
-    idx = np.argsort(d, kind="stable")[:keep]
-    np.copyto(canvas, prev)
-    canvas[ys[idx], xs[idx]] = _HOLE
+def _tip(op: tuple) -> tuple[float, float]:
+    """Where a shape ends: the last point of a stroke, the centre of an ellipse, a vertex of a contour."""
+    if op[0] == _LINE:
+        return float(op[2][0]), float(op[2][1])
+    if op[0] == _ELLIPSE:
+        return float(op[1][0]), float(op[1][1])
+    return float(op[1][0][0]), float(op[1][0][1])
+
+
+def _trim(roi: np.ndarray, prev: np.ndarray, keep: int, x: float, y: float) -> None:
+    """Reset `roi` to `prev` plus the `keep` new hole pixels nearest (x, y) (ROI coordinates).
+
+    Ties on the integer squared distance go in raster order, so the result is fixed by the inputs alone.
+    """
+    ys, xs = np.nonzero(cv2.bitwise_and(roi, cv2.bitwise_not(prev)))
+    d = np.round((xs - x) ** 2 + (ys - y) ** 2).astype(np.int64)
+    np.copyto(roi, prev)
+    if keep <= 0:
+        return
+    if keep < len(d):
+        r = np.partition(d, keep - 1)[keep - 1]
+        inside = np.flatnonzero(d < r)
+        ring = np.flatnonzero(d == r)[: keep - len(inside)]
+        sel = np.concatenate([inside, ring])
+        ys, xs = ys[sel], xs[sel]
+    roi[ys, xs] = _HOLE
 
 
 def generate_mask(
@@ -209,45 +260,73 @@ def generate_mask(
     lo_px, hi_px = pixel_range(bin, n)
     # Target count uniform inside the bin; anything in [target, hi_px] is accepted.
     target = int(rng.integers(lo_px, hi_px + 1))
-    weights = _family_weights(rng, kind)
+    cum = _family_weights(rng, kind).tolist()
     canvas = np.zeros((size, size), np.uint8)
-    prev = np.empty_like(canvas)
-    count = 0
+    # Group B draws into a view of the inner square: OpenCV clips there, the margin stays valid.
+    region = canvas[m : size - m, m : size - m] if group is Group.B and m > 0 else canvas
+    ext = region.shape[0]
+    region_px = ext * ext
     touch = group is Group.N and rng.random() < 0.85
-    # Minimum primitive area: keeps tiny bins from drawing specks.
-    min_area = 0.0015 * n
+    # No specks: the last shape may overshoot the target, anything up to hi_px is kept.
+    min_area = 0.004 * n
+    small = 0.012 * n
+    tips: list[tuple[float, float]] = []  # end points of drawn shapes, inside the region
+    count = 0
     for i in range(_MAX_PRIMITIVES):
-        need = target - count
-        fam = _FAMILIES[int(rng.choice(3, p=weights))]
-        area = max(need * rng.uniform(0.3, 0.95), min_area)
-        x, y = _anchor(rng, size, m, group, touch and i == 0)
-        np.copyto(prev, canvas)
-        _DRAW[fam](canvas, rng, x, y, area, size)
-        if group is Group.B:
-            _clear_margin(canvas, m)
-        new_count = cv2.countNonZero(canvas)
-        if new_count > hi_px:
-            _trim(canvas, prev, target - count, x, y)
-            count = target
-            break
-        count = new_count
         if count >= target:
             break
-    else:
-        # Fallback (rare: a nearly full inner square): grow every hole by one pixel until the target.
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-        while count < target:
-            np.copyto(prev, canvas)
-            canvas = cv2.dilate(canvas, kernel)
-            if group is Group.B:
-                _clear_margin(canvas, m)
-            new_count = cv2.countNonZero(canvas)
-            if new_count == count:  # nothing to grow from: seed a disc in the middle
-                cv2.circle(canvas, (size // 2, size // 2), max(size // 16, 1), _HOLE, -1)
-                new_count = cv2.countNonZero(canvas)
-            if new_count > hi_px:
-                _trim(canvas, prev, target - count, size / 2, size / 2)
+        need = target - count
+        cover = count / region_px
+        u_fam, u_area = rng.random(2).tolist()
+        fam = 0 if u_fam * cum[2] < cum[0] else (1 if u_fam * cum[2] < cum[1] else 2)
+        # Size the shape from what is missing; a crowded region wastes part of it on overlap.
+        area = need * (0.35 + 0.65 * u_area) / max(1.0 - cover, 0.2)
+        area = min(max(area, min_area), 0.45 * region_px)
+        if need < small and tips and u_area < 0.8:
+            # A little is missing: grow an existing hole from one of its tips instead of adding a speck.
+            x, y = tips[int(rng.integers(len(tips)))]
+        else:
+            x, y = _anchor(rng, region, size, m, touch and i == 0, cover > 0.3)
+        for attempt in range(3):
+            ops, (x0, y0, x1, y1) = _PLAN[fam](rng, x, y, area, size)
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, ext), min(y1, ext)
+            if x0 >= x1 or y0 >= y1:
+                break  # entirely outside the image
+            roi = region[y0:y1, x0:x1]
+            prev = roi.copy()
+            before = cv2.countNonZero(roi)
+            _render(region, ops)
+            gain = cv2.countNonZero(roi) - before
+            if count + gain <= hi_px:
+                count += gain
+                tip = _tip(ops[-1])
+                if gain and 0 <= tip[0] < ext and 0 <= tip[1] < ext:
+                    tips.append(tip)
+                break
+            if attempt < 2:  # too big for the bin: put it back and try a smaller shape here
+                np.copyto(roi, prev)
+                area *= 0.9 * (need + (hi_px - target) / 2) / gain
+            else:  # keep the part of it nearest its anchor
+                _trim(roi, prev, need, x - x0, y - y0)
                 count = target
-            else:
-                count = new_count
+    else:
+        count = _grow(region, count, target, hi_px)
     return cv2.bitwise_not(canvas)
+
+
+def _grow(region: np.ndarray, count: int, target: int, hi_px: int) -> int:
+    """Fallback (rare: a nearly full region): grow every hole by one pixel until the target."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    ext = region.shape[0]
+    while count < target:
+        prev = region.copy()
+        region[...] = cv2.dilate(region, kernel)
+        new_count = cv2.countNonZero(region)
+        if new_count == count:  # nothing to grow from: seed a disc in the middle
+            cv2.circle(region, (ext // 2, ext // 2), max(ext // 16, 1), _HOLE, -1)
+            new_count = cv2.countNonZero(region)
+        if new_count > hi_px:
+            _trim(region, prev, target - count, ext / 2, ext / 2)
+            return target
+        count = new_count
+    return count
