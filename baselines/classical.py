@@ -34,8 +34,11 @@ class MeanInpainter(Inpainter):
         return mean[:, :, None, None].expand_as(images)
 
 
-def _to_u8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+def _to_u8(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """uint8 copy with hole pixels zeroed: cv2.inpaint reads a little of the hole's old content where a
+    hole touches the top edge (OpenCV 4/5), so the hole is given defined content first."""
+    img = np.where(valid[..., None], image, 0.0)
+    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
 
 
 def _cv2_hole_mask(valid: np.ndarray) -> np.ndarray:
@@ -50,7 +53,7 @@ class _CV2Inpainter(PerImageInpainter):
 
     def fill_one(self, image: np.ndarray, valid: np.ndarray, seed: int) -> np.ndarray:
         radius = float(self.options["radius"])
-        out = cv2.inpaint(_to_u8(image), _cv2_hole_mask(valid), radius, self.flag)
+        out = cv2.inpaint(_to_u8(image, valid), _cv2_hole_mask(valid), radius, self.flag)
         return out.astype(np.float32) / 255.0
 
 

@@ -129,12 +129,15 @@ class Inpainter:
 def image_seed(seed: int, image: np.ndarray, valid: np.ndarray) -> int:
     """A per-image seed from the method seed and the (image, mask) bytes.
 
-    The same pair gets the same seed whatever the batch it sits in and whatever the worker count.
+    The same pair gets the same seed whatever the batch it sits in and whatever the worker count. Hole
+    pixels are zeroed first: what lies under the hole must not change the result.
     """
+    valid = np.ascontiguousarray(valid, dtype=bool)
+    known = np.where(valid[..., None], np.asarray(image, dtype=np.float32), np.float32(0))
     h = hashlib.blake2b(digest_size=8)
     h.update(int(seed).to_bytes(8, "little", signed=True))
-    h.update(np.ascontiguousarray(image, dtype=np.float32).tobytes())
-    h.update(np.ascontiguousarray(valid, dtype=bool).tobytes())
+    h.update(np.ascontiguousarray(known).tobytes())
+    h.update(valid.tobytes())
     return int.from_bytes(h.digest(), "little") >> 1  # non-negative, fits int64
 
 

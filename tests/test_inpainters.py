@@ -17,7 +17,7 @@ from bench.inpainters import (
     register,
 )
 
-NON_LEARNED = ("mean", "telea", "ns", "biharmonic")
+NON_LEARNED = ("mean", "telea", "ns", "biharmonic", "patchmatch")
 
 
 def test_available_lists_every_method():
