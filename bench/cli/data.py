@@ -1,6 +1,12 @@
+"""`bench data`: build the default image set, or index a folder of images (bench.data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import click
 
-from bench.cli._stub import not_built
+from bench.data import DEFAULTS, prepare_dataset
 
 
 @click.group()
@@ -8,7 +14,52 @@ def data() -> None:
     """Image sets: build the default one or index a folder."""
 
 
-@data.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def prepare() -> None:
-    """Build the default image set (not built yet)."""
-    not_built("data prepare")
+@data.command()
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option(
+    "--size", type=click.IntRange(min=8), default=DEFAULTS.size, show_default=True, help="Crop side S."
+)
+@click.option(
+    "--source",
+    default=DEFAULTS.source,
+    show_default=True,
+    help="'builtin' (photos shipped in installed packages and wallpaper folders) or a folder of images.",
+)
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed of crops and split.")
+@click.option(
+    "--test-fraction",
+    type=click.FloatRange(0.0, 1.0),
+    default=DEFAULTS.test_fraction,
+    show_default=True,
+    help="Fraction of source photos (not crops) held out for test.",
+)
+@click.option(
+    "--crops-per-photo",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.crops_per_photo,
+    show_default=True,
+    help="builtin: at most this many random crops per photo (a user folder gives one per image).",
+)
+@click.option("--quiet", is_flag=True, help="Print only the summary.")
+def prepare(
+    out: Path, size: int, source: str, seed: int, test_fraction: float, crops_per_photo: int, quiet: bool
+) -> None:
+    """Build SxS PNG crops with manifest.csv and a train/test split by source photo.
+
+    \b
+    bench data prepare --out data/builtin-256 --size 256
+    bench data prepare --out data/places --size 512 --source ~/places365/val_large
+    """
+    log = None if quiet else (lambda msg: click.echo(msg, err=True))
+    report = prepare_dataset(
+        out,
+        size=size,
+        source=source,
+        seed=seed,
+        test_fraction=test_fraction,
+        crops_per_photo=crops_per_photo,
+        log=log,
+    )
+    if report.reused and not quiet:
+        click.echo(f"{out}/manifest.csv already matches these parameters; nothing rebuilt", err=True)
+    click.echo(report.summary())
