@@ -23,6 +23,9 @@ from bench.metrics import (
 
 SSIM_TOL = 5e-4  # issue 6
 PSNR_TOL = 1e-3  # dB
+# Both implementations are checked against skimage: the fused numba kernel (CPU default) and the
+# torch one (any device).
+BACKENDS = ["numba", "torch"]
 
 
 def _sk_ssim(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
@@ -79,22 +82,30 @@ def _degraded_pairs(astronaut: np.ndarray, rng: np.random.Generator, h: int, w: 
     return torch.cat(outs), torch.cat(tgts)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("size", [(11, 11), (11, 17), (16, 40), (33, 21), (64, 64), (96, 128)])
-def test_ssim_psnr_match_skimage_random(size: tuple[int, int], rng: np.random.Generator) -> None:
+def test_ssim_psnr_match_skimage_random(
+    size: tuple[int, int], backend: str, rng: np.random.Generator
+) -> None:
     h, w = size
     tgt = torch.from_numpy(rng.random((3, 3, h, w), dtype=np.float32))
     # Noise of several strengths, clipped into [0,1], and one pair of unrelated images.
     noise = torch.from_numpy(rng.normal(0, 1, (3, 3, h, w)).astype(np.float32))
     out = (tgt + noise * torch.tensor([0.02, 0.2, 1.0]).view(3, 1, 1, 1)).clamp(0, 1)
     out[2] = torch.from_numpy(rng.random((3, h, w), dtype=np.float32))
-    np.testing.assert_allclose(ssim(out, tgt).numpy(), _sk_ssim(out, tgt), atol=SSIM_TOL, rtol=0)
+    np.testing.assert_allclose(
+        ssim(out, tgt, backend=backend).numpy(), _sk_ssim(out, tgt), atol=SSIM_TOL, rtol=0
+    )
     np.testing.assert_allclose(psnr(out, tgt).numpy(), _sk_psnr(out, tgt), atol=PSNR_TOL, rtol=0)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("size", [(128, 128), (57, 100)])
-def test_ssim_psnr_match_skimage_real(size, astronaut: np.ndarray, rng: np.random.Generator) -> None:
+def test_ssim_psnr_match_skimage_real(
+    size, backend: str, astronaut: np.ndarray, rng: np.random.Generator
+) -> None:
     out, tgt = _degraded_pairs(astronaut, rng, *size)
-    ours = ssim(out, tgt).numpy()
+    ours = ssim(out, tgt, backend=backend).numpy()
     ref = _sk_ssim(out, tgt)
     np.testing.assert_allclose(ours, ref, atol=SSIM_TOL, rtol=0)
     np.testing.assert_allclose(psnr(out, tgt).numpy(), _sk_psnr(out, tgt), atol=PSNR_TOL, rtol=0)
@@ -102,43 +113,51 @@ def test_ssim_psnr_match_skimage_real(size, astronaut: np.ndarray, rng: np.rando
     assert ref.min() < 0.9
 
 
-def test_ssim_full_size_real(astronaut: np.ndarray) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ssim_full_size_real(backend: str, astronaut: np.ndarray) -> None:
     # One 512x512 pair: the benchmark's size, where float32 accumulation error would show most.
     tgt = _to_t(astronaut)
     out = _to_t(np.clip(gaussian_filter(astronaut / 255.0, sigma=(2, 2, 0)), 0, 1))
-    np.testing.assert_allclose(ssim(out, tgt).numpy(), _sk_ssim(out, tgt), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(ssim(out, tgt, backend=backend).numpy(), _sk_ssim(out, tgt), atol=1e-5, rtol=0)
 
 
-def test_all_metrics_agree_with_single_functions(rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_all_metrics_agree_with_single_functions(backend: str, rng: np.random.Generator) -> None:
     tgt = torch.from_numpy(rng.random((3, 3, 24, 30), dtype=np.float32))
     raw = torch.from_numpy(rng.random((3, 3, 24, 30), dtype=np.float32))
     masks = torch.from_numpy((rng.random((3, 1, 24, 30)) > 0.3).astype(np.float32))
     out = composite(raw, tgt, masks)
-    got = all_metrics(out, tgt, masks)
+    got = all_metrics(out, tgt, masks, backend=backend)
     assert tuple(got) == METRIC_KEYS
     for v in got.values():
         assert v.shape == (3,) and v.dtype == torch.float64
     torch.testing.assert_close(got["l1_percent"], l1_percent(out, tgt))
     torch.testing.assert_close(got["psnr"], psnr(out, tgt))
-    torch.testing.assert_close(got["ssim"], ssim(out, tgt))
+    torch.testing.assert_close(got["ssim"], ssim(out, tgt, backend=backend))
+    # The two SSIM implementations do the same float32 maths in different orders.
+    torch.testing.assert_close(
+        got["ssim"], ssim(out, tgt, backend="torch" if backend == "numba" else "numba"), rtol=0, atol=1e-6
+    )
     torch.testing.assert_close(got["hole_l1_percent"], hole_l1_percent(out, tgt, masks))
 
 
-def test_batch_independence(rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batch_independence(backend: str, rng: np.random.Generator) -> None:
     tgt = torch.from_numpy(rng.random((8, 3, 20, 23), dtype=np.float32))
     out = (tgt + torch.from_numpy(rng.normal(0, 0.1, (8, 3, 20, 23)).astype(np.float32))).clamp(0, 1)
     masks = torch.from_numpy((rng.random((8, 1, 20, 23)) > 0.5).astype(np.float32))
-    batch = all_metrics(out, tgt, masks)
+    batch = all_metrics(out, tgt, masks, backend=backend)
     for i in range(8):
-        one = all_metrics(out[i : i + 1], tgt[i : i + 1], masks[i : i + 1])
+        one = all_metrics(out[i : i + 1], tgt[i : i + 1], masks[i : i + 1], backend=backend)
         for k in METRIC_KEYS:
             assert torch.allclose(one[k], batch[k][i : i + 1], rtol=1e-6, atol=1e-9), k
 
 
-def test_hand_computed_cases(rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hand_computed_cases(backend: str, rng: np.random.Generator) -> None:
     img = torch.from_numpy(rng.random((2, 3, 16, 16), dtype=np.float32)) * 0.5
     ones = torch.ones(2, 1, 16, 16)
-    same = all_metrics(img, img, ones)
+    same = all_metrics(img, img, ones, backend=backend)
     assert torch.all(same["ssim"] == 1.0)
     assert torch.all(same["l1_percent"] == 0.0)
     assert torch.all(torch.isinf(same["psnr"]) & (same["psnr"] > 0))  # identical -> +inf, as skimage
@@ -150,10 +169,11 @@ def test_hand_computed_cases(rng: np.random.Generator) -> None:
         assert torch.allclose(psnr(shifted, img), torch.full((2,), expected, dtype=torch.float64), atol=1e-4)
 
 
-def test_hole_l1_hand_made_mask() -> None:
-    tgt = torch.zeros(2, 3, 4, 4)
-    out = torch.zeros(2, 3, 4, 4)
-    masks = torch.ones(2, 1, 4, 4)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hole_l1_hand_made_mask(backend: str) -> None:
+    tgt = torch.zeros(2, 3, 12, 12)
+    out = torch.zeros(2, 3, 12, 12)
+    masks = torch.ones(2, 1, 12, 12)
     masks[0, 0, :2, :2] = 0  # 4 hole pixels in image 0
     out[0, 0, 0, 0] = 1.0  # inside the hole, channel 0: |diff| 1
     out[0, 2, 1, 1] = 0.5  # inside the hole, channel 2: |diff| 0.5
@@ -162,7 +182,12 @@ def test_hole_l1_hand_made_mask() -> None:
     got = hole_l1_percent(out, tgt, masks)
     assert got[0].item() == pytest.approx(100 * 1.5 / (4 * 3))
     assert math.isnan(got[1].item())
-    assert l1_percent(out, tgt)[0].item() == pytest.approx(100 * 2.5 / 48)
+    assert l1_percent(out, tgt)[0].item() == pytest.approx(100 * 2.5 / (3 * 144))
+    fused = all_metrics(out, tgt, masks, backend=backend)
+    assert fused["hole_l1_percent"][0].item() == pytest.approx(100 * 1.5 / (4 * 3))
+    assert math.isnan(fused["hole_l1_percent"][1].item())
+    assert fused["l1_percent"][0].item() == pytest.approx(100 * 2.5 / (3 * 144))
+    assert fused["l1_percent"][1].item() == pytest.approx(30.0)
 
 
 def test_composite_takes_valid_from_ground_truth() -> None:
