@@ -24,9 +24,9 @@ sys.path.insert(0, str(_HERE.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from masks._worker import mask_seed  # noqa: E402
 from masks.conventions import BINS, GROUPS  # noqa: E402
 from masks.generate import KINDS, generate_mask  # noqa: E402
-from masks.manifest import mask_seed  # noqa: E402
 
 
 def main() -> None:

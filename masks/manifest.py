@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import cv2
@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from bench.errors import BenchError
 from bench.io import read_mask, write_bytes, write_csv, write_json, write_png
+from masks._worker import generate_chunk, mask_path, mask_seed  # noqa: F401 (mask_seed: public here)
 from masks.conventions import (
     BIN_NAMES,
     BINS,
@@ -39,7 +40,7 @@ from masks.conventions import (
     hole_ratio,
     margin_for,
 )
-from masks.generate import Kind, check_feasible, generate_mask
+from masks.generate import Kind, check_feasible
 
 MANIFEST = "manifest.csv"
 PARAMS = "generate.json"  # the parameters a generated set was made with (skip-if-complete)
@@ -65,30 +66,7 @@ class GenerateConfig:
 DEFAULTS = GenerateConfig()
 
 
-def mask_seed(seed: int, bin: Bin, group: Group | str, index: int) -> np.random.SeedSequence:
-    """The seed of one mask: depends only on (seed, bin, group, index), so sets are the same whatever the
-    worker count or the other bins/groups asked for."""
-    return np.random.SeedSequence([int(seed), BINS.index(bin), GROUPS.index(Group(group)), int(index)])
-
-
-def mask_path(bin: Bin, group: Group | str, index: int) -> str:
-    return f"{bin.name}/{Group(group).value}/{index:05d}.png"
-
-
 # ---------------------------------------------------------------------------------------------- generate
-
-
-def _generate_chunk(args: tuple) -> list[tuple[int, int, int, float]]:
-    """Worker: make and write masks [start, stop) of one bin and group; returns (bin, group, i, ratio)."""
-    out, size, b_idx, g_idx, start, stop, kind, seed, margin = args
-    b, g = BINS[b_idx], GROUPS[g_idx]
-    rows = []
-    for i in range(start, stop):
-        rng = np.random.default_rng(mask_seed(seed, b, g, i))
-        m = generate_mask(rng, size, b, g, kind, margin)
-        write_png(Path(out) / mask_path(b, g, i), m)
-        rows.append((b_idx, g_idx, i, hole_ratio(m)))
-    return rows
 
 
 def _params(size, per_bin, bins, groups, kind, seed, margin) -> dict:
@@ -161,21 +139,30 @@ def generate_set(
         for s in range(0, per_bin, chunk)
     ]
     out.mkdir(parents=True, exist_ok=True)
+    # An older set here is no longer complete: drop its markers first, so an interrupted run never
+    # leaves a manifest that describes a mix of old and new files.
+    for marker in (PARAMS, MANIFEST):
+        (out / marker).unlink(missing_ok=True)
     rows: list[tuple[int, int, int, float]] = []
     bar = tqdm(total=per_bin * len(bins) * len(groups), unit="mask", desc="masks", disable=not progress)
     if workers <= 1:
         for t in tasks:
-            r = _generate_chunk(t)
+            r = generate_chunk(t)
             rows.extend(r)
             bar.update(len(r))
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            for r in pool.map(_generate_chunk, tasks):
+        # fork: workers start at once with the parent's imports (spawn would re-import the whole CLI,
+        # torch included, in every worker); they only run numpy/OpenCV code, which is fork-safe here.
+        method = "fork" if "fork" in get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
+            for r in pool.map(generate_chunk, tasks):
                 rows.extend(r)
                 bar.update(len(r))
     bar.close()
 
     rows.sort()
+    if hasattr(os, "sync"):
+        os.sync()  # the masks reach the disk before the manifest that lists them
     df = pd.DataFrame(
         {
             "file": [mask_path(BINS[b], GROUPS[g], i) for b, g, i, _ in rows],
