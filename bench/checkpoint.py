@@ -1,0 +1,130 @@
+"""Training checkpoints: written atomically, read with `torch.load(..., weights_only=True)`.
+
+A checkpoint is a dict of tensors and plain Python values only (so weights_only loading works):
+format, model (state dict), optimizer, rng, data, step, phase, config, arch, features, features_name,
+features_standin, torch.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.errors import BenchError
+from bench.io import atomic_open
+
+FORMAT = "pconv-bench/train/1"
+LAST = "last.pt"
+REQUIRED = ("format", "model", "step", "config", "arch", "features")
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy (legacy global), torch CPU and CUDA generator states, as tensors and plain values."""
+    py_version, py_state, py_gauss = random.getstate()
+    np_state = np.random.get_state(legacy=True)
+    state: dict[str, Any] = {
+        "python": {
+            "version": py_version,
+            "state": torch.tensor(py_state, dtype=torch.int64),
+            "gauss": py_gauss,
+        },
+        "numpy": {
+            "key": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what `rng_state` saved (CUDA only when both sides have it)."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    n = state["numpy"]
+    np.random.set_state(
+        ("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> Path:
+    """torch.save through a temporary file and a rename: a kill at any moment leaves the old file whole."""
+    path = Path(path)
+    with atomic_open(path, "wb") as f:
+        torch.save(ckpt, f)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a `bench train` checkpoint; anything else (missing, corrupt, foreign) is a BenchError."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated file, not a pickle, a pickle with forbidden globals, ...
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
+        # torch's weights-only refusal is a paragraph; its informative line names the forbidden global.
+        first = next((ln for ln in lines if ln.startswith("WeightsUnpickler error")), lines[0])
+        raise BenchError(f"{path} is not a readable bench train checkpoint ({first})") from e
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED):
+        have = sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise BenchError(f"{path} is not a bench train checkpoint (expected keys {REQUIRED}, found {have})")
+    if ckpt["format"] != FORMAT:
+        raise BenchError(
+            f"{path}: unknown checkpoint format {ckpt['format']!r} (this version reads {FORMAT})"
+        )
+    return ckpt
+
+
+def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """load_state_dict(strict) with a one-line BenchError naming the file when the architecture differs."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        detail = " ".join(str(e).split())
+        raise BenchError(f"{path} holds another architecture than this model: {detail[:300]}") from e
+
+
+def build_model(arch: dict[str, Any], path: str | os.PathLike) -> nn.Module:
+    """InpaintingUNet(**arch); an arch dict it does not accept is a BenchError naming the file."""
+    from bench.unet import InpaintingUNet
+
+    if not isinstance(arch, dict):
+        raise BenchError(f"{path}: checkpoint field 'arch' is not a dict ({type(arch).__name__})")
+    try:
+        return InpaintingUNet(**arch)
+    except (TypeError, ValueError) as e:
+        raise BenchError(f"{path}: cannot build the network it describes ({arch}): {e}") from e
+
+
+def load_checkpoint_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The trained U-Net in eval mode and its metadata (config, arch, features, step, phase).
+
+    Used by the inpainter registry (`--method pconv=DIR/last.pt`). Errors name the file.
+    """
+    ckpt = load_checkpoint(path, map_location="cpu")
+    model = build_model(ckpt["arch"], path)
+    load_model_state(model, ckpt["model"], path)
+    model.to(device).eval()
+    meta = {
+        k: ckpt.get(k)
+        for k in ("config", "arch", "features", "features_name", "features_standin", "step", "phase")
+    }
+    meta["path"] = str(path)
+    return model, meta

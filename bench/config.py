@@ -1,0 +1,214 @@
+"""Training configuration: one dataclass whose defaults run on a CPU, profiles as small override sets.
+
+Precedence (nanoGPT style): TrainConfig defaults < profile overrides < `--config FILE.yaml` < CLI flags.
+
+>>> cfg = resolve_config("smoke", overrides={"steps": 4})
+>>> cfg.steps_phase1, cfg.steps_phase2
+(3, 1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+
+CONVS = ("partial", "standard")
+FEATURES = ("auto", "vgg16", "efficientnet-lite0", "none")
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of `bench train`. The defaults are the `quick` profile: 2 CPU cores, ~5 minutes."""
+
+    profile: str = "quick"
+    # Network (bench.unet.InpaintingUNet): layers None -> from the image size (8 at 512 px).
+    size: int = 128
+    width: int = 16
+    layers: int | None = None
+    conv: str = "partial"
+    # Optimisation: Adam at lr for phase 1 (BatchNorm on), finetune_lr for phase 2 (encoder BN frozen).
+    # The phase boundary is steps_phase1, fixed here, never by where a run happens to stop.
+    batch_size: int = 4  # per process (per GPU under torchrun)
+    lr: float = 2e-4
+    finetune_lr: float = 5e-5
+    steps_phase1: int = 500
+    steps_phase2: int = 100
+    seed: int = 0
+    # Loss features (bench.features.load_feature_net).
+    features: str = "auto"
+    feature_weights: str | None = None
+    allow_download: bool = False
+    # Bookkeeping.
+    checkpoint_every: int = 100
+    sample_every: int = 200
+    log_every: int = 1
+    # Hardware.
+    device: str = "auto"
+    amp: bool = False  # bf16 autocast, CUDA only
+    channels_last: bool = False  # CUDA only
+    workers: int = 0  # DataLoader worker processes
+    # Masks drawn fresh per sample (masks.sampler.MaskSampler) when no mask folder is given.
+    mask_kind: str = "mixed"
+    mask_bin_weights: dict[str, float] | None = None  # e.g. {"0.3-0.4": 1.0}; None = uniform
+    mask_group_weights: dict[str, float] | None = None  # {"N": .., "B": ..}; None = uniform
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, carried into the checkpoint
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_phase1 + self.steps_phase2
+
+    def phase_of(self, step: int) -> int:
+        """Phase (1 or 2) of the optimisation step with 0-based index `step`."""
+        return 1 if step < self.steps_phase1 else 2
+
+    def lr_of(self, step: int) -> float:
+        return self.lr if self.phase_of(step) == 1 else self.finetune_lr
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> TrainConfig:
+        return apply_overrides(cls(), d, source)
+
+    def validate(self) -> TrainConfig:
+        if self.conv not in CONVS:
+            raise BenchError(f"conv must be one of {', '.join(CONVS)}, not {self.conv!r}")
+        if self.features not in FEATURES:
+            raise BenchError(f"features must be one of {', '.join(FEATURES)}, not {self.features!r}")
+        for name in ("size", "width", "batch_size", "checkpoint_every", "sample_every", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise BenchError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.steps_phase1 < 0 or self.steps_phase2 < 0 or self.total_steps < 1:
+            raise BenchError(
+                f"steps must be positive (phase 1: {self.steps_phase1}, phase 2: {self.steps_phase2})"
+            )
+        if self.workers < 0:
+            raise BenchError(f"workers must be >= 0, not {self.workers}")
+        if not (self.lr > 0 and self.finetune_lr > 0):
+            raise BenchError("learning rates must be positive")
+        return self
+
+
+# Profiles are override sets on top of the defaults (which are `quick`).
+PROFILES: dict[str, dict[str, Any]] = {
+    # Seconds, for tests and a first look: 64 px, 4 encoder layers, 8 channels.
+    "smoke": {
+        "size": 64,
+        "width": 8,
+        "layers": 4,
+        "batch_size": 2,
+        "steps_phase1": 6,
+        "steps_phase2": 2,
+        "checkpoint_every": 4,
+        "sample_every": 4,
+        "features": "auto",
+    },
+    # The defaults: 128 px, a narrow net, ~5 minutes per model on 2 CPU cores (see README).
+    "quick": {},
+    # Liu et al. 2018: 512 px, 8 encoder layers, 64 channels, batch 6, VGG-16 features. The paper gives the
+    # training time (about 10 days initial training + 1 day fine-tuning on one V100), not step counts; we
+    # use 1,000,000 + 100,000 steps, keeping that 10:1 ratio. Override in a YAML file if you know better.
+    "paper": {
+        "size": 512,
+        "width": 64,
+        "layers": 8,
+        "batch_size": 6,
+        "steps_phase1": 1_000_000,
+        "steps_phase2": 100_000,
+        "features": "vgg16",
+        "checkpoint_every": 5000,
+        "sample_every": 5000,
+        "log_every": 50,
+        "workers": 8,
+    },
+}
+
+
+def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
+    """Return a copy of `cfg` with `overrides` applied. `steps` (total) splits at the same proportion."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    over = dict(overrides)
+    steps = over.pop("steps", None)
+    unknown = sorted(set(over) - names)
+    if unknown:
+        raise BenchError(
+            f"{source}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})"
+        )
+    out = dataclasses.replace(cfg, **over)
+    if steps is not None:
+        out = with_total_steps(out, int(steps))
+    return out
+
+
+def with_total_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
+    """Scale both phases to `steps` in total, keeping the phase-1 share (rounded; phase 2 gets the rest).
+
+    With a one-phase schedule (phase 2 empty) all steps go to phase 1.
+    """
+    if steps < 1:
+        raise BenchError(f"--steps must be at least 1, not {steps}")
+    share = cfg.steps_phase1 / cfg.total_steps if cfg.total_steps else 1.0
+    p1 = min(steps, max(1, math.floor(steps * share + 0.5))) if share > 0 else 0
+    if share < 1.0 and steps > 1:
+        p1 = min(p1, steps - 1)  # keep at least one fine-tuning step when the profile has a phase 2
+    return dataclasses.replace(cfg, steps_phase1=p1, steps_phase2=steps - p1)
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise BenchError(f"config file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise BenchError(f"config file {p}: not valid YAML ({e})") from e
+    if not isinstance(data, dict):
+        raise BenchError(f"config file {p}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def resolve_config(
+    profile: str | None = None,
+    config_file: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Defaults < profile < YAML file < `overrides` (CLI flags; None values are ignored)."""
+    cfg = TrainConfig()
+    if profile is not None:
+        if profile not in PROFILES:
+            raise BenchError(f"unknown profile {profile!r} (use {', '.join(PROFILES)})")
+        cfg = apply_overrides(cfg, PROFILES[profile], f"profile {profile}")
+        cfg = dataclasses.replace(cfg, profile=profile)
+    if config_file is not None:
+        cfg = apply_overrides(cfg, load_yaml(config_file), str(config_file))
+    if overrides:
+        cfg = apply_overrides(cfg, {k: v for k, v in overrides.items() if v is not None}, "command line")
+    return cfg.validate()
+
+
+# Settings that must agree between a checkpoint and the run that resumes it: they define the model, the
+# data stream or the schedule up to the phase boundary. Others (steps_phase2, logging, device) may change.
+RESUME_LOCKED = (
+    "size",
+    "width",
+    "layers",
+    "conv",
+    "batch_size",
+    "lr",
+    "finetune_lr",
+    "steps_phase1",
+    "seed",
+    "features",
+    "mask_kind",
+    "mask_bin_weights",
+    "mask_group_weights",
+)

@@ -1,0 +1,576 @@
+"""`bench train`: the paper's two-phase schedule, resumable bit-for-bit, one process or many (torchrun).
+
+Phase 1: Adam at `cfg.lr` with BatchNorm on; phase 2 (from step `cfg.steps_phase1`): `cfg.finetune_lr`
+with the encoder's BatchNorm frozen. The data stream is a pure function of (seed, step, rank, slot), so a
+run killed at any moment and resumed from `DIR/last.pt` sees exactly the batches it would have seen.
+
+>>> from bench.config import resolve_config
+>>> last = train(resolve_config("smoke"), Path("runs/smoke"))   # -> runs/smoke/last.pt
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from bench.checkpoint import (
+    FORMAT,
+    LAST,
+    build_model,
+    load_checkpoint,
+    load_checkpoint_model,
+    load_model_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from bench.config import RESUME_LOCKED, TrainConfig
+from bench.errors import BenchError
+from bench.io import read_mask, write_png, write_text
+from bench.loss import TERMS, InpaintingLoss
+
+__all__ = ["train", "load_checkpoint_model", "TrainSamples", "LOG_COLUMNS"]
+
+HOLE_FILL = 0.5  # hole pixels never reach the network: 0.5 (the paper's 127.5 for the Conv baseline)
+LOG_COLUMNS = ("step", "phase", "lr", "loss", *TERMS, "images_per_s", "features")
+_IMAGE_CACHE_BYTES = 512 << 20  # decoded training images kept in memory per worker (small sets only)
+
+
+# ------------------------------------------------------------------------------------------------
+# Data: sample (step, slot) of rank r is a pure function of (seed, step, r, slot).
+# ------------------------------------------------------------------------------------------------
+
+
+def _mask_files(mask_dir: Path, size: int) -> list[Path]:
+    """Mask PNGs of a folder: from its manifest when it has one (sizes checked there), else every *.png."""
+    from masks.manifest import MANIFEST, read_manifest
+
+    if (mask_dir / MANIFEST).is_file():
+        df = read_manifest(mask_dir)
+        other = sorted(set(int(s) for s in df["size"]) - {size})
+        if other:
+            raise BenchError(
+                f"masks in {mask_dir} are {other[0]}x{other[0]} px but training images are {size}x{size}; "
+                f"generate masks with --size {size}"
+            )
+        return [mask_dir / str(f) for f in df["file"]]
+    return sorted(p for p in mask_dir.rglob("*.png") if p.is_file())
+
+
+class TrainSamples(Dataset):
+    """Training pairs for one rank; `ds[(step, slot)] -> (image (3,S,S), mask (1,S,S))` float32.
+
+    Images are visited in a fresh permutation per epoch (seeded by (seed, epoch)); sample g of the global
+    stream is `(step * world + rank) * batch_size + slot`. Crop offset, flip and mask come from a
+    numpy Generator seeded by (seed, step, rank, slot): nothing depends on workers or on earlier draws.
+    """
+
+    def __init__(
+        self,
+        files: list[Path],
+        size: int,
+        seed: int,
+        batch_size: int,
+        rank: int = 0,
+        world: int = 1,
+        mask_files: list[Path] | None = None,
+        mask_kind: str = "mixed",
+        bin_weights: dict[str, float] | None = None,
+        group_weights: dict[str, float] | None = None,
+    ) -> None:
+        if not files:
+            raise BenchError("the training set is empty: no images found")
+        self.files = list(files)
+        self.size, self.seed, self.batch_size, self.rank, self.world = size, seed, batch_size, rank, world
+        self.mask_files = list(mask_files) if mask_files is not None else None
+        self.sampler = None
+        if self.mask_files is None:
+            from masks.sampler import MaskSampler
+
+            try:
+                self.sampler = MaskSampler(
+                    size, kind=mask_kind, bin_weights=bin_weights, group_weights=group_weights
+                )
+            except ValueError as e:
+                raise BenchError(f"mask settings: {e}") from e
+        elif not self.mask_files:
+            raise BenchError("the mask folder holds no masks")
+        self._perm: tuple[int, np.ndarray] | None = None
+        self._cache: dict[int, np.ndarray] = {}
+        self._cache_bytes = 0
+
+    def __len__(self) -> int:  # nominal: the stream is indexed by (step, slot), not by position
+        return len(self.files)
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if self._perm is None or self._perm[0] != epoch:
+            rng = np.random.default_rng([self.seed, 0x5EED, epoch])
+            self._perm = (epoch, rng.permutation(len(self.files)))
+        return self._perm[1]
+
+    def _image(self, idx: int) -> np.ndarray:
+        img = self._cache.get(idx)
+        if img is None:
+            from bench.data import load_image
+
+            try:
+                img = load_image(self.files[idx])
+            except (OSError, ValueError) as e:
+                raise BenchError(f"training image {self.files[idx]}: {e}") from e
+            h, w = img.shape[:2]
+            if min(h, w) < self.size:  # upscale the short side to the crop size, keeping the aspect
+                s = self.size / min(h, w)
+                dims = (max(self.size, round(w * s)), max(self.size, round(h * s)))
+                img = cv2.resize(img, dims, interpolation=cv2.INTER_LINEAR)
+            if self._cache_bytes + img.nbytes <= _IMAGE_CACHE_BYTES:
+                self._cache[idx] = img
+                self._cache_bytes += img.nbytes
+        return img
+
+    def _mask(self, rng: np.random.Generator) -> np.ndarray:
+        if self.sampler is not None:
+            return self.sampler.sample(rng)
+        path = self.mask_files[int(rng.integers(len(self.mask_files)))]
+        try:
+            m = read_mask(path)
+        except ValueError as e:
+            raise BenchError(str(e)) from e
+        if m.shape != (self.size, self.size):
+            raise BenchError(
+                f"mask {path} is {m.shape[1]}x{m.shape[0]} but training images are {self.size}x{self.size}"
+            )
+        # Random flips/transposes multiply the variety of a fixed mask set by 8.
+        k = int(rng.integers(8))
+        m = np.rot90(m, k % 4)
+        return m.T if k >= 4 else m
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        step, slot = key
+        g = (step * self.world + self.rank) * self.batch_size + slot
+        epoch, pos = divmod(g, len(self.files))
+        idx = int(self._order(epoch)[pos])
+        rng = np.random.default_rng([self.seed, step, self.rank, slot])
+        img = self._image(idx)
+        h, w = img.shape[:2]
+        y = int(rng.integers(h - self.size + 1))
+        x = int(rng.integers(w - self.size + 1))
+        img = img[y : y + self.size, x : x + self.size]
+        if rng.random() < 0.5:
+            img = img[:, ::-1]
+        mask = self._mask(rng)
+        image_t = torch.from_numpy(np.ascontiguousarray(img).transpose(2, 0, 1).astype(np.float32) / 255.0)
+        mask_t = torch.from_numpy((np.ascontiguousarray(mask) > 127).astype(np.float32))[None]
+        return image_t, mask_t
+
+
+class StepBatches(Sampler):
+    """Yields the keys [(step, 0), ..., (step, B-1)] for step = start, start+1, ..., stop-1."""
+
+    def __init__(self, start: int, stop: int, batch_size: int) -> None:
+        self.start, self.stop, self.batch_size = start, stop, batch_size
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step in range(self.start, self.stop):
+            yield [(step, slot) for slot in range(self.batch_size)]
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def training_files(data: Path | None, size: int) -> list[Path]:
+    """The train split of a `bench data prepare` folder (or of the builtin set when `data` is None)."""
+    from bench.data import builtin_dataset, list_images
+
+    folder = builtin_dataset(size) if data is None else Path(data)
+    if not folder.is_dir():
+        raise BenchError(f"data folder {folder} does not exist")
+    files = list_images(folder, split="train")
+    if not files:
+        raise BenchError(f"the training set is empty: no train-split images in {folder}")
+    return files
+
+
+# ------------------------------------------------------------------------------------------------
+# Processes and devices.
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup(cfg: TrainConfig) -> tuple[Dist, torch.device]:
+    """torchrun sets RANK/WORLD_SIZE/LOCAL_RANK: DDP with nccl on CUDA, gloo on CPU."""
+    from bench.device import resolve_device
+
+    device = resolve_device(cfg.device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(), device
+    d = Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        device = torch.device("cuda", d.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return d, device
+
+
+def _all_finite(loss: torch.Tensor, d: Dist) -> bool:
+    ok = torch.isfinite(loss.detach()).all().to(torch.float32).reshape(1)
+    if d.enabled:  # every rank must stop together, or the others would hang in the next all-reduce
+        ok = ok.to(loss.device)
+        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item() > 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Logs.
+# ------------------------------------------------------------------------------------------------
+
+
+class CsvLog:
+    """DIR/log.csv: a row per logged step, appended and flushed; on resume rows after `start` are dropped."""
+
+    def __init__(self, path: Path, start: int) -> None:
+        self.path = path
+        keep: list[dict[str, str]] = []
+        if path.is_file() and start > 0:
+            with open(path, newline="") as f:
+                keep = [
+                    r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= start
+                ]
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(keep)
+        write_text(path, buf.getvalue())  # atomic: a kill here leaves the old log or the trimmed one
+        self.f = open(path, "a", newline="")  # noqa: SIM115 - kept open for the run, closed in close()
+        self.w = csv.DictWriter(self.f, fieldnames=LOG_COLUMNS, extrasaction="ignore", lineterminator="\n")
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.w.writerow(row)
+        self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _tensorboard(out: Path):
+    """A SummaryWriter when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def sample_grid(images: torch.Tensor, masks: torch.Tensor, outputs: torch.Tensor, n: int = 4) -> np.ndarray:
+    """uint8 RGB grid, one row per sample: input (holes white), output, composite, ground truth."""
+    images, masks, outputs = images[:n].float().cpu(), masks[:n].float().cpu(), outputs[:n].float().cpu()
+    outputs = outputs.clamp(0, 1)
+    shown_input = masks * images + (1 - masks)
+    comp = masks * images + (1 - masks) * outputs
+    rows = [
+        torch.cat([a, b, c, d], dim=2) for a, b, c, d in zip(shown_input, outputs, comp, images, strict=True)
+    ]
+    grid = torch.cat(rows, dim=1)  # (3, n*S, 4*S)
+    return (grid.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop.
+# ------------------------------------------------------------------------------------------------
+
+
+def feature_label(net: nn.Module) -> str:
+    """'vgg16', 'efficientnet-lite0 (stand-in)' or 'none': the name every log row and checkpoint carries."""
+    return f"{net.name} (stand-in)" if net.is_standin and net.name != "none" else net.name
+
+
+def _check_resume(
+    ckpt: dict[str, Any], cfg: TrainConfig, arch: dict[str, Any], features: str, path: Path
+) -> None:
+    if ckpt.get("arch") != arch:
+        raise BenchError(f"{path} holds another architecture ({ckpt.get('arch')}) than this run ({arch})")
+    old = ckpt["config"]
+    diff = [
+        f"{k}: {old.get(k)!r} -> {getattr(cfg, k)!r}" for k in RESUME_LOCKED if old.get(k) != getattr(cfg, k)
+    ]
+    if diff:
+        raise BenchError(
+            f"cannot resume {path}: settings differ from the run that wrote it ({'; '.join(diff)})"
+        )
+    if ckpt.get("features_name") != features:
+        raise BenchError(
+            f"cannot resume {path}: it was trained with {ckpt.get('features_name')!r} features, this run "
+            f"resolves {features!r}"
+        )
+
+
+def train(
+    cfg: TrainConfig,
+    out: Path,
+    data: Path | None = None,
+    masks: Path | None = None,
+    resume: bool = False,
+) -> Path:
+    """Train per `cfg`, writing DIR/last.pt, DIR/log.csv and DIR/samples/; returns the last checkpoint."""
+    cfg = dataclasses.replace(cfg).validate()
+    out = Path(out)
+    last = out / LAST
+    if last.exists() and not resume:
+        raise BenchError(f"{last} exists: pass --resume to continue that run, or choose another --out")
+    d, device = _setup(cfg)
+    try:
+        return _train(cfg, out, last, d, device, data, masks, resume)
+    finally:
+        if d.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(
+    cfg: TrainConfig,
+    out: Path,
+    last: Path,
+    d: Dist,
+    device: torch.device,
+    data: Path | None,
+    masks: Path | None,
+    resume: bool,
+) -> Path:
+    from bench.features import load_feature_net
+    from bench.unet import layers_for_size
+
+    say = tqdm.write if d.main else (lambda *_a, **_k: None)
+    cuda = device.type == "cuda"
+    if (cfg.amp or cfg.channels_last) and not cuda:
+        say("note: --amp/--channels-last apply on CUDA only; ignored on the CPU")
+    amp, channels_last = cfg.amp and cuda, cfg.channels_last and cuda
+
+    # Data first: bad input fails before any compute.
+    files = training_files(data, cfg.size)
+    mask_files = None
+    if masks is not None:
+        masks = Path(masks)
+        if not masks.is_dir():
+            raise BenchError(f"mask folder {masks} does not exist")
+        mask_files = _mask_files(masks, cfg.size)
+        if not mask_files:
+            raise BenchError(f"mask folder {masks} holds no masks")
+        first = read_mask(mask_files[0])
+        if first.shape != (cfg.size, cfg.size):
+            raise BenchError(
+                f"masks in {masks} are {first.shape[1]}x{first.shape[0]} (e.g. {mask_files[0].name}) but "
+                f"training images are {cfg.size}x{cfg.size}; generate masks with --size {cfg.size}"
+            )
+    dataset = TrainSamples(
+        files, cfg.size, cfg.seed, cfg.batch_size, d.rank, d.world, mask_files,
+        cfg.mask_kind, cfg.mask_bin_weights, cfg.mask_group_weights,
+    )  # fmt: skip
+
+    # Model and loss. Same init on every rank (DDP would broadcast rank 0's anyway).
+    try:
+        layers = cfg.layers if cfg.layers is not None else layers_for_size(cfg.size)
+    except ValueError as e:
+        raise BenchError(f"--size {cfg.size}: {e}") from e
+    arch = {"layers": int(layers), "width": int(cfg.width), "conv": cfg.conv, "in_channels": 3}
+    torch.manual_seed(cfg.seed)
+    model = build_model(arch, "the configuration")
+    arch = dict(model.arch())
+    feature_net = load_feature_net(cfg.features, cfg.feature_weights, cfg.allow_download, device=device)
+    features = feature_net.name
+    feat_label = feature_label(feature_net)
+    loss_fn = InpaintingLoss(feature_net).to(device)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+    start = 0
+    if resume and last.exists():
+        ckpt = load_checkpoint(last, map_location="cpu")
+        _check_resume(ckpt, cfg, arch, features, last)
+        load_model_state(model, ckpt["model"], last)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start = int(ckpt["step"])
+        if d.world == ckpt.get("data", {}).get("world_size", 1) and "rng" in ckpt:
+            set_rng_state(ckpt["rng"])  # per-rank states are not stored: ranks > 0 reseed below
+        say(f"resuming {last} at step {start} ({feat_label} features)")
+    elif resume:
+        say(f"no {last} yet: starting a fresh run")
+    if d.rank > 0:
+        torch.manual_seed(cfg.seed * 1000 + d.rank)
+    total = cfg.total_steps
+    if start >= total:
+        say(f"{last} is already at step {start} of {total}: nothing to do")
+        return last
+
+    inner = model
+
+    def wrap(phase: int) -> nn.Module:
+        # The encoder-BN freeze changes which parameters take gradients, so DDP is (re)built after it.
+        inner.set_encoder_bn_frozen(phase == 2)
+        if not d.enabled:
+            return inner
+        return nn.parallel.DistributedDataParallel(inner, device_ids=[device.index] if cuda else None)
+
+    model = wrap(cfg.phase_of(start))
+
+    loader = DataLoader(
+        dataset,
+        batch_sampler=StepBatches(start, total, cfg.batch_size),
+        num_workers=cfg.workers,
+        pin_memory=cuda,
+        persistent_workers=False,
+        prefetch_factor=4 if cfg.workers > 0 else None,
+    )
+
+    log = CsvLog(out / "log.csv", start) if d.main else None
+    tb = _tensorboard(out) if d.main else None
+    if d.main:
+        (out / "samples").mkdir(parents=True, exist_ok=True)
+        say(
+            f"training {arch} at {cfg.size}px, batch {cfg.batch_size} x {d.world} process(es) on {device}, "
+            f"steps {start}->{total} (phase 2 from {cfg.steps_phase1}), {feat_label} features, "
+            f"{len(files)} training images"
+        )
+    bar = tqdm(total=total, initial=start, disable=not d.main, desc=f"train {cfg.conv}", dynamic_ncols=True,
+               unit="step")  # fmt: skip
+    last_saved = start if resume and start > 0 else None
+    rate = None
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+
+    def checkpoint(done: int) -> None:
+        nonlocal last_saved
+        if d.main:
+            save_checkpoint(
+                last,
+                {
+                    "format": FORMAT,
+                    "model": inner.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": rng_state(),
+                    "data": {
+                        "seed": cfg.seed,
+                        "next_step": done,
+                        "world_size": d.world,
+                        "scheme": "pure function of (seed, step, rank, slot)",
+                    },  # fmt: skip
+                    "step": done,
+                    "phase": cfg.phase_of(done - 1),
+                    "config": cfg.to_dict(),
+                    "arch": arch,
+                    "features": feat_label,
+                    "features_name": features,
+                    "features_standin": bool(feature_net.is_standin),
+                    "torch": str(torch.__version__),
+                },
+            )
+        if d.enabled:
+            dist.barrier()
+        last_saved = done
+
+    try:
+        t0 = time.perf_counter()
+        for step, (images, masks_b) in zip(range(start, total), loader, strict=True):
+            phase = cfg.phase_of(step)
+            lr = cfg.lr_of(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if step == cfg.steps_phase1 and step > start:
+                model = wrap(phase)  # the phase boundary: encoder BatchNorm frozen from here on
+            model.train()  # InpaintingUNet.train keeps frozen encoder BN in eval mode
+            images = images.to(device, non_blocking=True)
+            masks_b = masks_b.to(device, non_blocking=True)
+            x = torch.where(masks_b > 0.5, images, torch.full_like(images, HOLE_FILL))
+            if channels_last:
+                x, masks_in = (
+                    x.contiguous(memory_format=torch.channels_last),
+                    masks_b.contiguous(memory_format=torch.channels_last),
+                )
+            else:
+                masks_in = masks_b
+            with autocast:
+                output = model(x, masks_in)
+                loss, terms = loss_fn(output, images, masks_b)
+            done = step + 1
+            if not _all_finite(loss, d):
+                where = (
+                    f"the last good checkpoint is {last} (step {last_saved})"
+                    if last_saved
+                    else "no checkpoint was written yet"
+                )
+                value = loss.item()
+                raise BenchError(f"the loss became {value} at step {done} (phase {phase}); stopped: {where}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+            t1 = time.perf_counter()
+            ips = cfg.batch_size * d.world / max(t1 - t0, 1e-9)
+            t0 = t1
+            rate = ips if rate is None else 0.9 * rate + 0.1 * ips
+            if d.main:
+                if done % cfg.log_every == 0 or done == total:
+                    row = {"step": done, "phase": phase, "lr": lr, "loss": float(terms["total"]),
+                           "images_per_s": round(ips, 3), "features": feat_label}  # fmt: skip
+                    row.update({k: float(terms[k]) for k in TERMS})
+                    log.write(row)
+                    if tb is not None:
+                        for k, v in row.items():
+                            if k not in ("step", "features"):
+                                tb.add_scalar(f"train/{k}", v, done)
+                    bar.set_postfix(loss=f"{float(terms['total']):.4f}", img_s=f"{rate:.1f}", phase=phase)
+                if done % cfg.sample_every == 0 or done == total:
+                    write_png(
+                        out / "samples" / f"step_{done:07d}.png",
+                        sample_grid(images, masks_b, output.detach()),
+                    )
+            bar.update(1)
+            if done % cfg.checkpoint_every == 0 or done == total:
+                checkpoint(done)
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+        if tb is not None:
+            tb.close()
+    if d.main:
+        say(f"done: {last} (step {total}, {feat_label} features)")
+    return last
+
+
+def images_per_second(log_csv: Path, skip: int = 2) -> float:
+    """Median images/s over a log, skipping the first `skip` rows (warm-up)."""
+    with open(log_csv, newline="") as f:
+        vals = [float(r["images_per_s"]) for r in csv.DictReader(f)][skip:]
+    return float(np.median(vals)) if vals else math.nan
