@@ -211,6 +211,19 @@ def _render(img: np.ndarray, ops: list) -> None:
             cv2.polylines(img, [op[1]], True, _HOLE, op[2], cv2.LINE_8)
 
 
+def _shift(ops: list, dx: int, dy: int) -> list:
+    """The same drawing ops moved by (dx, dy) pixels."""
+    out = []
+    for op in ops:
+        if op[0] == _LINE:
+            out.append((_LINE, (op[1][0] + dx, op[1][1] + dy), (op[2][0] + dx, op[2][1] + dy), op[3]))
+        elif op[0] == _ELLIPSE:
+            out.append((_ELLIPSE, (op[1][0] + dx, op[1][1] + dy), op[2], op[3]))
+        else:
+            out.append((op[0], op[1] + np.array([dx, dy], np.int32), *op[2:]))
+    return out
+
+
 def _tip(op: tuple) -> tuple[float, float]:
     """Where a shape ends: the last point of a stroke, the centre of an ellipse, a vertex of a contour."""
     if op[0] == _LINE:
@@ -265,6 +278,7 @@ def generate_mask(
     # Group B draws into a view of the inner square: OpenCV clips there, the margin stays valid.
     region = canvas[m : size - m, m : size - m] if group is Group.B and m > 0 else canvas
     ext = region.shape[0]
+    inner = ext < size
     region_px = ext * ext
     touch = group is Group.N and rng.random() < 0.85
     # No specks: the last shape may overshoot the target, anything up to hi_px is kept.
@@ -289,6 +303,19 @@ def generate_mask(
             x, y = _anchor(rng, region, size, m, touch and i == 0, cover > 0.3)
         for attempt in range(3):
             ops, (x0, y0, x1, y1) = _PLAN[fam](rng, x, y, area, size)
+            if (
+                inner
+                and cover < 0.4
+                and x1 - x0 <= ext
+                and y1 - y0 <= ext
+                and (x0 < 0 or y0 < 0 or x1 > ext or y1 > ext)
+            ):
+                # Group B: move a shape that fits into the inner square rather than cut it straight at
+                # the margin (the paper's B masks have holes away from the border, not sliced ones).
+                # A region filled beyond 40 % will show the margin's straight edges anyway.
+                dx, dy = max(-x0, 0) - max(x1 - ext, 0), max(-y0, 0) - max(y1 - ext, 0)
+                ops = _shift(ops, dx, dy)
+                x, y, x0, x1, y0, y1 = x + dx, y + dy, x0 + dx, x1 + dx, y0 + dy, y1 + dy
             x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, ext), min(y1, ext)
             if x0 >= x1 or y0 >= y1:
                 break  # entirely outside the image

@@ -34,6 +34,7 @@ from masks.conventions import (
     VALID,
     Bin,
     Group,
+    bin_by_name,
     bin_of,
     flip_polarity,
     group_of,
@@ -109,7 +110,7 @@ def generate_set(
     out: Path | str,
     size: int = DEFAULTS.size,
     per_bin: int = DEFAULTS.per_bin,
-    bins: Sequence[Bin] = BINS,
+    bins: Sequence[Bin | str] = BINS,
     groups: Sequence[Group | str] = GROUPS,
     kind: Kind | str = DEFAULTS.kind,
     seed: int = DEFAULTS.seed,
@@ -123,7 +124,7 @@ def generate_set(
     complete set does nothing and returns the stored manifest.
     """
     out = Path(out)
-    bins = tuple(bins)
+    bins = tuple(bin_by_name(b) if isinstance(b, str) else b for b in bins)
     groups = tuple(Group(g) for g in groups)
     kind = Kind(kind)
     validate_generate(size, per_bin, bins, groups, margin)
