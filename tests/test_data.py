@@ -453,3 +453,63 @@ def test_cli_prints_counts(tmp_path, runner):
     assert "train:    4 photos,     4 crops" in r.output and "test :    1 photos,     1 crops" in r.output
     r2 = runner.invoke(main, args)
     assert r2.exit_code == 0 and "reused" in r2.output
+
+
+def test_every_candidate_file_is_classified():
+    """Each picture in the builtin sources' folders is either used or excluded with a reason."""
+    used = {p.source for p in bd.builtin_photos()}
+    folders = {
+        "skimage": (bd._module_data_folder("skimage.data", ""), False),
+        "sklearn": (bd._module_data_folder("sklearn.datasets", "images"), False),
+        "matplotlib": (bd._module_data_folder("matplotlib", ""), False),
+    }
+    for pkg, (folder, _) in bd.WALLPAPER_PACKAGES.items():
+        folders[pkg] = (Path(folder), pkg == "mate-backgrounds")
+    for collection, (folder, recursive) in folders.items():
+        if not folder.is_dir():
+            continue
+        pattern = "**/*" if recursive else "*"
+        for f in folder.glob(pattern):
+            if f.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif") and f.is_file():
+                key = f"{collection}:{f.relative_to(folder).as_posix()}"
+                assert key in used or key in bd.EXCLUDED, f"{key} is neither used nor excluded"
+    assert all(reason for reason in bd.EXCLUDED.values())
+
+
+def test_interrupted_prepare_leaves_no_manifest_and_no_temp_files(tmp_path, monkeypatch):
+    _folder(tmp_path / "src", 4)
+    out = tmp_path / "out"
+    bd.prepare_dataset(out, size=S, source=str(tmp_path / "src"), progress=False)
+    calls = {"n": 0}
+    real = bd.encode_png
+
+    def failing(img):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(img)
+
+    monkeypatch.setattr(bd, "encode_png", failing)
+    with pytest.raises(KeyboardInterrupt):
+        bd.prepare_dataset(out, size=S + 8, source=str(tmp_path / "src"), progress=False)
+    assert not (out / "manifest.csv").exists()  # the old one describes other crops: gone
+    assert not list(out.rglob("*.tmp"))
+    for f in (out / "images").iterdir():
+        assert _read(f).shape[0] in (S, S + 8)  # every file on disk is a complete PNG
+    monkeypatch.setattr(bd, "encode_png", real)
+    r = bd.prepare_dataset(out, size=S + 8, source=str(tmp_path / "src"), progress=False)
+    assert not r.reused and len(bd.list_images(out)) == 4
+
+
+def test_symlink_loop_and_missing_manifest_file(tmp_path):
+    _folder(tmp_path / "src" / "a", 2)
+    (tmp_path / "src" / "a" / "loop").symlink_to(tmp_path / "src", target_is_directory=True)
+    r = bd.prepare_dataset(tmp_path / "out", size=S, source=str(tmp_path / "src"), progress=False)
+    assert sum(r.photos.values()) == 2
+    victim = bd.list_images(tmp_path / "out")[0]
+    victim.unlink()
+    with pytest.raises(BenchError, match="missing"):
+        bd.list_images(tmp_path / "out")
+    # A rerun notices the missing crop and rebuilds.
+    again = bd.prepare_dataset(tmp_path / "out", size=S, source=str(tmp_path / "src"), progress=False)
+    assert not again.reused and victim.is_file()

@@ -60,6 +60,4 @@ def prepare(
         crops_per_photo=crops_per_photo,
         log=log,
     )
-    if report.reused and not quiet:
-        click.echo(f"{out}/manifest.csv already matches these parameters; nothing rebuilt", err=True)
     click.echo(report.summary())
