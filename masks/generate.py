@@ -26,6 +26,9 @@ from masks.conventions import Bin, Group, margin_for
 # OpenCV drawing runs single-threaded here: masks are small and workers parallelise across masks.
 cv2.setNumThreads(1)
 
+# Bump when a change alters the masks made from a seed: stored sets made by another version are redone.
+GENERATOR_VERSION = 1
+
 _HOLE = 255  # value drawn into the hole canvas; the returned mask is its complement (255 valid, 0 hole)
 _MAX_PRIMITIVES = 400  # after this many primitives the holes are grown by dilation (always terminates)
 

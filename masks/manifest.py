@@ -41,7 +41,7 @@ from masks.conventions import (
     hole_ratio,
     margin_for,
 )
-from masks.generate import Kind, check_feasible
+from masks.generate import GENERATOR_VERSION, Kind, check_feasible
 
 MANIFEST = "manifest.csv"
 PARAMS = "generate.json"  # the parameters a generated set was made with (skip-if-complete)
@@ -73,6 +73,7 @@ DEFAULTS = GenerateConfig()
 def _params(size, per_bin, bins, groups, kind, seed, margin) -> dict:
     return {
         "version": _FORMAT_VERSION,
+        "generator": GENERATOR_VERSION,
         "size": int(size),
         "per_bin": int(per_bin),
         "bins": [b.name for b in bins],

@@ -86,22 +86,26 @@ def test_read_manifest_errors(tmp_path):
         read_manifest(tmp_path)
 
 
-@pytest.mark.parametrize("forced", [None, "hole-white"])
-def test_import_round_trip_hole_white(small_set, tmp_path, runner, forced):
+@pytest.mark.parametrize("source", ["hole-white", "hole-black"])
+@pytest.mark.parametrize("forced", [False, True])
+def test_import_round_trip(small_set, tmp_path, runner, source, forced):
     out, df = small_set
-    src = tmp_path / "lama"
+    src = tmp_path / "src"
     for f in df["file"]:
-        write_png(src / f, 255 - read_mask(out / f))  # LaMa style: white = hole
+        m = read_mask(out / f)
+        write_png(src / f, 255 - m if source == "hole-white" else m)  # LaMa style: white = hole
     args = ["masks", "import", str(src), "--out", str(tmp_path / "imp")]
     if forced:
-        args += ["--polarity", forced]
+        args += ["--polarity", source]
     r = runner.invoke(main, args)
     assert r.exit_code == 0, r.output
-    if forced is None:
-        assert "auto-detected as hole-white" in r.output
+    if not forced:
+        assert f"auto-detected as {source}" in r.output
+    else:
+        assert "auto-detected" not in r.output
     imp = read_manifest(tmp_path / "imp")
     merged = df.merge(imp, on="file", suffixes=("", "_imp"))
-    assert len(merged) == len(df)
+    assert len(merged) == len(df) == len(imp)
     assert np.allclose(merged["hole_ratio"], merged["hole_ratio_imp"], atol=1e-6)
     assert (merged["bin"] == merged["bin_imp"]).all() and (merged["group"] == merged["group_imp"]).all()
     for f in df["file"]:
