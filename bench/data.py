@@ -810,5 +810,13 @@ def cache_root() -> Path:
 def builtin_dataset(size: int, seed: int = 0, log: Callable[[str], None] | None = None) -> Path:
     """The builtin set at `size` px, prepared once into the cache (instant afterwards); returns its folder."""
     folder = cache_root() / "data" / f"builtin-{size}px-seed{seed}"
-    prepare_dataset(folder, size=size, source="builtin", seed=seed, log=log, progress=False)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes (torchrun ranks, parallel tests) may ask at once: one builds, the others wait
+    # and then find the finished folder.
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        with contextlib.suppress(ImportError, OSError):
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        prepare_dataset(folder, size=size, source="builtin", seed=seed, log=log, progress=False)
     return folder

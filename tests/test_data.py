@@ -513,3 +513,28 @@ def test_symlink_loop_and_missing_manifest_file(tmp_path):
     # A rerun notices the missing crop and rebuilds.
     again = bd.prepare_dataset(tmp_path / "out", size=S, source=str(tmp_path / "src"), progress=False)
     assert not again.reused and victim.is_file()
+
+
+def test_builtin_dataset_builds_once_under_concurrency(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(bd, "WALLPAPER_PACKAGES", {})
+    monkeypatch.setenv("PCONV_BENCH_CACHE", str(tmp_path / "cache"))
+    real = bd.prepare_dataset
+    reports: list[bd.PrepareReport] = []
+
+    def recording(*args, **kwargs):
+        reports.append(real(*args, **kwargs))
+        return reports[-1]
+
+    monkeypatch.setattr(bd, "prepare_dataset", recording)
+    folders: list[Path] = []
+    threads = [
+        threading.Thread(target=lambda: folders.append(bd.builtin_dataset(S, seed=7))) for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(folders)) == 1 and len(reports) == 3
+    assert sorted(r.reused for r in reports) == [False, True, True]
