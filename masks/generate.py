@@ -27,7 +27,7 @@ from masks.conventions import Bin, Group, margin_for
 cv2.setNumThreads(1)
 
 # Bump when a change alters the masks made from a seed: stored sets made by another version are redone.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 _HOLE = 255  # value drawn into the hole canvas; the returned mask is its complement (255 valid, 0 hole)
 _MAX_PRIMITIVES = 400  # after this many primitives the holes are grown by dilation (always terminates)
@@ -169,24 +169,25 @@ def _plan_blobs(rng, x, y, area, size):
     return ops, (int(x0) - 2, int(y0) - 2, int(x1) + 3, int(y1) + 3)
 
 
-_THETA = np.linspace(0, 2 * math.pi, 48, endpoint=False)
-_K = np.arange(1, 6)
-# cos(k theta + phi) = cos(k theta) cos(phi) - sin(k theta) sin(phi): (10, 48) table, one matmul per shape.
+_THETA = np.linspace(0, 2 * math.pi, 72, endpoint=False)
+_K = np.arange(1, 13)  # harmonics 1-5 shape the outline, 6-12 roughen its edge
+# cos(k theta + phi) = cos(k theta) cos(phi) - sin(k theta) sin(phi): (24, 72) table, one matmul per shape.
 _TRIG = np.concatenate([np.cos(_K[:, None] * _THETA), -np.sin(_K[:, None] * _THETA)])
-_UNIT = np.stack([np.cos(_THETA), np.sin(_THETA)])  # (2, 48)
+_UNIT = np.stack([np.cos(_THETA), np.sin(_THETA)])  # (2, 72)
 
 
 def _plan_occlusion(rng, x, y, area, size):
     # r(theta) = R (1 + sum_k a_k cos(k theta + phi_k)): a smooth random outline.
-    u = rng.random(14)
-    amp = 0.45 * u[:5] / _K
-    phase = 2 * math.pi * u[5:10]
+    u = rng.random(38)
+    rough = 0.25 * u[13] ** 2  # most outlines smooth, some ragged like a dilated occlusion boundary
+    amp = np.where(_K <= 5, 0.45, rough) * u[14:26] / _K
+    phase = 2 * math.pi * u[26:38]
     rel = np.maximum(1.0 + np.concatenate([amp * np.cos(phase), amp * np.sin(phase)]) @ _TRIG, 0.25)
     # Anisotropic stretch and rotation (the paper's random transforms); the stretch keeps the area.
     st, rot, rim = 0.6 + u[10], math.pi * u[11], u[12] < 0.5
     big_r = math.sqrt(area / (math.pi * float(rel @ rel) / len(rel)))
     c, sn = math.cos(rot), math.sin(rot)
-    # rotation @ diag(st, 1/st) @ unit circle, scaled by r(theta): (2, 48) -> points (48, 2)
+    # rotation @ diag(st, 1/st) @ unit circle, scaled by r(theta): (2, 72) -> points (72, 2)
     m = np.array([[c * st, -sn / st], [sn * st, c / st]]) * big_r
     pts = ((m @ (_UNIT * rel)).T + (x, y)).round().astype(np.int32)
     ops = [(_POLY, pts)]

@@ -353,6 +353,8 @@ def import_set(
         raise BenchError(f"--polarity must be one of {', '.join(POLARITIES)}, got {polarity!r}")
     if not src.is_dir():
         raise BenchError(f"mask folder {src} does not exist")
+    if out.resolve() == src.resolve():
+        raise BenchError("--out must be a folder other than SRC (the source masks are left untouched)")
     if size is not None and int(size) < 16:
         raise BenchError(f"--size {size} is too small: masks need at least 16 px")
     files = _list_images(src, out.resolve() if out.exists() else None)
@@ -365,11 +367,14 @@ def import_set(
             m = cv2.resize(m, (int(size), int(size)), interpolation=cv2.INTER_NEAREST)
         greys.append(m)
     if polarity == "auto":
-        polarity = detect_polarity([float((m >= 128).mean()) for m in greys])
+        white = [float((m >= 128).mean()) for m in greys]
+        polarity = detect_polarity(white)
+        med = float(np.median(white))
+        doubt = " (ambiguous: about half of each mask is white)" if 0.4 <= med <= 0.6 else ""
         warnings.warn(
-            f"mask polarity auto-detected as {polarity} (holes are "
-            f"{'white' if polarity == 'hole-white' else 'black'} in the source); "
-            f"pass --polarity to force it",
+            f"mask polarity auto-detected as {polarity}: holes taken to be "
+            f"{'white' if polarity == 'hole-white' else 'black'}, the minority colour "
+            f"(median white share {med:.2f}){doubt}; pass --polarity to force it",
             stacklevel=2,
         )
     out.mkdir(parents=True, exist_ok=True)

@@ -215,3 +215,14 @@ def test_generate_cli_one_bin_one_group(runner, tmp_path):
     df = read_manifest(out)
     assert len(df) == 3 and set(df["bin"]) == {"0.5-0.6"} and set(df["group"]) == {"B"}
     assert set(df["kind"]) == {"strokes"}
+
+
+def test_import_bad_input(runner, tmp_path):
+    r = runner.invoke(main, ["masks", "import", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "does not exist" in r.output
+    (tmp_path / "empty").mkdir()
+    r = runner.invoke(main, ["masks", "import", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "no mask images" in r.output
+    r = runner.invoke(main, ["masks", "import", str(tmp_path / "empty"), "--out", str(tmp_path / "empty")])
+    assert r.exit_code == 2 and "other than SRC" in r.output
+    assert not (tmp_path / "o").exists()
