@@ -391,6 +391,9 @@ def evaluate(
 
     # ---- from here on, files are written
     method_entries, recs = [], []
+    keep: dict[str, set[str]] = {}
+    for _, inp in built:
+        keep.setdefault(inp.name, set()).add(record_key(inp.fingerprint, is_info["name"]))
     for label, inp in built:
         key = record_key(inp.fingerprint, is_info["name"])
         info = dict(
@@ -399,8 +402,8 @@ def evaluate(
             is_network=is_info["name"],
         )  # fmt: skip
         method_entries.append(info)
-        retire_stale(out, label, key)
-        mr = MethodRecords(out, label, key, info)
+        retire_stale(out, inp.name, keep[inp.name])
+        mr = MethodRecords(out, inp.name, key, info)
         mr.open()
         recs.append(mr)
     run = dict(
@@ -572,7 +575,6 @@ def build_tables(
         raise BenchError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(T.FORMATS)}")
     pairs = pd.read_csv(out / PAIRS_FILE, dtype={"image": str, "mask": str, "bin": str, "group": str})
     labels = [m["label"] for m in run["methods"]]
-    keys = {m["label"]: m["key"] for m in run["methods"]}
     if paired is not None:
         paired = _resolve_paired(paired, labels)
     elif run.get("paired"):
@@ -584,7 +586,7 @@ def build_tables(
         except (OSError, ValueError, pd.errors.ParserError) as e:
             raise BenchError(f"reference {reference}: {str(e).splitlines()[0]}") from None
     ctx = table_context(run, n_boot)
-    loaded = load_records(out, labels, keys, pairs=pairs)
+    loaded = load_records(out, run["methods"], pairs=pairs)
     summary = T.summarize(
         loaded.frame, loaded.probs, methods=labels, bins=run["bins"], groups=run["groups"],
         n_boot=ctx.n_boot, seed=ctx.seed,
@@ -602,7 +604,11 @@ def build_tables(
 
         _w(out / "reference.csv", cmp, float_format="%.6g")
         files.append(out / "reference.csv")
-        text += "\n" + T.format_reference_text(cmp, str(reference))
+        if cmp["measured"].notna().any():
+            text += "\n" + T.format_reference_text(cmp, str(reference))
+        else:
+            methods = ", ".join(dict.fromkeys(cmp["method"].astype(str))) or "none"
+            text += f"\nReference {reference}: none of its methods ({methods}) was measured here.\n"
     if figures and len(summary):
         from bench import plots
 

@@ -110,7 +110,7 @@ def qualitative_grid(
         masked = np.where((m >= 128)[..., None], gt, 255).astype(np.uint8)  # holes shown white
         pics = [masked]
         for meth in methods:
-            f = MethodRecords(out, meth["label"], meth["key"]).samples_path / _sample_name(p.image, p.mask)
+            f = MethodRecords(out, meth["name"], meth["key"]).samples_path / _sample_name(p.image, p.mask)
             pics.append(read_png_rgb(f) if f.is_file() else np.full_like(gt, 128))
         pics.append(gt)
         for c, pic in enumerate(pics):

@@ -4,19 +4,23 @@ Layout under an evaluation folder `out/`::
 
     out/run.json                       run config (data, masks, seed, selection, IS network, methods)
     out/pairs.csv                      the (image, mask, bin, group) pairs of the last run, in order
-    out/records/<label>-<key>/         one folder per method label and record key
+    out/records/<name>-<key>/          one folder per method name and record key
         method.json                    name, label, fingerprint, options, meta, IS network
         records.jsonl                  one JSON object per finished pair, appended and flushed per batch
         probs-<first>-<k>.npz          (n, K) float32 class probabilities of the composited outputs
-        samples/<pair_id>.png          composited outputs of a few pairs, for the qualitative grid
-    out/records/stale/<...>/           folders of an older fingerprint of the same label, kept aside
+        samples/<hash>.png             composited outputs of a few pairs, for the qualitative grid
+    out/records/stale/<...>/           folders of an older fingerprint of the same method, kept aside
 
 The record key hashes the method fingerprint (checkpoint + options, from the inpainter) together with the
-name of the IS network, so a changed checkpoint, option or IS network starts a fresh folder; the old one is
-moved to `records/stale/` (kept, never read again). Each record line names the probs file and row holding
-its class probabilities, and the probs file is written (atomically) before the line is appended, so a line
-is only ever followed by complete data. A kill can leave a torn last line: it is ignored on reading and cut
-off before the next append; its pair is simply computed again.
+name of the IS network, so a changed checkpoint, option or IS network starts a fresh folder; the other
+folders of that method name that the run does not use are moved to `records/stale/` (kept, never read
+again). The label shown in the tables (the name, or name@fingerprint when one name runs with two
+settings) is not part of the folder name.
+
+Each record line names the probs file and row holding its class probabilities, and the probs file is
+written (atomically) before the line is appended, so a line is only ever followed by complete data. A
+kill can leave a torn last line: it is ignored on reading and cut off before the next append; its pair is
+simply computed again. Samples are named by a hash of (image, mask).
 """
 
 from __future__ import annotations
@@ -59,23 +63,23 @@ def record_key(fingerprint: str, is_network: str) -> str:
     return h[:12]
 
 
-def safe_label(label: str) -> str:
-    """A method label usable in a folder name."""
-    return re.sub(r"[^A-Za-z0-9_.+@-]+", "_", label) or "method"
+def safe_name(name: str) -> str:
+    """A method name usable in a folder name."""
+    return re.sub(r"[^A-Za-z0-9_.+@-]+", "_", name) or "method"
 
 
 @dataclass
 class MethodRecords:
-    """The record folder of one method label at one record key."""
+    """The record folder of one method name at one record key."""
 
     root: Path
-    label: str
+    name: str
     key: str
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
-        return self.root / RECORDS_DIR / f"{safe_label(self.label)}-{self.key}"
+        return self.root / RECORDS_DIR / f"{safe_name(self.name)}-{self.key}"
 
     @property
     def records_path(self) -> Path:
@@ -116,7 +120,7 @@ class MethodRecords:
         """Create the folder and method.json; cut a torn last line off records.jsonl."""
         self.path.mkdir(parents=True, exist_ok=True)
         if not (self.path / METHOD_FILE).exists():
-            write_json(self.path / METHOD_FILE, {**self.info, "label": self.label, "key": self.key})
+            write_json(self.path / METHOD_FILE, {**self.info, "name": self.name, "key": self.key})
         _truncate_torn_tail(self.records_path)
 
     def write_probs(self, first_pair: int, probs: np.ndarray) -> str:
@@ -191,12 +195,12 @@ def read_method_info(folder: Path) -> dict[str, Any]:
     return json.loads((Path(folder) / METHOD_FILE).read_text())
 
 
-def retire_stale(root: Path, label: str, key: str) -> list[Path]:
-    """Move folders of `label` with another record key to records/stale/; returns their new paths."""
+def retire_stale(root: Path, name: str, keep: set[str]) -> list[Path]:
+    """Move folders of method `name` whose key is not in `keep` to records/stale/; returns the new paths."""
     moved = []
     for folder in list_method_dirs(root):
         info = read_method_info(folder)
-        if info.get("label") == label and info.get("key") != key:
+        if info.get("name") == name and info.get("key") not in keep:
             dest_base = Path(root) / RECORDS_DIR / STALE_DIR
             dest_base.mkdir(parents=True, exist_ok=True)
             dest = dest_base / folder.name
@@ -220,36 +224,26 @@ class LoadedRecords:
 
 def load_records(
     root: Path,
-    labels: list[str] | None = None,
-    keys: dict[str, str] | None = None,
+    methods: list[dict[str, Any]] | None = None,
     pairs: pd.DataFrame | None = None,
     with_probs: bool = True,
 ) -> LoadedRecords:
-    """Read the record folders of `labels` (all current ones when None; `keys` pins label -> key).
+    """Read the record folders of `methods` (dicts with label, name, key; all current folders when None).
 
     With `pairs` (columns pair_id, image, mask), only records of those pairs are kept and their pair_id
     comes from `pairs`; otherwise the pair_id stored in each record is used.
     """
-    folders = list_method_dirs(root)
-    infos = {f: read_method_info(f) for f in folders}
-    chosen: list[dict[str, Any]] = []
-    if labels is None:
-        chosen = sorted(infos.values(), key=lambda i: i.get("label", ""))
-    else:
-        for label in labels:
-            match = [
-                i
-                for i in infos.values()
-                if i.get("label") == label and (keys is None or i.get("key") == keys.get(label))
-            ]
-            chosen.extend(match[:1])
+    if methods is None:
+        methods = [read_method_info(f) for f in list_method_dirs(root)]
+        methods = [{**m, "label": m.get("label") or m["name"]} for m in methods]
     pair_ids = None
     if pairs is not None:
         pair_ids = {(str(r.image), str(r.mask)): int(r.pair_id) for r in pairs.itertuples(index=False)}
     rows = []
     probs: dict[str, dict[int, np.ndarray]] = {}
-    for info in chosen:
-        mr = MethodRecords(Path(root), info["label"], info["key"], info)
+    for info in methods:
+        label = info["label"]
+        mr = MethodRecords(Path(root), info["name"], info["key"], info)
         recs = mr.read()
         if pair_ids is not None:
             recs = [r for r in recs if pair_key(r) in pair_ids]
@@ -257,11 +251,11 @@ def load_records(
             pair_key(r): (pair_ids[pair_key(r)] if pair_ids is not None else int(r["pair_id"])) for r in recs
         }
         for r in recs:
-            row = {"method": info["label"], **{k: r.get(k) for k in (*RECORD_KEYS, *PAIR_METRICS)}}
+            row = {"method": label, **{k: r.get(k) for k in (*RECORD_KEYS, *PAIR_METRICS)}}
             row["pair_id"] = ids[pair_key(r)]
             rows.append(row)
         if with_probs:
-            probs[info["label"]] = {ids[k]: v for k, v in mr.load_probs(recs).items()}
+            probs[label] = {ids[k]: v for k, v in mr.load_probs(recs).items()}
     cols = ["method", *RECORD_KEYS, *PAIR_METRICS]
     frame = pd.DataFrame(rows, columns=cols)
     if len(frame):
@@ -270,4 +264,4 @@ def load_records(
             frame[m] = frame[m].astype(float)
         frame["bin"] = frame["bin"].astype(str)
         frame["group"] = frame["group"].astype(str)
-    return LoadedRecords(frame=frame, probs=probs, methods=chosen)
+    return LoadedRecords(frame=frame, probs=probs, methods=list(methods))

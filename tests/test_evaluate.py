@@ -224,6 +224,19 @@ def test_changed_options_change_the_fingerprint_and_retire_old_records(dataset, 
     assert r.computed == 16
 
 
+def test_one_method_with_two_settings(dataset, tmp_path):
+    r = _run(dataset, tmp_path / "o", methods=("telea", "telea:radius=7"))
+    labels = list(dict.fromkeys(r.summary.method))
+    assert len(labels) == 2 and all(x.startswith("telea@") for x in labels)
+    assert len(list_method_dirs(tmp_path / "o")) == 2
+    a = r.summary[r.summary.method == labels[0]]["mean"].to_numpy()
+    b = r.summary[r.summary.method == labels[1]]["mean"].to_numpy()
+    assert not np.allclose(a, b)  # the radius changes the result
+    # Either setting alone reuses its folder (the label is not part of it).
+    r = _run(dataset, tmp_path / "o", methods=("telea:radius=7",))
+    assert r.computed == 0 and np.allclose(r.summary["mean"].to_numpy(), b, equal_nan=True)
+
+
 def test_figures_are_written(dataset, tmp_path):
     r = _run(dataset, tmp_path / "o", methods=("mean",), figures=True, samples_per_bin=1)
     names = {p.name for p in r.files}

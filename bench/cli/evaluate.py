@@ -70,12 +70,18 @@ def evaluate(data, masks, methods, ratio, border, limit, out, device, workers, b
     """Evaluate methods on the paper's protocol: per-pair records, Table 1, figures (resumable)."""
     from bench.evaluate import evaluate as run
 
-    result = run(
+    try:
+        result = run(
         data, masks, list(methods), out=out, bins=ratio, groups=groups_from_flag(border), limit=limit,
         device=device, workers=workers, seed=seed, resize_masks=resize_masks, batch_size=batch_size,
         is_weights=is_weights, allow_download=allow_download, paired=_pair_arg(paired),
         figures=not no_figures, command=_command(),
-    )  # fmt: skip
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        click.echo(
+            f"\nInterrupted: finished pairs are kept in {out}; rerun the same command to resume.", err=True
+        )
+        raise click.Abort() from None
     click.echo(result.text)
     click.echo(
         f"{result.n_pairs} pairs x {len(methods)} method(s): {result.computed} computed now, "
