@@ -40,6 +40,11 @@ class Kind(StrEnum):
     BLOBS = "blobs"  # clusters of filled ellipses
     OCCLUSION = "occlusion"  # smooth random closed contours, rotated, often cropped by the border
     MIXED = "mixed"
+    # Lower-case aliases (same members): Kind.strokes is Kind.STROKES.
+    strokes = "strokes"
+    blobs = "blobs"
+    occlusion = "occlusion"
+    mixed = "mixed"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
