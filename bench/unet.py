@@ -212,7 +212,7 @@ class InpaintingUNet(nn.Module):
             s_h, s_m = skips[self.layers - 1 - j]
             c_up, c_skip = h.shape[1], s_h.shape[1]
             # Multiply before upsampling (4x fewer elements; nearest upsampling commutes with it exactly).
-            hm = h if all_valid(m) else h * m
+            hm = h if all_valid(m) else h * m.to(h.dtype)
             sm = s_h if all_valid(s_m) else s_h * s_m.to(s_h.dtype)
             x_masked = torch.cat([F.interpolate(hm, scale_factor=2.0, mode="nearest"), sm], dim=1)
             with torch.no_grad():

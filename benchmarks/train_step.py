@@ -11,11 +11,13 @@ Three variants, each with its own copy of the same initial weights and its own A
           materialised with as many channels as the features, and each layer recomputing the new mask with
           a (C_out, C_in, kh, kw) ones-convolution over the full mask (defined here, not in the library).
 Repetitions are interleaved (the order rotates every repetition) so that load from other processes hits
-all variants alike; each variant's time is the median over repetitions. The last line is
+all variants alike; each variant's time is the median over repetitions, and each size's ratio is the
+median over repetitions of pconv/conv measured back to back. The last line is
 
     pconv/conv step-time ratio: R
 
-with R the geometric mean over the sizes of median(pconv) / median(conv).
+with R the geometric mean of the per-size ratios. ``--clock cpu`` times process CPU time instead of wall
+time: steadier on a machine shared with other jobs (use it with ``--threads 1``, where no thread spins).
 
     .venv/bin/python benchmarks/train_step.py                 # 128 and 256 px, width 64, batch 4
     .venv/bin/python benchmarks/train_step.py --width 16 --reps 3
@@ -100,15 +102,20 @@ def l1_loss(out: Tensor, gt: Tensor, mask: Tensor) -> Tensor:
 
 
 def step(
-    variant: str, net: InpaintingUNet, opt: torch.optim.Optimizer, images: Tensor, masks: Tensor
+    variant: str,
+    net: InpaintingUNet,
+    opt: torch.optim.Optimizer,
+    images: Tensor,
+    masks: Tensor,
+    clock=time.perf_counter,
 ) -> float:
     """One timed training step; returns milliseconds."""
-    t0 = time.perf_counter()
+    t0 = clock()
     opt.zero_grad(set_to_none=True)
     out = naive_forward(net, images, masks) if variant == "naive" else net(images, masks)
     l1_loss(out, images, masks).backward()
     opt.step()
-    return (time.perf_counter() - t0) * 1e3
+    return (clock() - t0) * 1e3
 
 
 def check_naive_equivalence() -> float:
@@ -120,7 +127,9 @@ def check_naive_equivalence() -> float:
         return float((net(images, masks) - naive_forward(net, images, masks)).abs().max())
 
 
-def run(sizes: list[int], batch: int, width: int, reps: int, warmup: int, seed: int) -> dict[int, dict]:
+def run(
+    sizes: list[int], batch: int, width: int, reps: int, warmup: int, seed: int, clock=time.perf_counter
+) -> dict[int, dict]:
     results: dict[int, dict] = {}
     for size in sizes:
         layers = layers_for_size(size)
@@ -138,15 +147,19 @@ def run(sizes: list[int], batch: int, width: int, reps: int, warmup: int, seed: 
         for r in range(warmup + reps):
             order = VARIANTS[r % 3 :] + VARIANTS[: r % 3]  # rotate so no variant always runs first
             for v in order:
-                ms = step(v, nets[v], opts[v], images, masks)
+                ms = step(v, nets[v], opts[v], images, masks, clock)
                 if r >= warmup:
                     times[v].append(ms)
         med = {v: statistics.median(t) for v, t in times.items()}
-        results[size] = {"layers": layers, "median_ms": med, "times": times}
+        ratio = {
+            v: statistics.median(a / c for a, c in zip(times[v], times["conv"], strict=True))
+            for v in VARIANTS
+        }
+        results[size] = {"layers": layers, "median_ms": med, "ratio": ratio, "times": times}
         print(
             f"{size:4d} px ({layers} layers, width {width}, batch {batch}, {reps} reps): "
             + ", ".join(f"{v} {med[v]:8.1f} ms/step" for v in VARIANTS)
-            + f" | pconv/conv {med['pconv'] / med['conv']:.3f}, naive/conv {med['naive'] / med['conv']:.3f}",
+            + f" | pconv/conv {ratio['pconv']:.3f}, naive/conv {ratio['naive']:.3f}",
             flush=True,
         )
     return results
@@ -161,14 +174,16 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {args.clock} clock")
     print(f"naive variant == ours (32 px, eval): max |diff| = {check_naive_equivalence():.2e}")
-    res = run(args.sizes, args.batch, args.width, args.reps, args.warmup, args.seed)
-    ratios = [r["median_ms"]["pconv"] / r["median_ms"]["conv"] for r in res.values()]
-    naive = [r["median_ms"]["naive"] / r["median_ms"]["conv"] for r in res.values()]
+    res = run(args.sizes, args.batch, args.width, args.reps, args.warmup, args.seed, clock)
+    ratios = [r["ratio"]["pconv"] for r in res.values()]
+    naive = [r["ratio"]["naive"] for r in res.values()]
     gmean = math.exp(sum(map(math.log, ratios)) / len(ratios))
     print(f"naive/conv step-time ratio: {math.exp(sum(map(math.log, naive)) / len(naive)):.3f}")
     print(f"pconv/conv step-time ratio: {gmean:.3f}")
