@@ -131,7 +131,9 @@ def generate_set(
     validate_generate(size, per_bin, bins, groups, margin)
     params = _params(size, per_bin, bins, groups, kind, seed, margin)
     if _is_complete(out, params):
-        return read_manifest(out)
+        df = read_manifest(out)
+        df.attrs["skipped"] = True  # nothing was written
+        return df
 
     chunk = max(1, min(64, math.ceil(per_bin / max(4 * workers, 1))))
     tasks = [

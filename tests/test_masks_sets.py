@@ -60,8 +60,8 @@ def test_rerun_with_same_parameters_does_nothing(tmp_path):
     generate_set(tmp_path, size=64, per_bin=2, seed=1, progress=False)
     probe = tmp_path / BINS[0].name / "N" / "00000.png"
     before = probe.stat().st_mtime_ns
-    generate_set(tmp_path, size=64, per_bin=2, seed=1, progress=False)
-    assert probe.stat().st_mtime_ns == before
+    again = generate_set(tmp_path, size=64, per_bin=2, seed=1, progress=False)
+    assert probe.stat().st_mtime_ns == before and again.attrs.get("skipped")
     generate_set(tmp_path, size=64, per_bin=2, seed=2, progress=False)  # other seed: regenerated
     assert probe.stat().st_mtime_ns != before
 

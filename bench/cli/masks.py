@@ -65,7 +65,8 @@ def generate(out, size, per_bin, ratio, border, kind, seed, workers) -> None:
         seed=seed,
         workers=workers,
     )
-    click.echo(f"{len(df)} masks in {out} ({MANIFEST}, {PREVIEW})")
+    done = " (already complete, nothing written)" if df.attrs.get("skipped") else ""
+    click.echo(f"{len(df)} masks in {out} ({MANIFEST}, {PREVIEW}){done}")
 
 
 @masks.command("import")
