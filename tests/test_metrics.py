@@ -265,3 +265,29 @@ def test_is_seed_changes_splits_not_single_split(rng: np.random.Generator) -> No
     assert inception_score(p, splits=6, seed=0) == inception_score(p, splits=6, seed=0)
     assert inception_score(p, splits=6, seed=0)[1] != inception_score(p, splits=6, seed=1)[1]
     assert inception_score(p, splits=1, seed=0)[0] == pytest.approx(inception_score(p, splits=1, seed=5)[0])
+
+
+@pytest.mark.filterwarnings("ignore:Metric `InceptionScore` will save")
+def test_is_matches_torchmetrics_formula(rng: np.random.Generator) -> None:
+    """torchmetrics' InceptionScore fed log-probabilities through an identity 'network'.
+
+    torchmetrics shuffles with torch.randperm (global RNG) and splits with chunk; N = 100 divisible by
+    10 splits makes chunk and our i*N//splits rule agree. Rows are pre-arranged so that its shuffle
+    yields our order; its std is the sample std (ddof 1), ours the population std as torch-fidelity.
+    """
+    from torchmetrics.image.inception import InceptionScore
+
+    n, splits, seed = 100, 10, 3
+    p = torch.from_numpy(rng.dirichlet(np.full(30, 0.2), size=n))
+    torch.manual_seed(123)
+    idx = torch.randperm(n)
+    ours_order = torch.from_numpy(np.random.RandomState(seed).permutation(n))
+    fed = torch.empty_like(p)
+    fed[idx] = p[ours_order]  # after torchmetrics' features[idx] the rows come out in our order
+    metric = InceptionScore(feature=torch.nn.Identity(), splits=splits)
+    metric.update(fed.log())
+    torch.manual_seed(123)
+    tm_mean, tm_std = metric.compute()
+    mean, std = inception_score(p, splits=splits, seed=seed)
+    assert mean == pytest.approx(tm_mean.item(), rel=1e-10)
+    assert std * math.sqrt(splits / (splits - 1)) == pytest.approx(tm_std.item(), rel=1e-8)
