@@ -151,7 +151,7 @@ def _patchmatch(img, tmask, src_ok, nnf, nnf_d, r, iters, seed):
 
 
 @njit(cache=True, nogil=True)
-def _vote(img, hole, ty, tx, nnf, nnf_d, r, inv_two_sigma2):
+def _vote(img, hole, ty, tx, nnf, nnf_d, r, inv_two_sigma2, conf):
     """M-step: every hole pixel becomes the weighted mean of the source pixels voted by covering patches."""
     h, w = img.shape[0], img.shape[1]
     acc = np.zeros((h, w, 3), dtype=np.float64)
@@ -161,7 +161,7 @@ def _vote(img, hole, ty, tx, nnf, nnf_d, r, inv_two_sigma2):
         sy, sx = nnf[y, x, 0], nnf[y, x, 1]
         cnt = (min(y + r, h - 1) - max(y - r, 0) + 1) * (min(x + r, w - 1) - max(x - r, 0) + 1)
         e = nnf_d[y, x] / (3.0 * cnt) * inv_two_sigma2
-        wt = np.exp(-min(e, 50.0))
+        wt = np.exp(-min(e, 50.0)) * conf[y, x]
         for dy in range(-r, r + 1):
             q = y + dy
             if q < 0 or q >= h:
@@ -248,11 +248,12 @@ def complete(
     valid: np.ndarray,
     seed: int = 0,
     patch_size: int = 5,
-    min_size: int = 32,
+    min_size: int = 64,
     em_coarse: int = 6,
-    em_fine: int = 2,
+    em_fine: int = 1,
     pm_iters: int = 2,
     sigma_percentile: float = 95.0,
+    confidence: float = 1.3,
 ) -> np.ndarray:
     """Fill the holes of one (H,W,3) float image in [0,1]; `valid` (H,W) bool. Returns (H,W,3) float32.
 
@@ -269,9 +270,13 @@ def complete(
     if min(h, w) < 2 * r + 1:
         return _telea(image, valid)
 
-    # Pyramid, finest first; stop before a level gets shorter than max(min_size, patch).
+    # Pyramid, finest first: halve while the short side stays >= min_size, and at least once when the
+    # half-size image still holds 4 patch widths (a single level often settles on the initial blur).
     levels = [(image, valid)]
-    while min(levels[-1][1].shape) // 2 >= max(min_size, 2 * r + 1):
+    while True:
+        half = min(levels[-1][1].shape) // 2
+        if not (half >= max(min_size, 2 * r + 1) or (len(levels) == 1 and half >= 4 * (2 * r + 1))):
+            break
         levels.append(_downsample(*levels[-1]))
 
     cur: np.ndarray | None = None  # current fill at the previous (coarser) level
@@ -307,8 +312,15 @@ def complete(
             nnf = np.full((lh, lw, 2), -1, dtype=np.int32)
         _random_init(ty, tx, nnf, src_y, src_x, _mix_seed(seed, li, 0))
         nnf_d = np.zeros((lh, lw), np.float32)
+        # Wexler's spatial confidence: a patch centred k px inside the hole votes with weight gamma^-k.
+        if confidence != 1.0:
+            dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
+            conf = np.power(np.float32(confidence), -dist).astype(np.float32)
+        else:
+            conf = np.ones((lh, lw), np.float32)
         # EM iterations: more at coarse levels (cheap, they set the structure), fewer at fine ones.
-        frac = li / max(n_levels - 1, 1)
+        # The coarsest level always gets em_coarse (it is also the finest when there is one level).
+        frac = 1.0 if li == n_levels - 1 else li / max(n_levels - 1, 1)
         n_em = int(round(em_fine + (em_coarse - em_fine) * frac))
         for k in range(n_em):
             _all_dists(work, ty, tx, nnf, r, nnf_d)
@@ -316,7 +328,7 @@ def complete(
             d = nnf_d[ty, tx] / (3.0 * (2 * r + 1) ** 2)
             sigma2 = float(np.percentile(d, sigma_percentile)) if d.size else 0.0
             inv = 1.0 / (2.0 * sigma2) if sigma2 > 1e-12 else 0.0
-            _vote(work, hole, ty, tx, nnf, nnf_d, r, inv)
+            _vote(work, hole, ty, tx, nnf, nnf_d, r, inv, conf)
         cur, nnf_c = work, nnf
     assert cur is not None
     return np.where(valid[..., None], image, cur).astype(np.float32)
@@ -330,11 +342,12 @@ class PatchMatchInpainter(PerImageInpainter):
     version = "1"
     defaults: ClassVar[dict[str, Any]] = {
         "patch_size": 5,
-        "min_size": 32,
+        "min_size": 64,
         "em_coarse": 6,
-        "em_fine": 2,
+        "em_fine": 1,
         "pm_iters": 2,
         "sigma_percentile": 95.0,
+        "confidence": 1.3,
         "seed": 0,
     }
 

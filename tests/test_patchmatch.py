@@ -114,6 +114,7 @@ def test_vote_is_the_weighted_mean_of_covering_patches():
     nnf[..., 1] = rng.integers(r, w - r, (h, w))
     dist = rng.random((h, w)).astype(np.float32)
     inv = 0.7
+    conf = rng.random((h, w)).astype(np.float32) + 0.1
     expect = img.copy()
     for q, p in zip(*np.nonzero(hole), strict=True):
         acc, ws = np.zeros(3), 0.0
@@ -121,12 +122,12 @@ def test_vote_is_the_weighted_mean_of_covering_patches():
             for x in range(p - r, p + r + 1):
                 if 0 <= y < h and 0 <= x < w and tmask[y, x]:
                     cnt = (min(y + r, h - 1) - max(y - r, 0) + 1) * (min(x + r, w - 1) - max(x - r, 0) + 1)
-                    wt = np.exp(-dist[y, x] / (3 * cnt) * inv)
+                    wt = np.exp(-dist[y, x] / (3 * cnt) * inv) * conf[y, x]
                     acc += wt * img[nnf[y, x, 0] + q - y, nnf[y, x, 1] + p - x]
                     ws += wt
         expect[q, p] = acc / ws
     out = img.copy()
-    _vote(out, hole, ty, tx, nnf, dist, r, inv)
+    _vote(out, hole, ty, tx, nnf, dist, r, inv, conf)
     np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-6)
 
 
