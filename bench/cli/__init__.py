@@ -1,21 +1,37 @@
-"""`bench`: the command line. Each command parses, calls one library function, prints."""
+"""`bench`: the command line. Each command parses, calls one library function, prints.
+
+Command modules are imported only when their command runs, so `bench masks ...` does not pay for torch.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from bench.cli.data import data
-from bench.cli.evaluate import evaluate, tables
-from bench.cli.masks import masks
-from bench.cli.reproduce import reproduce
-from bench.cli.train import train
+# command name -> "module:attribute"; the order is the order of `bench --help`.
+COMMANDS: dict[str, str] = {
+    "data": "bench.cli.data:data",
+    "masks": "bench.cli.masks:masks",
+    "train": "bench.cli.train:train",
+    "evaluate": "bench.cli.evaluate:evaluate",
+    "tables": "bench.cli.evaluate:tables",
+    "reproduce": "bench.cli.reproduce:reproduce",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pconv-bench")
 def main() -> None:
     """pconv-bench: Table 1 of Liu et al. (ECCV 2018), partial-convolution inpainting, for any method."""
-
-
-for _command in (data, masks, train, evaluate, tables, reproduce):
-    main.add_command(_command)

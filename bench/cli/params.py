@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from bench.errors import BenchError
 from masks.conventions import GROUPS, Bin, Group, parse_ratio
 
 
@@ -18,7 +19,7 @@ class RatioParam(click.ParamType):
         try:
             return parse_ratio(value)
         except ValueError as e:
-            self.fail(str(e), param, ctx)
+            raise BenchError(f"--ratio: {e}") from None  # one line, exit code 2
 
 
 RATIO = RatioParam()
