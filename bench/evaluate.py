@@ -331,12 +331,14 @@ def evaluate(
     progress: bool = True,
     command: str = "",
     is_network: Any = None,
+    compute_is: bool = True,
 ) -> EvalResult:
     """Run `methods` on every (image, mask) pair of the selection, record per pair, export the tables.
 
     `methods`: `--method` specs ('telea', 'pconv=last.pt') or (name, options) tuples. Everything is
     validated (methods load, masks exist for every selected cell, sizes match, the IS network loads)
-    before anything is written. `is_network` overrides the IS network (tests pass a cheap one).
+    before anything is written. `is_network` overrides the IS network (tests pass a cheap one);
+    `compute_is=False` skips the Inception Score (its network dominates CPU time).
     """
     from bench.device import resolve_device
     from bench.metrics import all_metrics, composite
@@ -361,7 +363,9 @@ def evaluate(
     hw = _check_sizes(image_paths[:n_use], sel, masks, resize_masks)
     torch_device = resolve_device(device)
     built = build_methods(methods, device, workers, batch_size)
-    if is_network is None:
+    if not compute_is:
+        is_network = None
+    elif is_network is None:
         from bench.inception import load_is_network
 
         try:
@@ -372,7 +376,9 @@ def evaluate(
             raise
         except Exception as e:  # noqa: BLE001
             raise BenchError(f"the Inception Score network could not be loaded: {e}") from None
-    is_info = _is_info(is_network)
+    is_info = (
+        _is_info(is_network) if compute_is else dict(name="none", label="", footnote="", is_standin=False)
+    )
     labels = [label for label, _ in built]
     if paired is not None:
         paired = _resolve_paired(paired, labels)
@@ -448,9 +454,15 @@ def evaluate(
                     mets = {
                         k: v.detach().cpu().double().numpy() for k, v in all_metrics(comp, imgs, msks).items()
                     }
-                    probs = is_network.probs(comp.to(torch_device)).detach().cpu().float().numpy()  # (B,K)
+                    probs = None
+                    if is_network is not None:
+                        probs = (
+                            is_network.probs(comp.to(torch_device)).detach().cpu().float().numpy()
+                        )  # (B,K)
                 rows = [j for j, k in enumerate(ck) if k not in done[i]]
-                pfile = mr.write_probs(int(chunk["pair_id"].iloc[rows[0]]), probs[rows])
+                pfile = None
+                if probs is not None:
+                    pfile = mr.write_probs(int(chunk["pair_id"].iloc[rows[0]]), probs[rows])
                 lines = []
                 for r_i, j in enumerate(rows):
                     p = chunk.iloc[j]
@@ -544,6 +556,8 @@ def read_run(out: Path) -> dict[str, Any]:
 
 def table_context(run: dict[str, Any], n_boot: int | None = None) -> T.TableContext:
     isn = run.get("is_network") or {}
+    if isn.get("name") in (None, "", "none"):
+        isn = {}
     label = isn.get("label") or "IS*"
     if isn.get("is_standin", True) and label == "IS":
         label = "IS*"  # a stand-in is never labelled IS

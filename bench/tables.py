@@ -45,6 +45,15 @@ REFERENCE_METRICS: tuple[str, ...] = ("l1_percent", "psnr", "ssim")
 
 FORMATS: tuple[str, ...] = ("csv", "latex", "md")
 
+# Inception Score splits: the paper's 10 (torch-fidelity's default) once a cell has 10 x 50 pairs.
+IS_SPLITS: int = 10
+IS_MIN_PER_SPLIT: int = 50
+
+
+def is_splits_for(n: int) -> int:
+    """Splits for a cell of n pairs: min(IS_SPLITS, n // IS_MIN_PER_SPLIT), at least 1."""
+    return max(1, min(IS_SPLITS, n // IS_MIN_PER_SPLIT))
+
 
 @dataclass
 class TableContext:
@@ -67,13 +76,18 @@ class TableContext:
         lines = []
         if self.is_network:
             if self.is_label == "IS":
-                lines.append(f"IS: Inception Score from {self.is_network}.")
-            else:
                 foot = f" {self.is_footnote}" if self.is_footnote else ""
-                lines.append(
-                    f"{self.is_label}: not the paper's Inception Score; computed with the stand-in network "
-                    f"{self.is_network}.{foot} Not comparable with published IS values."
+                lines.append(f"IS: Inception Score from {self.is_network}.{foot}")
+            else:
+                foot = (
+                    self.is_footnote
+                    or "not the paper's Inception Score; not comparable with published IS values."
                 )
+                lines.append(f"{self.is_label} (stand-in network {self.is_network}): {foot}")
+            lines.append(
+                f"{self.is_label} per cell over all its pairs in min({IS_SPLITS}, n // {IS_MIN_PER_SPLIT}) "
+                "splits (at least 1); with few pairs it is biased low."
+            )
         if self.features:
             feats = "; ".join(f"{m}: {f}" for m, f in self.features.items())
             lines.append(f"Perceptual/style features of the learned models: {feats}.")
@@ -141,12 +155,14 @@ def summarize(
     ci: float = 0.95,
     seed: int = 0,
     is_fn: Callable[..., tuple[float, float]] | None = None,
-    is_splits: int = 10,
+    is_splits: int | None = None,
 ) -> pd.DataFrame:
     """Tidy summary: one row per (method, bin, group, metric) with mean, ci_low, ci_high, n, std.
 
     `frame` is the records frame; `probs` maps method -> pair_id -> class probabilities (IS rows are
     added when given). Methods, bins and groups keep the given order (default: as found, bins sorted).
+    IS uses `is_splits` splits, by default min(IS_SPLITS, n // IS_MIN_PER_SPLIT), at least 1: a split of
+    one image has IS exactly 1, so tiny splits would say nothing.
     """
     methods = list(methods) if methods is not None else list(dict.fromkeys(frame["method"]))
     bins = list(bins) if bins is not None else [b for b in BIN_NAMES if b in set(frame["bin"])]
@@ -182,7 +198,8 @@ def summarize(
                     p = [probs[method].get(int(pid)) for pid in cell["pair_id"]]
                     if p and all(x is not None for x in p):
                         arr = np.stack(p).astype(np.float64)  # (n, K), pair order
-                        mean, std = is_fn(arr, splits=max(1, min(is_splits, n)), seed=seed)
+                        k = is_splits if is_splits is not None else is_splits_for(n)
+                        mean, std = is_fn(arr, splits=max(1, min(k, n)), seed=seed)
                         rows.append(
                             dict(
                                 method=method,

@@ -332,3 +332,28 @@ def test_resize_masks_allows_other_sizes(runner, dataset, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "o/run.json").read_text())["resize_masks"] is True
+
+
+def test_no_is_skips_the_inception_score(runner, dataset, tmp_path):
+    out = tmp_path / "o"
+    res = _cli(runner, dataset, out, "--method", "mean", "--limit", "2", "--no-is")
+    assert res.exit_code == 0, res.output
+    s = pd.read_csv(out / "summary.csv")
+    assert "is" not in set(s.metric) and len(s) == 2 * 2 * 4
+    md = (out / "table.md").read_text()
+    assert "| IS" not in md and "Inception" not in md
+    assert not list(out.glob("records/*/probs-*.npz"))
+
+
+def test_real_is_network_is_labelled_from_the_network(runner, dataset, tmp_path, monkeypatch):
+    monkeypatch.delitem(sys.modules, "bench.inception")
+    inception = pytest.importorskip("bench.inception")
+    net = inception.load_is_network()
+    out = tmp_path / "o"
+    res = _cli(runner, dataset, out, "--method", "mean", "--limit", "1", "--ratio", "0.1-0.2", "--border")
+    assert res.exit_code == 0, res.output
+    md = (out / "table.md").read_text()
+    row_labels = {line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ")}
+    assert net.label in row_labels and net.name in md
+    if net.is_standin:
+        assert "IS" not in row_labels and "IS*" in row_labels

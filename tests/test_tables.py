@@ -188,7 +188,8 @@ def test_standin_is_labelled_is_star_everywhere(tmp_path: Path):
     summ = pd.read_csv(tmp_path / "summary.csv")
     assert len(files) == 4
     assert "| IS*" in md and "| IS " not in md
-    assert "IS$^{*}$ & a" in tex and "\nIS & " not in tex and "not the paper's Inception Score" in tex
+    assert "IS$^{*}$ & a" in tex and "\nIS & " not in tex
+    assert "IS$^{*}$ (stand-in network efficientnet-lite0 (stand-in)): EfficientNet-Lite0 ImageNet" in tex
     assert "\nIS*,a," in csv and "\nIS," not in csv and "efficientnet-lite0 (stand-in)" in csv
     assert set(summ.loc[summ.metric == "is", "label"]) == {"IS*"}
     assert set(summ.loc[summ.metric == "is", "is_network"]) == {"efficientnet-lite0 (stand-in)"}
@@ -208,6 +209,16 @@ def test_is_rows_from_probabilities_match_the_formula(rng):
         want = math.exp(np.mean(np.sum(pc * (np.log(pc) - np.log(marg)), axis=1)))
         got = s[(s.metric == "is") & (s.group == g)]["mean"].item()
         assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_is_split_rule_and_single_image_splits_are_avoided(rng):
+    assert [T.is_splits_for(n) for n in (1, 8, 99, 100, 499, 500, 1000, 5000)] == [1, 1, 1, 2, 9, 10, 10, 10]
+    # With the default rule, 8 pairs form one split: IS > 1 for differing predictions (one image per
+    # split would give exactly 1).
+    f = _frame(rng, methods=("a",), bins=("0.1-0.2",), n=8)
+    p = np.eye(5)[np.arange(len(f)) % 5] * 0.9 + 0.02
+    s = T.summarize(f, {"a": {int(pid): p[i] for i, pid in enumerate(f.pair_id)}}, n_boot=20)
+    assert (s[s.metric == "is"]["mean"] > 2).all()
 
 
 def test_reference_side_by_side_with_deltas(tmp_path: Path):

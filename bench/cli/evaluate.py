@@ -64,18 +64,19 @@ def _pair_arg(text: str | None) -> tuple[str, str] | None:
     help="Weights of the Inception network for IS (else env var / cache / labelled stand-in).",
 )
 @click.option("--allow-download", is_flag=True, help="Allow fetching the Inception weights.")
+@click.option("--no-is", is_flag=True, help="Skip the Inception Score (its network dominates CPU time).")
 @click.option("--no-figures", is_flag=True, help="Skip the curves and the qualitative grid.")
 def evaluate(data, masks, methods, ratio, border, limit, out, device, workers, batch_size, seed, resize_masks,
-             paired, is_weights, allow_download, no_figures) -> None:  # fmt: skip
+             paired, is_weights, allow_download, no_is, no_figures) -> None:  # fmt: skip
     """Evaluate methods on the paper's protocol: per-pair records, Table 1, figures (resumable)."""
     from bench.evaluate import evaluate as run
 
     try:
         result = run(
-        data, masks, list(methods), out=out, bins=ratio, groups=groups_from_flag(border), limit=limit,
-        device=device, workers=workers, seed=seed, resize_masks=resize_masks, batch_size=batch_size,
-        is_weights=is_weights, allow_download=allow_download, paired=_pair_arg(paired),
-        figures=not no_figures, command=_command(),
+            data, masks, list(methods), out=out, bins=ratio, groups=groups_from_flag(border), limit=limit,
+            device=device, workers=workers, seed=seed, resize_masks=resize_masks, batch_size=batch_size,
+            is_weights=is_weights, allow_download=allow_download, paired=_pair_arg(paired),
+            figures=not no_figures, command=_command(), compute_is=not no_is,
         )  # fmt: skip
     except KeyboardInterrupt:
         click.echo(
