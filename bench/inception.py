@@ -55,7 +55,7 @@ def cache_path() -> Path:
 
 
 INCEPTION_HELP = (
-    "Inception-v3 weights for the standard IS: pass --inception-weights PATH, set "
+    "Inception-v3 weights for the standard IS: pass --is-weights PATH, set "
     f"${INCEPTION_ENV}, or copy {INCEPTION_FILE} (from {INCEPTION_URL}) into the torch hub cache "
     "(torch.hub.get_dir()/checkpoints); or add --allow-download to fetch it"
 )
