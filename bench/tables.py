@@ -83,6 +83,10 @@ class TableContext:
                     self.is_footnote
                     or "not the paper's Inception Score; not comparable with published IS values."
                 )
+                if foot.startswith(
+                    f"{self.is_label}:"
+                ):  # the network's own footnote may start with the label
+                    foot = foot[len(self.is_label) + 1 :].strip()
                 lines.append(f"{self.is_label} (stand-in network {self.is_network}): {foot}")
             lines.append(
                 f"{self.is_label} per cell over all its pairs in min({IS_SPLITS}, n // {IS_MIN_PER_SPLIT}) "
