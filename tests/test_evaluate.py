@@ -347,13 +347,30 @@ def test_no_is_skips_the_inception_score(runner, dataset, tmp_path):
 
 def test_real_is_network_is_labelled_from_the_network(runner, dataset, tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "bench.inception")
-    inception = pytest.importorskip("bench.inception")
-    net = inception.load_is_network()
+    pytest.importorskip("bench.inception")
     out = tmp_path / "o"
     res = _cli(runner, dataset, out, "--method", "mean", "--limit", "1", "--ratio", "0.1-0.2", "--border")
     assert res.exit_code == 0, res.output
+    net = json.loads((out / "run.json").read_text())["is_network"]
     md = (out / "table.md").read_text()
     row_labels = {line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ")}
-    assert net.label in row_labels and net.name in md
-    if net.is_standin:
+    assert net["label"] in row_labels and net["name"] in md
+    if net["is_standin"]:
         assert "IS" not in row_labels and "IS*" in row_labels
+
+
+def test_tables_rebuilds_identical_exports_from_records(runner, dataset, tmp_path):
+    out = tmp_path / "o"
+    _run(dataset, out)
+    want = _tables(out)
+    for f in TABLE_FILES:
+        (out / f).unlink()
+    res = runner.invoke(main, ["tables", str(out), "--no-figures"])
+    assert res.exit_code == 0, res.output
+    assert _tables(out) == want
+    # The packaged reference is the default: its PConv rows are listed, none measured here.
+    assert "PConv" in res.output
+    res = runner.invoke(main, ["tables", str(tmp_path / "nothing")])
+    assert res.exit_code == 2 and "bench evaluate" in res.output
+    res = runner.invoke(main, ["tables", str(out), "--paired", "mean,nosuch"])
+    assert res.exit_code == 2 and "nosuch" in res.output
