@@ -14,7 +14,6 @@ import contextlib
 import csv
 import dataclasses
 import io
-import math
 import os
 import time
 from collections.abc import Iterator
@@ -567,10 +566,3 @@ def _train(
     if d.main:
         say(f"done: {last} (step {total}, {feat_label} features)")
     return last
-
-
-def images_per_second(log_csv: Path, skip: int = 2) -> float:
-    """Median images/s over a log, skipping the first `skip` rows (warm-up)."""
-    with open(log_csv, newline="") as f:
-        vals = [float(r["images_per_s"]) for r in csv.DictReader(f)][skip:]
-    return float(np.median(vals)) if vals else math.nan

@@ -92,18 +92,27 @@ def test_data_stream_is_a_pure_function_of_seed_and_step(images):
     assert a._order(0).tolist() != a._order(1).tolist()
 
 
-def test_resume_after_interrupt_is_bit_identical(images, tmp_path, monkeypatch):
-    cfg = tiny_cfg()
-    straight = train(cfg, tmp_path / "straight", data=images)
-    ref = load_checkpoint(straight)
+RESUME_CFG = dict(steps_phase1=10, steps_phase2=4, checkpoint_every=2)
 
-    # Crash inside step 4 (1-based): last.pt holds step 2; steps 3.. are redone after the resume.
+
+@pytest.fixture(scope="module")
+def reference(images, tmp_path_factory) -> tuple[dict, list[dict[str, str]]]:
+    """One straight run (14 steps, phase 2 from step 10): the checkpoint and log resumed runs must match."""
+    out = tmp_path_factory.mktemp("straight")
+    last = train(tiny_cfg(**RESUME_CFG), out, data=images)
+    return load_checkpoint(last), read_log(out / "log.csv")
+
+
+def test_resume_after_interrupt_is_bit_identical(images, reference, tmp_path, monkeypatch):
+    ref, ref_log = reference
+    cfg = tiny_cfg(**RESUME_CFG)
+    # Crash inside step 7 (1-based): last.pt holds step 6; steps 7.. are redone after the resume.
     calls = {"n": 0}
     real = bench.loss.l1_hole
 
     def crashing(*a, **k):
         calls["n"] += 1
-        if calls["n"] == 4:
+        if calls["n"] == 7:
             raise KeyboardInterrupt
         return real(*a, **k)
 
@@ -111,21 +120,21 @@ def test_resume_after_interrupt_is_bit_identical(images, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "killed", data=images)
     monkeypatch.setattr(bench.loss, "l1_hole", real)
-    assert load_checkpoint(tmp_path / "killed" / LAST)["step"] == 2
-    resumed = train(cfg, tmp_path / "killed", data=images, resume=True)
-    got = load_checkpoint(resumed)
-    assert got["step"] == ref["step"] == 6
+    assert load_checkpoint(tmp_path / "killed" / LAST)["step"] == 6
+    got = load_checkpoint(train(cfg, tmp_path / "killed", data=images, resume=True))
+    assert got["step"] == ref["step"] == 14
     assert states_equal(ref["model"], got["model"])
     assert states_equal(ref["optimizer"], got["optimizer"])
     # The log continues without duplicates and with the same losses.
-    a, b = read_log(tmp_path / "straight" / "log.csv"), read_log(tmp_path / "killed" / "log.csv")
-    assert [r["step"] for r in b] == [str(i) for i in range(1, 7)]
-    assert [r["loss"] for r in a] == [r["loss"] for r in b]
-    assert {r["features"] for r in b} == {"none"}
+    log = read_log(tmp_path / "killed" / "log.csv")
+    assert [r["step"] for r in log] == [str(i) for i in range(1, 15)]
+    assert [r["loss"] for r in log] == [r["loss"] for r in ref_log]
+    assert {r["features"] for r in log} == {"none"}
 
 
-def test_resume_after_sigkill_is_bit_identical(images, tmp_path):
-    cfg = tiny_cfg(steps_phase1=12, steps_phase2=4, checkpoint_every=2)
+def test_resume_after_sigkill_is_bit_identical(images, reference, tmp_path):
+    ref, _ = reference
+    cfg = tiny_cfg(**RESUME_CFG)
     out = tmp_path / "run"
     code = (
         "from pathlib import Path; from bench.config import TrainConfig; from bench.train import train;"
@@ -135,18 +144,17 @@ def test_resume_after_sigkill_is_bit_identical(images, tmp_path):
     deadline = time.time() + 60
     try:
         while time.time() < deadline and proc.poll() is None:
-            if (out / LAST).is_file() and load_checkpoint(out / LAST)["step"] >= 4:
+            if (out / LAST).is_file() and load_checkpoint(out / LAST)["step"] >= 2:
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
     killed_at = load_checkpoint(out / LAST)["step"]
-    assert 4 <= killed_at < 16, "the run should be killed in the middle"
+    assert 2 <= killed_at < 14, "the run should be killed in the middle"
     resumed = load_checkpoint(train(cfg, out, data=images, resume=True))
-    straight = load_checkpoint(train(cfg, tmp_path / "straight", data=images))
-    assert states_equal(straight["model"], resumed["model"])
-    assert states_equal(straight["optimizer"], resumed["optimizer"])
+    assert states_equal(ref["model"], resumed["model"])
+    assert states_equal(ref["optimizer"], resumed["optimizer"])
 
 
 def test_phase_two_freezes_encoder_batchnorm_from_the_boundary(images, tmp_path):
