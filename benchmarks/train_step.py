@@ -170,7 +170,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--reps", type=int, default=5, help="timed repetitions per variant and size")
+    ap.add_argument("--reps", type=int, default=7, help="timed repetitions per variant and size")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
