@@ -189,14 +189,17 @@ class ReproduceResult:
 
 
 def _train_config(profile: ReproduceProfile, conv: str, overrides: dict[str, Any]):
+    import dataclasses
+
     from bench.config import resolve_config
 
     over = {"size": profile.size, "features": profile.features, "seed": profile.seed, "conv": conv}
     over.update(profile.train_overrides)
     over.update(overrides)
-    if "size" in overrides or profile.size != resolve_config(profile.train_profile).size:
-        over.setdefault("layers", None)  # depth follows the size unless given
-    return resolve_config(profile.train_profile, overrides=over)
+    cfg = resolve_config(profile.train_profile, overrides=over)
+    if cfg.size != resolve_config(profile.train_profile).size and "layers" not in over:
+        cfg = dataclasses.replace(cfg, layers=None).validate()  # depth follows the overridden size
+    return cfg
 
 
 def _train_done(path: Path, total_steps: int) -> bool:

@@ -49,7 +49,9 @@ from bench import reproduce as R
     default=None,
     help="VGG-16 ImageNet weights for the perceptual/style losses.",
 )
-@click.option("--workers", type=int, default=None, help="Parallel workers for masks and baselines.")
+@click.option(
+    "--workers", type=int, default=None, help="Parallel workers for masks, baselines and data loading."
+)
 def reproduce_cmd(
     profile, out, results, data, device, size, per_bin, limit, steps, batch_size, feature_weights, workers
 ) -> None:
@@ -57,7 +59,12 @@ def reproduce_cmd(
     prof = R.with_overrides(
         R.get_profile(profile), size=size, per_bin=per_bin, eval_limit=limit, workers=workers
     )
-    train_over = {"steps": steps, "batch_size": batch_size, "feature_weights": feature_weights}
+    train_over = {
+        "steps": steps,
+        "batch_size": batch_size,
+        "feature_weights": feature_weights,
+        "workers": workers,
+    }
     train_over = {k: v for k, v in train_over.items() if v is not None}
     out = out or Path("runs") / profile
     command = "bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
