@@ -78,7 +78,7 @@ class BiharmonicInpainter(PerImageInpainter):
     """scikit-image's biharmonic inpainting, per channel (channel_axis=-1)."""
 
     name = "biharmonic"
-    defaults: ClassVar[dict[str, Any]] = {"split_into_regions": True}
+    defaults: ClassVar[dict[str, Any]] = {"split_into_regions": False}
 
     def fill_one(self, image: np.ndarray, valid: np.ndarray, seed: int) -> np.ndarray:
         from skimage.restoration import inpaint_biharmonic

@@ -307,10 +307,13 @@ class CheckpointInpainter(Inpainter):
             )
         self.device = resolve_device(self.runtime["device"])
         self.model = model.to(self.device).eval()
+        # features: the label of the network behind the perceptual/style loss (a stand-in is flagged).
         self.meta = {
             "features": meta.get("features"),
+            "features_standin": meta.get("features_standin"),
             "arch": arch,
             "step": meta.get("step"),
+            "phase": meta.get("phase"),
         }
 
     def _fill(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

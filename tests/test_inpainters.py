@@ -145,3 +145,99 @@ def test_learned_methods_need_a_checkpoint(tmp_path):
             get_inpainter(name)
         with pytest.raises(BenchError, match="does not exist"):
             get_inpainter(name, checkpoint=str(tmp_path / "missing.pt"))
+
+
+# ------------------------------------------------------------------ learned methods from `bench train`
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, str]:
+    """Two tiny trained U-Nets (32 px, 1 step): {'partial': path, 'standard': path}."""
+    try:
+        from bench.config import TrainConfig
+        from bench.train import train
+    except ImportError as e:  # pragma: no cover - bench.train ships with the package
+        pytest.skip(f"bench.train not importable: {e}")
+    import cv2
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("images")
+    for j in range(2):
+        crop = cv2.resize(data.astronaut()[j * 100 : j * 100 + 300, :300], (40, 40))
+        cv2.imwrite(str(folder / f"a{j}.png"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    out = {}
+    for conv in ("partial", "standard"):
+        cfg = TrainConfig(
+            profile="test", size=32, width=4, layers=None, batch_size=2, steps_phase1=1, steps_phase2=0,
+            features="none", checkpoint_every=1, sample_every=100, seed=0, conv=conv, device="cpu",
+        ).validate()  # fmt: skip
+        out[conv] = str(train(cfg, tmp_path_factory.mktemp(conv), data=folder))
+    return out
+
+
+def _learned_batch():
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.rand(3, 3, 32, 32, generator=g)
+    msks = torch.ones(3, 1, 32, 32)
+    msks[0, :, 4:20, 6:14] = 0
+    msks[1, :, :10, :] = 0
+    msks[2, :, 20:, 25:] = 0
+    return imgs, msks
+
+
+@pytest.mark.parametrize("name,conv", [("pconv", "partial"), ("conv", "standard")])
+def test_learned_inpainter_matches_its_network(name, conv, checkpoints):
+    import hashlib
+
+    from bench.train import load_checkpoint_model
+
+    path = checkpoints[conv]
+    ip = get_inpainter(name, checkpoint=path, device="cpu", batch_size=2)
+    assert ip.options["checkpoint"] == path
+    with open(path, "rb") as f:
+        assert ip.options["checkpoint_sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert ip.meta["arch"]["conv"] == conv and "features" in ip.meta
+    imgs, msks = _learned_batch()
+    out = ip.inpaint(imgs, msks)
+    # Independent reference: the network itself, holes set to 0.5, composited by hand.
+    model, _ = load_checkpoint_model(path, device="cpu")
+    with torch.no_grad():
+        raw = model(msks * imgs + (1 - msks) * 0.5, msks)
+    expect = msks * imgs + (1 - msks) * raw.clamp(0, 1)
+    torch.testing.assert_close(out, expect, rtol=0, atol=1e-6)
+    assert torch.equal(out[msks.expand_as(out) > 0], imgs[msks.expand_as(imgs) > 0])
+    # Hole contents never reach the network; batch size does not matter (eval-mode BatchNorm).
+    poisoned = torch.where(msks > 0, imgs, torch.full_like(imgs, 0.987))
+    torch.testing.assert_close(ip.inpaint(poisoned, msks), out, rtol=0, atol=1e-6)
+    one = get_inpainter(name, checkpoint=path, device="cpu", batch_size=1).inpaint(imgs, msks)
+    torch.testing.assert_close(one, out, rtol=0, atol=1e-5)
+
+
+def test_learned_arch_mismatch_and_fingerprints(checkpoints):
+    with pytest.raises(BenchError, match="conv=") as e:
+        get_inpainter("pconv", checkpoint=checkpoints["standard"])
+    assert "standard" in e.value.message
+    with pytest.raises(BenchError, match="pconv="):
+        get_inpainter("conv", checkpoint=checkpoints["partial"])
+    a = get_inpainter("pconv", checkpoint=checkpoints["partial"])
+    b = get_inpainter("conv", checkpoint=checkpoints["standard"])
+    assert a.fingerprint != b.fingerprint
+    assert (
+        a.fingerprint == get_inpainter("pconv", checkpoint=checkpoints["partial"], device="cpu").fingerprint
+    )
+    name, opts = parse_method_spec(f"pconv={checkpoints['partial']}")
+    assert get_inpainter(name, **opts).fingerprint == a.fingerprint
+
+
+def test_changed_checkpoint_file_changes_fingerprint(checkpoints, tmp_path):
+    import shutil
+
+    path = tmp_path / "x.pt"
+    shutil.copy(checkpoints["partial"], path)
+    before = get_inpainter("pconv", checkpoint=str(path))
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt["step"] = int(ckpt["step"]) + 1  # same path, different bytes
+    torch.save(ckpt, path)
+    after = get_inpainter("pconv", checkpoint=str(path))
+    assert before.options["checkpoint"] == after.options["checkpoint"]
+    assert before.fingerprint != after.fingerprint
