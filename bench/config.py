@@ -29,7 +29,7 @@ class TrainConfig:
     profile: str = "quick"
     # Network (bench.unet.InpaintingUNet): layers None -> from the image size (8 at 512 px).
     size: int = 128
-    width: int = 16
+    width: int = 32
     layers: int | None = None
     conv: str = "partial"
     # Optimisation: Adam at lr for phase 1 (BatchNorm on), finetune_lr for phase 2 (encoder BN frozen).
@@ -37,8 +37,8 @@ class TrainConfig:
     batch_size: int = 4  # per process (per GPU under torchrun)
     lr: float = 2e-4
     finetune_lr: float = 5e-5
-    steps_phase1: int = 500
-    steps_phase2: int = 100
+    steps_phase1: int = 1000
+    steps_phase2: int = 200
     seed: int = 0
     # Loss features (bench.features.load_feature_net).
     features: str = "auto"
@@ -110,7 +110,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "sample_every": 4,
         "features": "auto",
     },
-    # 128 px, a narrow net (width 16, 6 encoder layers), 500 + 100 steps of batch 4: about 5 minutes per
+    # 128 px, a narrow net (width 32, 6 encoder layers), 1000 + 200 steps of batch 4: about 5 minutes per
     # model on 2 idle CPU cores. Without perceptual/style terms: on 2 cores a feature network costs 2-3x
     # the U-Net's own step, so the quick models learn the L1 + TV part of the loss only (logged as
     # features "none"); `--features auto` restores the full loss at that cost.

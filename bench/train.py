@@ -490,7 +490,7 @@ def _train(
                     "arch": arch,
                     "features": feat_label,
                     "features_name": features,
-                    "features_standin": bool(feature_net.is_standin),
+                    "features_standin": bool(feature_net.is_standin) and features != "none",
                     "torch": str(torch.__version__),
                 },
             )

@@ -20,8 +20,9 @@ from bench.config import CONVS, FEATURES, PROFILES
 @click.option(
     "--profile",
     type=click.Choice(list(PROFILES)),
-    default=None,
-    help="Override set: smoke (seconds), quick (default; CPU minutes), paper (512 px, GPUs).",
+    default="quick",
+    show_default=True,
+    help="Override set: smoke (seconds), quick (~5 CPU minutes), paper (512 px, GPUs).",
 )
 @click.option(
     "--config",
