@@ -130,3 +130,40 @@ def test_telea_radius_changes_result(photo):
     a = get_inpainter("telea", radius=2).inpaint(imgs, masks)
     b = get_inpainter("telea", radius=9).inpaint(imgs, masks)
     assert not torch.equal(a, b)
+
+
+def test_benchmark_pypatchmatch_adapter_uses_hole_255_masks():
+    """The optional C++ comparison path of benchmarks/baselines.py, run against a stand-in module."""
+    import importlib.util
+    import types
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "baselines.py"
+    spec = importlib.util.spec_from_file_location("_bench_baselines", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    seen = {}
+
+    def inpaint(image, mask, patch_size=15):
+        seen["mask"], seen["patch_size"] = mask.copy(), patch_size
+        assert image.dtype == np.uint8 and mask.dtype == np.uint8
+        out = image.copy()
+        out[mask == 255] = 255  # their convention: 255 = hole
+        return out
+
+    fake = types.SimpleNamespace(inpaint=inpaint, set_random_seed=lambda s: None)
+    img = torch.rand(1, 3, 16, 16)
+    m = torch.ones(1, 1, 16, 16)
+    m[..., 3:9, 4:12] = 0
+    out = mod.PyPatchMatch(fake, patch_size=3).inpaint(img, m)
+    assert seen["patch_size"] == 3
+    np.testing.assert_array_equal(seen["mask"] == 255, m[0, 0].numpy() == 0)
+    assert torch.equal(out[..., 3:9, 4:12], torch.ones(1, 3, 6, 8))
+    psnr, ssim = mod.hole_metrics(out[0].permute(1, 2, 0).numpy(), img[0].permute(1, 2, 0).numpy(),
+                                  m[0, 0].numpy() > 0)  # fmt: skip
+    assert np.isfinite(psnr) and -1 <= ssim <= 1
+    from skimage.metrics import peak_signal_noise_ratio
+
+    a, b = out[0].permute(1, 2, 0).numpy(), img[0].permute(1, 2, 0).numpy()
+    hole = m[0, 0].numpy() == 0
+    assert psnr == pytest.approx(peak_signal_noise_ratio(b[hole], a[hole], data_range=1.0), rel=1e-5)

@@ -241,3 +241,11 @@ def test_changed_checkpoint_file_changes_fingerprint(checkpoints, tmp_path):
     after = get_inpainter("pconv", checkpoint=str(path))
     assert before.options["checkpoint"] == after.options["checkpoint"]
     assert before.fingerprint != after.fingerprint
+
+
+def test_get_inpainters_passes_common_options_only_where_accepted():
+    from bench.inpainters import get_inpainters
+
+    tel, mean, pm = get_inpainters(["telea:radius=3", "mean", "patchmatch"], workers=2, device="cpu")
+    assert tel.options == {"radius": 3} and tel.runtime["workers"] == 2
+    assert mean.runtime == {} and pm.runtime["workers"] == 2
