@@ -159,6 +159,10 @@ def test_seed_matters_and_is_reproducible():
     assert get_inpainter("patchmatch", seed=1).fingerprint != get_inpainter("patchmatch", seed=2).fingerprint
 
 
-def test_patch_size_must_be_odd():
+def test_bad_options_are_errors():
     with pytest.raises(BenchError, match="odd"):
         get_inpainter("patchmatch", patch_size=4)
+    with pytest.raises(BenchError, match="sigma_percentile"):
+        get_inpainter("patchmatch", sigma_percentile=101)
+    with pytest.raises(BenchError, match="confidence"):
+        get_inpainter("patchmatch", confidence=0)
