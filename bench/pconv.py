@@ -48,9 +48,9 @@ def window_sum(
 ) -> Tensor:
     """Sum of ``count`` (B,1,H,W) over every convolution window, zero padding included: (B,1,H',W').
 
-    Float32, without autograd or autocast. Counts are integers (masks are {0,1}), so the sum is exact;
-    the result is rounded anyway so that no convolution algorithm (Winograd, FFT, TF32) can leave a
-    tiny non-zero where a window holds nothing but holes.
+    Float32, without autograd or autocast. Counts are integers (masks are {0,1}), so the direct sum of
+    avg_pool2d is exact; the convolution fallback (dilation, wide padding) is rounded so that no
+    convolution algorithm (Winograd, FFT, TF32) can leave a tiny non-zero where a window holds only holes.
     """
     kh, kw = _pair(kernel_size)
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
@@ -58,13 +58,11 @@ def window_sum(
         c = count.detach().float()
         if dilation == (1, 1) and padding[0] <= kh // 2 and padding[1] <= kw // 2:
             # Direct summation (no Winograd): divisor_override=1 turns the average into the window sum.
-            s = F.avg_pool2d(
+            return F.avg_pool2d(
                 c, (kh, kw), stride, padding, ceil_mode=False, count_include_pad=True, divisor_override=1
             )
-        else:
-            ones = torch.ones(1, 1, kh, kw, dtype=c.dtype, device=c.device)
-            s = F.conv2d(c, ones, None, stride, padding, dilation)
-        return torch.round(s)
+        ones = torch.ones(1, 1, kh, kw, dtype=c.dtype, device=c.device)
+        return torch.round(F.conv2d(c, ones, None, stride, padding, dilation))
 
 
 def partial_conv2d_counts(
@@ -88,15 +86,16 @@ def partial_conv2d_counts(
     kh, kw = weight.shape[-2:]
     with torch.no_grad():
         wsum = window_sum(valid_count, (kh, kw), stride, padding, dilation)  # (B,1,H',W')
-        new_mask = (wsum > 0).float()
+        new_mask = (wsum > 0).float()  # (B,1,H',W'): 1 where any valid value lies under the kernel
         # ratio = sum(1)/sum(M) where the window holds a valid value, 0 elsewhere: the zero folds the
         # "out = 0 in holes" rule into the same multiply.
         # Float64 ratio for float64 inputs (gradcheck, reference tests), float32 otherwise. A tensor
         # numerator on purpose: `scalar / tensor` runs as reciprocal * scalar, which rounds twice.
         rdtype = torch.float64 if x_masked.dtype == torch.float64 else torch.float32
-        wsum = wsum.to(rdtype)
         area = torch.tensor(float(channels * kh * kw), dtype=rdtype, device=wsum.device)
-        ratio = torch.where(wsum > 0, torch.div(area, wsum.clamp(min=0.5)), torch.zeros_like(wsum))
+        # Few ops on purpose (each small op is a parallel region on CPU): clamp keeps the division finite
+        # in all-hole windows, the multiply by new_mask (exact: by 1 or 0) zeroes them.
+        ratio = torch.div(area, wsum.to(rdtype).clamp_(min=0.5)).mul_(new_mask)
     out = F.conv2d(x_masked, weight, None, stride, padding, dilation)
     # In place is safe for autograd: conv2d's backward needs its input and weight, not its output.
     out.mul_(ratio.to(out.dtype))

@@ -219,7 +219,7 @@ class InpaintingUNet(nn.Module):
                 m_up = F.interpolate(m, scale_factor=2.0, mode="nearest")
                 # (B,1,H,W) float32: valid channels per pixel of the concatenation, never materialised
                 # as a (B,C_up+C_skip,H,W) mask.
-                count = c_up * m_up.float() + c_skip * s_m.float()
+                count = torch.add(c_skip * s_m.float(), m_up.float(), alpha=c_up)
             c = blk.conv
             out, m = partial_conv2d_counts(
                 x_masked, count, c_up + c_skip, c.weight, c.bias, c.stride, c.padding, c.dilation
