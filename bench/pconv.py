@@ -92,7 +92,8 @@ def partial_conv2d_counts(
         # Float64 ratio for float64 inputs (gradcheck, reference tests), float32 otherwise. A tensor
         # numerator on purpose: `scalar / tensor` runs as reciprocal * scalar, which rounds twice.
         rdtype = torch.float64 if x_masked.dtype == torch.float64 else torch.float32
-        area = torch.tensor(float(channels * kh * kw), dtype=rdtype, device=wsum.device)
+        # A 0-dim CPU tensor mixes with tensors on any device without a host-to-device copy.
+        area = torch.tensor(float(channels * kh * kw), dtype=rdtype)
         # Few ops on purpose (each small op is a parallel region on CPU): clamp keeps the division finite
         # in all-hole windows, the multiply by new_mask (exact: by 1 or 0) zeroes them.
         ratio = torch.div(area, wsum.to(rdtype).clamp_(min=0.5)).mul_(new_mask)
