@@ -375,7 +375,10 @@ def _train(
         say("note: --amp/--channels-last apply on CUDA only; ignored on the CPU")
     amp, channels_last = cfg.amp and cuda, cfg.channels_last and cuda
 
-    # Data first: bad input fails before any compute.
+    # Features and data first: missing weights and bad input fail before any compute.
+    feature_net = load_feature_net(cfg.features, cfg.feature_weights, cfg.allow_download, device=device)
+    features = feature_net.name
+    feat_label = feature_label(feature_net)
     files = training_files(data, cfg.size)
     mask_files = None
     if masks is not None:
@@ -405,9 +408,6 @@ def _train(
     torch.manual_seed(cfg.seed)
     model = build_model(arch, "the configuration")
     arch = dict(model.arch())
-    feature_net = load_feature_net(cfg.features, cfg.feature_weights, cfg.allow_download, device=device)
-    features = feature_net.name
-    feat_label = feature_label(feature_net)
     loss_fn = InpaintingLoss(feature_net).to(device)
     model.to(device)
     if channels_last:
