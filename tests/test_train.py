@@ -340,3 +340,20 @@ def test_config_precedence(tmp_path):
     with pytest.raises(BenchError):
         resolve_config("huge")
     assert dataclasses.asdict(TrainConfig()) == TrainConfig().to_dict()
+
+
+def test_sample_grid_layout():
+    from bench.train import sample_grid
+
+    images = torch.rand(3, 3, 8, 8)
+    masks = torch.ones(3, 1, 8, 8)
+    masks[:, :, 2:5, 2:5] = 0
+    outputs = torch.full((3, 3, 8, 8), 2.0)  # out of range: shown clamped to 1
+    grid = sample_grid(images, masks, outputs, n=2)
+    assert grid.shape == (16, 32, 3) and grid.dtype == np.uint8
+    gt = (images[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    assert np.array_equal(grid[:8, 24:32], gt)  # column 4: ground truth
+    assert (grid[2:5, 2:5] == 255).all()  # column 1: holes shown white
+    assert (grid[:8, 8:16] == 255).all()  # column 2: the (clamped) output
+    comp = grid[:8, 16:24]
+    assert (comp[2:5, 2:5] == 255).all() and np.array_equal(comp[0], gt[0])  # column 3: composite
