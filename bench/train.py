@@ -388,7 +388,10 @@ def _train(
         mask_files = _mask_files(masks, cfg.size)
         if not mask_files:
             raise BenchError(f"mask folder {masks} holds no masks")
-        first = read_mask(mask_files[0])
+        try:
+            first = read_mask(mask_files[0])
+        except ValueError as e:
+            raise BenchError(str(e)) from e
         if first.shape != (cfg.size, cfg.size):
             raise BenchError(
                 f"masks in {masks} are {first.shape[1]}x{first.shape[0]} (e.g. {mask_files[0].name}) but "
