@@ -86,17 +86,17 @@ def partial_conv2d_counts(
     kh, kw = weight.shape[-2:]
     with torch.no_grad():
         wsum = window_sum(valid_count, (kh, kw), stride, padding, dilation)  # (B,1,H',W')
-        new_mask = (wsum > 0).float()  # (B,1,H',W'): 1 where any valid value lies under the kernel
+        # (B,1,H',W'): 1 where any valid value lies under the kernel (window sums are integers >= 0).
+        new_mask = wsum.clamp(max=1.0)
         # ratio = sum(1)/sum(M) where the window holds a valid value, 0 elsewhere: the zero folds the
-        # "out = 0 in holes" rule into the same multiply.
+        # "out = 0 in holes" rule into the same multiply. Few ops on purpose: each small op is a parallel
+        # region on CPU, costly on a busy machine. area / 0 = inf in all-hole windows, then set to 0.
         # Float64 ratio for float64 inputs (gradcheck, reference tests), float32 otherwise. A tensor
-        # numerator on purpose: `scalar / tensor` runs as reciprocal * scalar, which rounds twice.
+        # numerator on purpose: `scalar / tensor` runs as reciprocal * scalar, which rounds twice; a 0-dim
+        # CPU tensor mixes with tensors on any device without a host-to-device copy.
         rdtype = torch.float64 if x_masked.dtype == torch.float64 else torch.float32
-        # A 0-dim CPU tensor mixes with tensors on any device without a host-to-device copy.
         area = torch.tensor(float(channels * kh * kw), dtype=rdtype)
-        # Few ops on purpose (each small op is a parallel region on CPU): clamp keeps the division finite
-        # in all-hole windows, the multiply by new_mask (exact: by 1 or 0) zeroes them.
-        ratio = torch.div(area, wsum.to(rdtype).clamp_(min=0.5)).mul_(new_mask)
+        ratio = torch.div(area, wsum.to(rdtype)).nan_to_num_(posinf=0.0, neginf=0.0)
     out = F.conv2d(x_masked, weight, None, stride, padding, dilation)
     # In place is safe for autograd: conv2d's backward needs its input and weight, not its output.
     out.mul_(ratio.to(out.dtype))

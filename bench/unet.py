@@ -202,18 +202,22 @@ class InpaintingUNet(nn.Module):
         return h
 
     def _forward_partial(self, images: Tensor, masks: Tensor) -> Tensor:
-        skips: list[tuple[Tensor, Tensor]] = [(images, masks)]
-        h, m = images, masks
+        # Each mask is checked once for "no holes" (then multiplying by it is an exact no-op we skip);
+        # the flag travels with the skip connection.
+        skips: list[tuple[Tensor, Tensor, bool]] = [(images, masks, all_valid(masks))]
+        h, m, full = skips[0]
         for blk in self.encoder:
-            out, m = blk.conv(h, m)
-            h = blk.post(out)
-            skips.append((h, m))
+            c = blk.conv
+            x_masked = h if full else h * m.to(h.dtype)
+            out, m = partial_conv2d_counts(x_masked, m, 1, c.weight, c.bias, c.stride, c.padding, c.dilation)
+            h, full = blk.post(out), all_valid(m)
+            skips.append((h, m, full))
         for j, blk in enumerate(self.decoder):
-            s_h, s_m = skips[self.layers - 1 - j]
+            s_h, s_m, s_full = skips[self.layers - 1 - j]
             c_up, c_skip = h.shape[1], s_h.shape[1]
             # Multiply before upsampling (4x fewer elements; nearest upsampling commutes with it exactly).
-            hm = h if all_valid(m) else h * m.to(h.dtype)
-            sm = s_h if all_valid(s_m) else s_h * s_m.to(s_h.dtype)
+            hm = h if full else h * m.to(h.dtype)
+            sm = s_h if s_full else s_h * s_m.to(s_h.dtype)
             x_masked = torch.cat([F.interpolate(hm, scale_factor=2.0, mode="nearest"), sm], dim=1)
             with torch.no_grad():
                 m_up = F.interpolate(m, scale_factor=2.0, mode="nearest")
@@ -224,5 +228,5 @@ class InpaintingUNet(nn.Module):
             out, m = partial_conv2d_counts(
                 x_masked, count, c_up + c_skip, c.weight, c.bias, c.stride, c.padding, c.dilation
             )
-            h = blk.post(out)
+            h, full = blk.post(out), all_valid(m)
         return h
