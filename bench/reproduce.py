@@ -38,7 +38,7 @@ class ReproduceProfile:
     eval_limit: int | None = 4  # test images used (None: all)
     methods: tuple[str, ...] = ("pconv", "conv", *BASELINES)
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    features: str = "auto"  # perceptual/style network of the learned models
+    features: str | None = None  # perceptual/style network of the learned models; None: the train profile's
     paired: tuple[str, str] = ("pconv", "conv")
     seed: int = 0
     workers: int = 2
@@ -57,7 +57,6 @@ PROFILES: dict[str, ReproduceProfile] = {
         per_bin=24,
         train_profile="quick",
         eval_limit=None,
-        features="auto",
     ),
     # The paper's scale: 512 px, its network and schedule, 1,000 masks per bin and group, VGG-16 features.
     "paper": ReproduceProfile(
@@ -193,7 +192,9 @@ def _train_config(profile: ReproduceProfile, conv: str, overrides: dict[str, Any
 
     from bench.config import resolve_config
 
-    over = {"size": profile.size, "features": profile.features, "seed": profile.seed, "conv": conv}
+    over = {"size": profile.size, "seed": profile.seed, "conv": conv}
+    if profile.features is not None:
+        over["features"] = profile.features
     over.update(profile.train_overrides)
     over.update(overrides)
     cfg = resolve_config(profile.train_profile, overrides=over)
