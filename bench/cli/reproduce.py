@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import click
@@ -67,7 +66,7 @@ def reproduce_cmd(
     }
     train_over = {k: v for k, v in train_over.items() if v is not None}
     out = out or Path("runs") / profile
-    command = "bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command_line(click.get_current_context())
     res = R.reproduce(
         prof,
         out,
@@ -84,6 +83,17 @@ def reproduce_cmd(
     click.echo(f"exports in {res.results}:")
     for f in res.files:
         click.echo(f"  {f}")
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command as typed, rebuilt from the options that differ from their defaults."""
+    parts = ["bench", ctx.info_name or "reproduce"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or not param.opts or (value == param.default and param.name != "profile"):
+            continue
+        parts += [param.opts[0], shlex.quote(str(value))]
+    return " ".join(parts)
 
 
 reproduce = reproduce_cmd
