@@ -15,7 +15,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 reproduce: $(STAMP)
-	$(VENV)/bin/bench reproduce --profile $(PROFILE)
+	$(VENV)/bin/bench reproduce --profile $(PROFILE) --results results/$(PROFILE)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
