@@ -116,8 +116,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     # features "none"); `--features auto` restores the full loss at that cost.
     "quick": {"features": "none"},
     # Liu et al. 2018: 512 px, 8 encoder layers, 64 channels, batch 6, VGG-16 features. The paper reports
-    # training time (about 10 days on one V100 at batch 6 for Places2/ImageNet), not step counts; the
-    # 1,000,000 + 100,000 split is our documented choice. Override in a YAML file (configs/) if needed.
+    # training time, not step counts; 1,000,000 + 100,000 steps is our documented choice. Override in a
+    # YAML file (configs/) if needed.
     "paper": {
         "size": 512,
         "width": 64,
