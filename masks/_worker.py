@@ -28,19 +28,6 @@ def _write_mask_png(path: Path, mask: np.ndarray) -> None:
     write_bytes(path, encode_png(mask), fsync=False)
 
 
-def _generate_chunk(args: tuple) -> list[tuple[int, int, int, float]]:
-    """Worker: make and write masks [start, stop) of one bin and group; returns (bin, group, i, ratio)."""
-    out, size, b_idx, g_idx, start, stop, kind, seed, margin = args
-    b, g = BINS[b_idx], GROUPS[g_idx]
-    rows = []
-    for i in range(start, stop):
-        rng = np.random.default_rng(mask_seed(seed, b, g, i))
-        m = generate_mask(rng, size, b, g, kind, margin)
-        _write_mask_png(Path(out) / mask_path(b, g, i), m)
-        rows.append((b_idx, g_idx, i, hole_ratio(m)))
-    return rows
-
-
 def generate_chunk(args: tuple) -> list[tuple[int, int, int, float]]:
     """Make and write masks [start, stop) of one bin and group; returns (bin, group, i, ratio) rows."""
     out, size, b_idx, g_idx, start, stop, kind, seed, margin = args
