@@ -195,12 +195,22 @@ def register(name: str) -> Callable[[Callable[..., Inpainter]], Callable[..., In
     return deco
 
 
+# Your own methods: modules named in $PCONV_BENCH_PLUGINS (comma-separated) are imported with the
+# builtins, so their `@register(...)` calls make them available to `bench evaluate --method`.
+PLUGINS_ENV = "PCONV_BENCH_PLUGINS"
+
+
 def _load_builtins() -> None:
     global _builtins_loaded
     if not _builtins_loaded:
         _builtins_loaded = True
         for mod in _BUILTIN_MODULES:
             importlib.import_module(mod)
+        for mod in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+            try:
+                importlib.import_module(mod)
+            except ImportError as e:
+                raise BenchError(f"${PLUGINS_ENV}: cannot import {mod!r} ({e})") from e
 
 
 def available() -> list[str]:

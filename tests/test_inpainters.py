@@ -249,3 +249,38 @@ def test_get_inpainters_passes_common_options_only_where_accepted():
     tel, mean, pm = get_inpainters(["telea:radius=3", "mean", "patchmatch"], workers=2, device="cpu")
     assert tel.options == {"radius": 3} and tel.runtime["workers"] == 2
     assert mean.runtime == {} and pm.runtime["workers"] == 2
+
+
+def test_plugin_module_from_env_is_registered_and_evaluable(tmp_path, monkeypatch):
+    """A user's method in its own module, named in $PCONV_BENCH_PLUGINS, runs like a builtin."""
+    import sys
+
+    import torch
+
+    import bench.inpainters as inp
+
+    (tmp_path / "my_plugin_method.py").write_text(
+        "from bench.inpainters import Inpainter, register\n"
+        "@register('constant-plugin')\n"
+        "class Constant(Inpainter):\n"
+        "    name = 'constant-plugin'\n"
+        "    defaults = {'value': 0.25}\n"
+        "    def _fill(self, images, masks):\n"
+        "        return images * 0 + self.options['value']\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(inp.PLUGINS_ENV, "my_plugin_method")
+    monkeypatch.setattr(inp, "_builtins_loaded", False)
+    monkeypatch.setattr(inp, "_FACTORIES", dict(inp._FACTORIES))
+    assert "constant-plugin" in inp.available()
+    m = inp.get_inpainter("constant-plugin", value="0.75")
+    images, masks = torch.rand(2, 3, 8, 8), torch.ones(2, 1, 8, 8)
+    masks[:, :, 2:5, 2:5] = 0
+    out = m.inpaint(images, masks)
+    assert torch.equal(out[:, :, 2:5, 2:5], torch.full((2, 3, 3, 3), 0.75))
+    assert torch.equal(out[:, :, 6:, 6:], images[:, :, 6:, 6:])
+    sys.modules.pop("my_plugin_method", None)
+    monkeypatch.setenv(inp.PLUGINS_ENV, "no_such_plugin_module")
+    monkeypatch.setattr(inp, "_builtins_loaded", False)
+    with pytest.raises(BenchError, match="no_such_plugin_module"):
+        inp.available()
