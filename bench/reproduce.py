@@ -175,7 +175,17 @@ def environment(commands: list[str], device: str, timings: dict[str, float], ext
 # --------------------------------------------------------------------------------------------------
 
 # What `bench reproduce` copies from its work folder into the results folder (small, reviewable files).
-_EXPORTS = ("table.md", "table.csv", "table.tex", "summary.csv", "paired.csv", "reference.csv", "run.json")
+_EXPORTS = (
+    "table.md",
+    "table.csv",
+    "table.tex",
+    "summary.csv",
+    "paired.csv",
+    "reference.csv",
+    "run.json",
+    "curves.png",
+    "grid.png",
+)
 
 
 @dataclass
@@ -310,6 +320,11 @@ def reproduce(
         io.write_json(marker, {"params": {"methods": _jsonable(methods)}, "wall_s": round(wall, 2)})
         stages.timings["evaluate"] = round(wall, 2)
 
+    # The paper's confirmed Table 1 cells beside ours (reference.csv and the printed comparison).
+    from bench.evaluate import build_tables
+    from bench.tables import default_reference_path
+
+    result = build_tables(out / "eval", reference=default_reference_path(), figures=False)
     files = _publish(result, results)
     env = environment(
         commands=[command] if command else [],
