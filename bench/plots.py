@@ -60,11 +60,12 @@ def plot_curves(summary: pd.DataFrame, path: Path, ctx: TableContext | None = No
         ax.set_xticks([centre[b] for b in bins], [bin_label(b) for b in bins], rotation=45, fontsize=7)
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, max(1, len(labels))), fontsize=8,
-               bbox_to_anchor=(0.5, -0.12))  # fmt: skip
+    # Below the figure (x tick labels included); savefig's bbox_inches="tight" makes room for it.
+    fig.legend(handles, labels, loc="upper center", ncol=min(7, max(1, len(labels))), fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))  # fmt: skip
     notes = [n for n in ctx.notes() if not n.startswith("Command:")]
-    fig.suptitle("\n".join(notes[:2]), fontsize=7, y=1.02 + 0.03 * min(2, len(notes)))
     fig.tight_layout()
+    fig.suptitle("\n".join(notes[:2]), fontsize=7, y=1.02 + 0.03 * min(2, len(notes)))
     return _save(fig, path)
 
 
