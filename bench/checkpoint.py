@@ -7,6 +7,7 @@ features_standin, torch.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from bench.errors import BenchError
-from bench.io import atomic_open
+from bench.io import write_bytes
 
 FORMAT = "pconv-bench/train/1"
 LAST = "last.pt"
@@ -61,25 +62,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> Path:
-    """torch.save through a temporary file and a rename: a kill at any moment leaves the old file whole."""
+    """torch.save into memory, then a temporary file and a rename: a kill at any moment leaves the old
+    file whole, and a full disk is an OSError naming the file (not torch's zip-writer message)."""
     path = Path(path)
-    with atomic_open(path, "wb") as f:
-        torch.save(ckpt, f)
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    write_bytes(path, buf.getvalue())
     return path
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a `bench train` checkpoint; anything else (missing, corrupt, foreign) is a BenchError."""
+    from bench.weights import load_weights
+
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated file, not a pickle, a pickle with forbidden globals, ...
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
-        # torch's weights-only refusal is a paragraph; its informative line names the forbidden global.
-        first = next((ln for ln in lines if ln.startswith("WeightsUnpickler error")), lines[0])
-        raise BenchError(f"{path} is not a readable bench train checkpoint ({first})") from e
+    ckpt = load_weights(path, "bench train checkpoint", map_location)
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED):
         have = sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise BenchError(f"{path} is not a bench train checkpoint (expected keys {REQUIRED}, found {have})")

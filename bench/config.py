@@ -144,10 +144,38 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], source: str) ->
         raise BenchError(
             f"{source}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})"
         )
+    for name, value in over.items():
+        _check_type(name, value, source)
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
+        raise BenchError(f"{source}: setting 'steps' must be an integer, got {steps!r}")
     out = dataclasses.replace(cfg, **over)
     if steps is not None:
         out = with_total_steps(out, int(steps))
     return out
+
+
+# The type each TrainConfig setting must have (None allowed where the default is None).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (float, int),
+    "bool": (bool,),
+    "str": (str,),
+    "int | None": (int,),
+    "str | None": (str,),
+    "dict[str, float] | None": (dict,),
+    "dict[str, Any]": (dict,),
+}
+
+
+def _check_type(name: str, value: Any, source: str) -> None:
+    """A BenchError naming the setting when `value` has the wrong type (YAML `size: abc`, say)."""
+    field_type = {f.name: f.type for f in dataclasses.fields(TrainConfig)}[name]
+    allowed = _TYPES.get(str(field_type), (object,))
+    if value is None and "None" in str(field_type):
+        return
+    wrong_bool = isinstance(value, bool) and bool not in allowed
+    if wrong_bool or not isinstance(value, allowed):
+        raise BenchError(f"{source}: setting {name!r} must be {field_type}, got {value!r}")
 
 
 def with_total_steps(cfg: TrainConfig, steps: int) -> TrainConfig:

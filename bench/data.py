@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.folders import check_claim, claim, inside
 from bench.io import encode_png, write_bytes, write_json
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -590,6 +591,37 @@ def _existing(out: Path, params: dict) -> dict | None:
     return info
 
 
+def _validate_prepare(
+    size: int, crops_per_photo: int, short_side_factor: float, test_fraction: float
+) -> None:
+    if size < 8:
+        raise BenchError(f"--size must be at least 8, got {size}")
+    if crops_per_photo < 1:
+        raise BenchError(f"--crops-per-photo must be at least 1, got {crops_per_photo}")
+    if not short_side_factor >= 1.0:
+        raise BenchError(f"short_side_factor must be >= 1, got {short_side_factor}")
+    if not 0.0 <= test_fraction <= 1.0:
+        raise BenchError(f"--test-fraction must be within [0, 1], got {test_fraction}")
+
+
+def _find_photos(source: str, out: Path, say: Callable[[str], None]) -> tuple[list[Photo], str, int]:
+    """(photos, source label, files ignored) of `source`: "builtin" or a folder searched recursively."""
+    if source == "builtin":
+        photos = builtin_photos(say)
+        if not photos:
+            raise BenchError("no builtin photos found (scikit-image, scikit-learn, matplotlib, wallpapers)")
+        return photos, "builtin", 0
+    root = Path(source).expanduser()
+    if not root.exists():
+        raise BenchError(f"image folder {root} does not exist")
+    if not root.is_dir():
+        raise BenchError(f"{root} is not a folder")
+    files, ignored = _user_files(root, out.resolve())
+    if not files:
+        raise BenchError(f"image folder {root} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    return [Photo(f.relative_to(root).as_posix(), f, "user") for f in files], str(root.resolve()), ignored
+
+
 def prepare_dataset(
     out: Path,
     size: int = DEFAULTS.size,
@@ -600,72 +632,67 @@ def prepare_dataset(
     short_side_factor: float = DEFAULTS.short_side_factor,
     log: Callable[[str], None] | None = None,
     progress: bool = True,
+    wait: bool = False,
 ) -> PrepareReport:
     """Build (or reuse) an image set of SxS crops with a train/test split by source photo in `out`.
 
     `source` is "builtin" or a folder. Messages (absent sources, skipped files, conversions) go to
     `log` as they happen and are kept in the report. Raises BenchError on bad input, having written
-    nothing when nothing usable was found.
+    nothing when nothing usable was found. `out` must be new, empty or an image set; it is locked while
+    it is written (`wait`: wait for another process that holds it instead of refusing).
     """
     say = log or (lambda _msg: None)
     out = Path(out)
-    if size < 8:
-        raise BenchError(f"--size must be at least 8, got {size}")
-    if crops_per_photo < 1:
-        raise BenchError(f"--crops-per-photo must be at least 1, got {crops_per_photo}")
-    if not short_side_factor >= 1.0:
-        raise BenchError(f"short_side_factor must be >= 1, got {short_side_factor}")
-    if not 0.0 <= test_fraction <= 1.0:
-        raise BenchError(f"--test-fraction must be within [0, 1], got {test_fraction}")
-
-    ignored = 0
-    if source == "builtin":
-        photos = builtin_photos(say)
-        if not photos:
-            raise BenchError("no builtin photos found (scikit-image, scikit-learn, matplotlib, wallpapers)")
-        fp = _fingerprint([(p.source, p.path) for p in photos])
-        source_label = "builtin"
-    else:
-        root = Path(source).expanduser()
-        if not root.exists():
-            raise BenchError(f"image folder {root} does not exist")
-        if not root.is_dir():
-            raise BenchError(f"{root} is not a folder")
-        files, ignored = _user_files(root, out.resolve())
-        if not files:
-            raise BenchError(f"image folder {root} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
-        photos = [Photo(f.relative_to(root).as_posix(), f, "user") for f in files]
-        fp = _fingerprint([(p.source, p.path) for p in photos])
-        source_label = str(root.resolve())
-
+    _validate_prepare(size, crops_per_photo, short_side_factor, test_fraction)
+    check_claim(out, "data", busy_ok=wait)
+    photos, source_label, ignored = _find_photos(source, out, say)
+    fp = _fingerprint([(p.source, p.path) for p in photos])
     params = _params(size, source_label, seed, test_fraction, crops_per_photo, short_side_factor, fp)
-    info = _existing(out, params)
-    if info is not None:
-        rep = info["report"]
-        return PrepareReport(
-            out=out,
-            size=size,
-            source=source_label,
-            seed=seed,
-            photos=rep["photos"],
-            crops=rep["crops"],
-            skipped=rep["skipped"],
-            notes=rep["notes"],
-            ignored=rep["ignored"],
-            reused=True,
-        )
+    with claim(out, "data", wait=wait):
+        info = _existing(out, params)
+        if info is not None:
+            rep = info["report"]
+            return PrepareReport(out=out, size=size, source=source_label, seed=seed, photos=rep["photos"],
+                                 crops=rep["crops"], skipped=rep["skipped"], notes=rep["notes"],
+                                 ignored=rep["ignored"], reused=True)  # fmt: skip
+        # The old manifest goes first: a folder is never described by a stale manifest, and the new one
+        # is written last. Only crop files the old manifest listed inside images/ are ever deleted.
+        old_files = _own_crop_files(out)
+        (out / MANIFEST).unlink(missing_ok=True)
+        rows, skipped, notes = _write_crops(out, photos, size, seed, crops_per_photo, short_side_factor,
+                                            say, progress)  # fmt: skip
+        if not rows:
+            raise BenchError(
+                f"no usable images in {source_label}: {len(skipped)} file(s) skipped"
+                + (f" (first: {skipped[0]})" if skipped else "")
+            )
+        split = split_photos(sorted({r["source"] for r in rows}), seed, test_fraction)
+        for r in rows:
+            r["split"] = split[r["source"]]
+        df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+        for stale in sorted(old_files - set(df["file"])):
+            (out / stale).unlink(missing_ok=True)
+        report = PrepareReport(
+            out=out, size=size, source=source_label, seed=seed,
+            photos={s: int(df.loc[df["split"] == s, "source"].nunique()) for s in SPLITS},
+            crops={s: int((df["split"] == s).sum()) for s in SPLITS},
+            skipped=skipped, notes=notes, ignored=ignored,
+        )  # fmt: skip
+        _write_manifest(out, df, params, report)
+    return report
 
-    # One pass: decode, crop and write each photo. Crop files do not depend on the split (it needs the
-    # set of usable photos), so the split lives in the manifest only. The folder is touched only once
-    # a first usable photo is found, and the old manifest goes first: a folder is never described by a
-    # stale manifest, and the new one is written last.
+
+def _write_crops(out, photos, size, seed, crops_per_photo, factor, say, progress) -> tuple[list, list, list]:
+    """Decode, crop and write every photo; (manifest rows without split, skipped messages, notes).
+
+    Crop files do not depend on the split (it needs the set of usable photos): the split lives in the
+    manifest only."""
     skipped: list[str] = []
     notes: list[str] = []
     rows: list[dict] = []
-    old_files: set[str] | None = None
     for index, photo in enumerate(_bar(photos, "cropping", progress)):
         try:
-            crops, decoded = _make_crops(photo, size, seed, crops_per_photo, short_side_factor)
+            crops, decoded = _make_crops(photo, size, seed, crops_per_photo, factor)
         except UnusableImage as e:
             skipped.append(str(e))
             say(f"skipped: {e}")
@@ -673,64 +700,24 @@ def prepare_dataset(
         for note in decoded.notes:
             notes.append(f"{photo.path}: {note}")
             say(f"note: {photo.path}: {note}")
-        if old_files is None:
-            old_files = _manifest_files(out)
-            with contextlib.suppress(FileNotFoundError):
-                (out / MANIFEST).unlink()
         for k, crop in enumerate(crops):
             name = f"images/{index:05d}_{_slug(photo.source)}"
             name += f"_{k:02d}.png" if photo.collection != "user" else ".png"
             write_bytes(out / name, encode_png(crop.image))
-            rows.append(
-                {
-                    "file": name,
-                    "source": photo.source,
-                    "collection": photo.collection,
-                    "split": "",
-                    "x0": crop.box[0],
-                    "y0": crop.box[1],
-                    "x1": crop.box[2],
-                    "y1": crop.box[3],
-                    "src_width": decoded.width,
-                    "src_height": decoded.height,
-                    "size": size,
-                    "seed": seed,
-                    "notes": "; ".join(decoded.notes),
-                }
-            )
-    if not rows:
-        raise BenchError(
-            f"no usable images in {source_label}: {len(skipped)} file(s) skipped"
-            + (f" (first: {skipped[0]})" if skipped else "")
-        )
-    split = split_photos(sorted({r["source"] for r in rows}), seed, test_fraction)
-    for r in rows:
-        r["split"] = split[r["source"]]
-    df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
-    for stale in sorted((old_files or set()) - set(df["file"])):
-        with contextlib.suppress(FileNotFoundError):
-            (out / stale).unlink()
+            x0, y0, x1, y1 = crop.box
+            rows.append(dict(file=name, source=photo.source, collection=photo.collection, split="",
+                             x0=x0, y0=y0, x1=x1, y1=y1, src_width=decoded.width, src_height=decoded.height,
+                             size=size, seed=seed, notes="; ".join(decoded.notes)))  # fmt: skip
+    return rows, skipped, notes
 
-    report = PrepareReport(
-        out=out,
-        size=size,
-        source=source_label,
-        seed=seed,
-        photos={s: int(df.loc[df["split"] == s, "source"].nunique()) for s in SPLITS},
-        crops={s: int((df["split"] == s).sum()) for s in SPLITS},
-        skipped=skipped,
-        notes=notes,
-        ignored=ignored,
-    )
+
+def _write_manifest(out: Path, df: pd.DataFrame, params: dict, report: PrepareReport) -> None:
     manifest = df.to_csv(index=False, lineterminator="\n").encode()
-    rep = {
-        k: v for k, v in report.to_json().items() if k in ("photos", "crops", "skipped", "notes", "ignored")
-    }
-    write_json(
-        out / INFO, {"params": params, "manifest_sha256": hashlib.sha256(manifest).hexdigest(), "report": rep}
-    )
+    keys = ("photos", "crops", "skipped", "notes", "ignored")
+    rep = {k: v for k, v in report.to_json().items() if k in keys}
+    digest = hashlib.sha256(manifest).hexdigest()
+    write_json(out / INFO, {"params": params, "manifest_sha256": digest, "report": rep})
     write_bytes(out / MANIFEST, manifest)  # last: its presence means the folder is complete
-    return report
 
 
 def _make_crops(photo: Photo, size: int, seed: int, count: int, factor: float) -> tuple[list[Crop], Decoded]:
@@ -745,11 +732,23 @@ def _make_crops(photo: Photo, size: int, seed: int, count: int, factor: float) -
     return crops, decoded
 
 
-def _manifest_files(out: Path) -> set[str]:
+_CROP_FILE = re.compile(r"images/[^/\\]+\.png")
+
+
+def _own_crop_files(out: Path) -> set[str]:
+    """Crop files listed by the folder's own manifest that this command may delete: images/NAME.png
+    inside the folder, nothing else (an edited manifest cannot point a deletion anywhere else)."""
     try:
-        return set(pd.read_csv(out / MANIFEST)["file"].astype(str))
+        listed = set(pd.read_csv(out / MANIFEST)["file"].astype(str))
     except (OSError, ValueError, KeyError):
         return set()
+    own = set()
+    for f in listed:
+        if _CROP_FILE.fullmatch(f):
+            with contextlib.suppress(BenchError):
+                inside(out, f, "crop file")
+                own.add(f)
+    return own
 
 
 def _bar(items: list, desc: str, enabled: bool) -> Iterator:
@@ -784,7 +783,7 @@ def list_images(data_dir: Path, split: str | None = None) -> list[Path]:
             raise BenchError(f"{manifest}: needs columns 'file' and 'split'")
         if split is not None:
             df = df[df["split"] == split]
-        files = sorted(data_dir / f for f in df["file"].astype(str))
+        files = sorted(inside(data_dir, f, f"{manifest}: image file") for f in df["file"].astype(str))
         where = f"split {split!r} of {manifest}" if split else str(manifest)
         missing = [f for f in files if not f.is_file()]
         if missing:
@@ -810,13 +809,7 @@ def cache_root() -> Path:
 def builtin_dataset(size: int, seed: int = 0, log: Callable[[str], None] | None = None) -> Path:
     """The builtin set at `size` px, prepared once into the cache (instant afterwards); returns its folder."""
     folder = cache_root() / "data" / f"builtin-{size}px-seed{seed}"
-    folder.parent.mkdir(parents=True, exist_ok=True)
     # Several processes (torchrun ranks, parallel tests) may ask at once: one builds, the others wait
-    # and then find the finished folder.
-    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
-        with contextlib.suppress(ImportError, OSError):
-            import fcntl
-
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        prepare_dataset(folder, size=size, source="builtin", seed=seed, log=log, progress=False)
+    # for its lock and then find the finished folder.
+    prepare_dataset(folder, size=size, source="builtin", seed=seed, log=log, progress=False, wait=True)
     return folder

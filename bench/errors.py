@@ -1,6 +1,8 @@
-"""One error type for bad input: a one-line message and exit code 2."""
+"""Errors that end a command with one line: bad input (exit 2), a bad environment (exit 2), Ctrl-C (130)."""
 
 from __future__ import annotations
+
+import errno
 
 import click
 
@@ -9,3 +11,30 @@ class BenchError(click.ClickException):
     """Bad input or an impossible option. Click prints `Error: <message>` and exits with code 2."""
 
     exit_code = 2
+
+
+# What the OS says, in the words a user looks for.
+_CAUSES = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.EISDIR: "it is a folder",
+    errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "it already exists",
+    errno.ENAMETOOLONG: "the name is too long",
+    errno.EMFILE: "too many open files",
+    errno.EIO: "input/output error",
+}
+
+
+def environment_error(e: OSError) -> BenchError:
+    """A one-line BenchError for an OSError: the path and the cause (read-only, no space, ...)."""
+    cause = _CAUSES.get(e.errno or 0, e.strerror or type(e).__name__)
+    path = e.filename if e.filename is not None else ""
+    if e.filename2 is not None:
+        path = f"{path} -> {e.filename2}"
+    where = f"{path}: " if path else ""
+    return BenchError(f"{where}{cause}; files written before this point are kept")

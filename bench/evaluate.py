@@ -1,23 +1,27 @@
 """`bench evaluate`: the paper's protocol on any set of methods, resumable, exported as Table 1.
 
-Pairing: each test image is paired with one mask from every selected (bin, group) cell. The mask of
-image i in a cell is entry i of a seeded sequence of permutations of that cell's masks (sorted by file), the
-generator seeded by (seed, cell name) only. So the pairs depend on the seed, the images and the mask set,
-never on the methods, the other selected cells or --limit (which keeps the first N images).
+The loop, in plain steps:
 
-Pairs run in a fixed order (image-major) in fixed chunks of `batch_size`; a chunk is recomputed whole when
-any of its pairs is missing, so a resumed run sees exactly the batches of an uninterrupted one and ends
-with identical records and tables. See bench/records.py for the files.
+1. `prepare`: validate everything and decide everything, writing nothing: test images, the mask set
+   (every path inside its folder, every selected mask present, binary, in its bin and group), sizes,
+   methods, the IS network, the pairs (bench.pairing) and the content digest of every input file.
+2. `claim` the output folder (bench.folders): marked as an evaluation, locked for this process.
+3. `open_records`: one record folder per method, run.json and pairs.csv.
+4. `compute_chunk` over fixed chunks of `batch_size` pairs in a fixed order; a chunk is recomputed whole
+   when any of its pairs is missing for a method, so a resumed run sees exactly the batches of an
+   uninterrupted one and ends with identical records and tables.
+5. `build_tables` (bench.tables) from the stored records.
+
+A pair is identified by its image, its mask and the digests of their contents (bench.records), so an
+input changed in place is recomputed and nothing else is.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,37 +33,51 @@ from tqdm import tqdm
 
 from bench import tables as T
 from bench.errors import BenchError
-from bench.io import read_mask, read_png_rgb, write_csv, write_json, write_png
+from bench.folders import check_claim, claim, inside
+from bench.inputs import CACHE_FILE, DigestCache
+from bench.io import read_mask, write_csv, write_json, write_png
+from bench.pairing import make_pairs, sample_pairs
 from bench.records import (
-    PAIR_METRICS,
+    PAIRS_FILE,
+    RUN_FILE,
     MethodRecords,
-    load_records,
+    pair_key,
     record_key,
     retire_stale,
+    sample_name,
 )
-from masks.conventions import BIN_NAMES, BINS, GROUPS, Bin, Group
+from masks.conventions import BINS, GROUPS, Bin, Group
 
-RUN_FILE = "run.json"
-PAIRS_FILE = "pairs.csv"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # run.json keys that must match for records in an existing folder to be reused.
 _SAME_RUN_KEYS = ("data", "masks", "seed", "resize_masks")
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalConfig:
-    """Defaults of `bench evaluate` (one place; the CLI reads them from here)."""
+    """Everything `bench evaluate` takes, with its defaults (the CLI reads them from here)."""
 
+    data: Path | None = None  # a `bench data prepare` folder (its test split) or any folder of images
+    masks: Path | None = None  # a mask set (manifest.csv)
+    methods: tuple[Any, ...] = ()  # --method specs ('telea', 'pconv=last.pt') or (name, options) tuples
     out: Path = Path("results/eval")
-    ratio: str = "0.01-0.6"
+    bins: tuple[Bin, ...] = BINS
+    groups: tuple[Group, ...] = GROUPS
     limit: int | None = None
     device: str = "auto"
     workers: int = 1
     seed: int = 0
     batch_size: int = 8
+    resize_masks: bool = False
+    is_weights: Path | None = None
+    allow_download: bool = False
+    compute_is: bool = True
+    paired: tuple[str, str] | None = None
     n_boot: int = 1000
     samples_per_bin: int = 2  # pairs per bin kept as pictures for the qualitative grid
     formats: tuple[str, ...] = T.FORMATS
+    figures: bool = True
+    progress: bool = True
+    command: str = ""
 
 
 DEFAULTS = EvalConfig()
@@ -77,34 +95,32 @@ class EvalResult:
     reused: int = 0  # (method, pair) evaluations found in the records
 
 
+@dataclass
+class Prepared:
+    """What `prepare` decided: the run is fully determined before anything is written."""
+
+    cfg: EvalConfig
+    data: Path
+    masks: Path
+    pairs: pd.DataFrame  # pair_id, image, mask, bin, group, inputs
+    hw: tuple[int, int]  # (H, W) of every image
+    methods: list[tuple[str, Any]]  # (label, inpainter)
+    is_network: Any
+    is_info: dict[str, Any]
+    paired: tuple[str, str] | None
+    samples: set[tuple[str, str]]
+    cache: DigestCache
+    device: torch.device
+
+
 # ---------------------------------------------------------------------------------------------- inputs
 
 
 def list_test_images(data: Path) -> list[Path]:
     """The test split of a `bench data prepare` folder, or every image under any other folder (sorted)."""
-    try:
-        from bench.data import list_images
-    except ImportError:  # bench.data not installed: the same rule, locally
-        list_images = _list_images_fallback
+    from bench.data import list_images
+
     return [Path(p) for p in list_images(Path(data), "test")]
-
-
-def _list_images_fallback(data: Path, split: str | None = None) -> list[Path]:
-    manifest = data / "manifest.csv"
-    if manifest.is_file():
-        df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-        if "split" in df.columns and "file" in df.columns:
-            rows = df[df["split"] == split] if split else df
-            return sorted(data / f for f in rows["file"])
-    return sorted(p for p in data.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def _load_image(path: Path) -> np.ndarray:
-    try:
-        from bench.data import load_image
-    except ImportError:
-        return read_png_rgb(path)
-    return load_image(path)
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -117,44 +133,6 @@ def _image_size(path: Path) -> tuple[int, int]:
     except Exception as e:  # noqa: BLE001 - any unreadable file is bad input
         raise BenchError(f"{path}: not a readable image ({e})") from None
     return h, w
-
-
-def make_pairs(
-    images: Sequence[str],
-    manifest: pd.DataFrame,
-    bins: Sequence[Bin] = BINS,
-    groups: Sequence[Group] = GROUPS,
-    seed: int = 0,
-    limit: int | None = None,
-) -> pd.DataFrame:
-    """Pair every image with one mask of each (bin, group) cell; seeded, see the module docstring.
-
-    `images`: image keys (the full sorted list; `limit` keeps the first N). `manifest`: columns file, bin,
-    group. Returns columns pair_id, image, mask, bin, group, in run order (image-major).
-    """
-    n_all = len(images)
-    n = n_all if limit is None else min(limit, n_all)
-    rows = []
-    per_cell: dict[tuple[str, str], list[str]] = {}
-    for b in bins:
-        for g in groups:
-            files = sorted(manifest.loc[(manifest["bin"] == b.name) & (manifest["group"] == str(g)), "file"])
-            if not files:
-                continue
-            rng = np.random.default_rng([seed, zlib.crc32(f"{b.name}|{g}".encode())])
-            reps = -(-max(n, 1) // len(files))  # permutations needed to cover n images
-            order = np.concatenate([rng.permutation(len(files)) for _ in range(reps)])[:n]
-            per_cell[(b.name, str(g))] = [files[j] for j in order]
-    for i in range(n):
-        for b in bins:
-            for g in groups:
-                cell = per_cell.get((b.name, str(g)))
-                if cell is None:
-                    continue
-                rows.append(dict(image=images[i], mask=cell[i], bin=b.name, group=str(g)))
-    df = pd.DataFrame(rows, columns=["image", "mask", "bin", "group"])
-    df.insert(0, "pair_id", np.arange(len(df), dtype=int))
-    return df
 
 
 def _method_spec(method: str | tuple[str, dict[str, Any]]) -> str:
@@ -211,6 +189,8 @@ def _features(inp: Any) -> str:
 
 
 def _is_info(net: Any) -> dict[str, Any]:
+    if net is None:
+        return dict(name="none", label="", footnote="", is_standin=False)
     return dict(
         name=str(getattr(net, "name", "")),
         label=str(getattr(net, "label", "IS*")),
@@ -219,10 +199,7 @@ def _is_info(net: Any) -> dict[str, Any]:
     )
 
 
-# ---------------------------------------------------------------------------------------------- evaluate
-
-
-def _validate_masks(masks: Path, bins: Sequence[Bin], groups: Sequence[Group]) -> pd.DataFrame:
+def _select_masks(masks: Path, bins: Sequence[Bin], groups: Sequence[Group]) -> pd.DataFrame:
     from masks.manifest import read_manifest
 
     man = read_manifest(masks)
@@ -242,10 +219,8 @@ def _validate_masks(masks: Path, bins: Sequence[Bin], groups: Sequence[Group]) -
     return sel
 
 
-def _check_sizes(
-    image_paths: Sequence[Path], sel: pd.DataFrame, masks: Path, resize: bool
-) -> tuple[int, int]:
-    sizes = {}
+def _check_image_sizes(image_paths: Sequence[Path]) -> tuple[int, int]:
+    sizes: dict[tuple[int, int], Path] = {}
     for p in image_paths:
         sizes.setdefault(_image_size(p), p)
     if len(sizes) > 1:
@@ -254,20 +229,113 @@ def _check_sizes(
             f"test images have different sizes: {desc}; crop them to one size with `bench data prepare`"
         )
     (hw,) = sizes
-    mask_sizes = sorted({int(s) for s in sel["size"]})
-    # The manifest's size is the side of a square mask; check one real file too (imported sets).
-    first = read_mask(masks / sel["file"].iloc[0]).shape
-    if not resize and (any((s, s) != hw for s in mask_sizes) or tuple(first) != hw):
-        raise BenchError(
-            f"masks are {first[1]}x{first[0]} px but the images are {hw[1]}x{hw[0]}; "
-            "pass --resize-masks to resize the masks (nearest neighbour) or make masks of the images' size"
-        )
     return hw
 
 
-def _check_run(out: Path, config: dict[str, Any]) -> None:
-    if out.exists() and not out.is_dir():
-        raise BenchError(f"--out {out} exists and is not a folder")
+def _verify_masks(masks: Path, sel: pd.DataFrame, hw: tuple[int, int], resize: bool, cache: DigestCache):
+    """Every selected mask exists, is binary, lies in its bin and group, and fits the images (or
+    --resize-masks). Checked once per file content (the cache remembers). Raises BenchError naming it."""
+    from masks.manifest import check_mask
+
+    paths = {f: inside(masks, f, "mask file") for f in sel["file"]}
+    missing = [f for f, p in paths.items() if not p.is_file()]
+    if missing:
+        raise BenchError(
+            f"{len(missing)} mask file(s) listed in {masks / 'manifest.csv'} are missing, e.g. "
+            f"{masks / missing[0]}; regenerate or re-import the mask set"
+        )
+    for f, b, g in zip(sel["file"], sel["bin"], sel["group"], strict=True):
+        check = f"mask:{b}:{g}" + ("" if resize else f":{hw[0]}x{hw[1]}")
+        if cache.passed(paths[f], check):
+            continue
+        try:
+            m = read_mask(paths[f])
+        except ValueError as e:
+            raise BenchError(str(e)) from None
+        problem = check_mask(m, b, g)
+        if problem is None and not resize and m.shape != hw:
+            problem = (
+                f"it is {m.shape[1]}x{m.shape[0]} px but the images are {hw[1]}x{hw[0]}; pass "
+                "--resize-masks to resize the masks (nearest neighbour) or make masks of the images' size"
+            )
+        if problem is not None:
+            raise BenchError(f"mask {f} in {masks}: {problem}")
+        cache.mark_passed(paths[f], check)
+
+
+def _default_paired(labels: Sequence[str]) -> tuple[str, str] | None:
+    if len(labels) < 2:
+        return None
+    low = [x.lower() for x in labels]
+    return ("pconv", "conv") if {"pconv", "conv"} <= set(low) else (labels[0], labels[1])
+
+
+def _load_is_network(cfg: EvalConfig, device: torch.device) -> Any:
+    from bench.inception import load_is_network
+
+    try:
+        return load_is_network(weights=cfg.is_weights, allow_download=cfg.allow_download, device=device)
+    except BenchError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise BenchError(f"the Inception Score network could not be loaded: {e}") from None
+
+
+def _check_options(cfg: EvalConfig) -> None:
+    if not cfg.bins or not cfg.groups:
+        raise BenchError("the selection is empty: give at least one bin and one group")
+    for name in ("limit", "batch_size", "workers"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise BenchError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if cfg.data is None or not Path(cfg.data).is_dir():
+        raise BenchError(f"--data {cfg.data} is not a folder")
+    if cfg.masks is None:
+        raise BenchError("--masks is required")
+
+
+def prepare(cfg: EvalConfig, is_network: Any = None) -> Prepared:
+    """Validate the inputs and decide the run (pairs, digests, methods); writes nothing.
+
+    `is_network` overrides the IS network (tests pass a cheap one).
+    """
+    from bench.device import resolve_device
+
+    _check_options(cfg)
+    data, masks = Path(cfg.data), Path(cfg.masks)
+    check_claim(cfg.out, "eval")
+    image_paths = list_test_images(data)
+    n_use = len(image_paths) if cfg.limit is None else min(cfg.limit, len(image_paths))
+    sel = _select_masks(masks, cfg.bins, cfg.groups)
+    hw = _check_image_sizes(image_paths[:n_use])
+    cache = DigestCache(Path(cfg.out) / CACHE_FILE)
+    _verify_masks(masks, sel, hw, cfg.resize_masks, cache)
+    device = resolve_device(cfg.device)
+    methods = build_methods(cfg.methods, cfg.device, cfg.workers, cfg.batch_size)
+    if not cfg.compute_is:
+        is_network = None
+    elif is_network is None:
+        is_network = _load_is_network(cfg, device)
+    labels = [label for label, _ in methods]
+    paired = T.resolve_paired(cfg.paired, labels) if cfg.paired is not None else _default_paired(labels)
+    _check_same_run(Path(cfg.out), _run_config_of(cfg))
+    keys = [p.relative_to(data).as_posix() for p in image_paths]
+    pairs = make_pairs(keys, sel, cfg.bins, cfg.groups, cfg.seed, cfg.limit)
+    image_digest = dict(zip(keys[:n_use], cache.digests(image_paths[:n_use], cfg.workers), strict=True))
+    mask_files = sorted(set(pairs["mask"]))
+    mask_digest = dict(zip(mask_files, cache.digests([masks / f for f in mask_files]), strict=True))
+    pairs["inputs"] = [
+        f"{image_digest[i]}:{mask_digest[m]}" for i, m in zip(pairs["image"], pairs["mask"], strict=True)
+    ]
+    samples = set(zip(*[sample_pairs(pairs, cfg.samples_per_bin)[c] for c in ("image", "mask")], strict=True))
+    return Prepared(cfg, data, masks, pairs, hw, methods, is_network, _is_info(is_network), paired,
+                    samples, cache, device)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def _check_same_run(out: Path, config: dict[str, Any]) -> None:
     run = out / RUN_FILE
     if not run.is_file():
         return
@@ -284,19 +352,52 @@ def _check_run(out: Path, config: dict[str, Any]) -> None:
         )
 
 
-def _sample_name(image: str, mask: str) -> str:
-    return hashlib.sha1(f"{image}|{mask}".encode()).hexdigest()[:16] + ".png"
+def _run_config_of(cfg: EvalConfig) -> dict[str, Any]:
+    return dict(data=str(Path(cfg.data).resolve()), masks=str(Path(cfg.masks).resolve()), seed=int(cfg.seed),
+                resize_masks=bool(cfg.resize_masks))  # fmt: skip
 
 
-def sample_pairs(pairs: pd.DataFrame, per_bin: int) -> pd.DataFrame:
-    """The pairs kept as pictures: the first `per_bin` images of each bin, in its first selected group."""
-    if per_bin <= 0 or pairs.empty:
-        return pairs.iloc[:0]
-    first_group = pairs["group"].iloc[0]
-    sel = pairs[pairs["group"] == first_group]
-    sel = sel.groupby("bin", sort=False).head(per_bin)
-    order = {b: i for i, b in enumerate(BIN_NAMES)}
-    return sel.assign(_b=sel["bin"].map(order)).sort_values(["_b", "pair_id"]).drop(columns="_b")
+def _run_config(p: Prepared) -> dict[str, Any]:
+    return _run_config_of(p.cfg)
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
+
+
+def _write_run(p: Prepared, entries: list[dict[str, Any]], status: str) -> None:
+    cfg = p.cfg
+    n_images = int(p.pairs["image"].nunique())
+    run = dict(
+        _run_config(p), bins=[b.name for b in cfg.bins], groups=[str(g) for g in cfg.groups],
+        limit=cfg.limit, n_images=n_images, image_size=list(p.hw), methods=entries, is_network=p.is_info,
+        paired=list(p.paired) if p.paired else None, n_boot=cfg.n_boot, command=cfg.command,
+        samples_per_bin=cfg.samples_per_bin, status=status,
+    )  # fmt: skip
+    write_json(cfg.out / RUN_FILE, run)
+
+
+def open_records(p: Prepared) -> tuple[list[MethodRecords], list[dict[str, Any]]]:
+    """Record folders of every method (older fingerprints of the same names moved aside)."""
+    out = Path(p.cfg.out)
+    _check_same_run(out, _run_config(p))  # again under the lock
+    keep: dict[str, set[str]] = {}
+    for _, inp in p.methods:
+        keep.setdefault(inp.name, set()).add(record_key(inp.fingerprint, p.is_info["name"]))
+    recs, entries = [], []
+    for label, inp in p.methods:
+        key = record_key(inp.fingerprint, p.is_info["name"])
+        info = dict(
+            label=label, name=inp.name, options=_jsonable(inp.options), fingerprint=inp.fingerprint,
+            key=key, meta=_jsonable(getattr(inp, "meta", {}) or {}), features=_features(inp),
+            is_network=p.is_info["name"], origin=getattr(inp, "origin", ""),
+        )  # fmt: skip
+        entries.append(info)
+        retire_stale(out, inp.name, keep[inp.name])
+        mr = MethodRecords(out, inp.name, key, info)
+        mr.open()
+        recs.append(mr)
+    return recs, entries
 
 
 def _to_tensor_images(arrs: list[np.ndarray]) -> torch.Tensor:
@@ -308,218 +409,19 @@ def _to_tensor_masks(arrs: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy((np.stack(arrs) >= 128).astype(np.float32))[:, None]  # (B,1,H,W), 1 = valid
 
 
-def evaluate(
-    data: Path,
-    masks: Path,
-    methods: Sequence[str | tuple[str, dict[str, Any]]],
-    out: Path = DEFAULTS.out,
-    bins: Sequence[Bin] = BINS,
-    groups: Sequence[Group] = GROUPS,
-    limit: int | None = DEFAULTS.limit,
-    device: str = DEFAULTS.device,
-    workers: int = DEFAULTS.workers,
-    seed: int = DEFAULTS.seed,
-    resize_masks: bool = False,
-    batch_size: int = DEFAULTS.batch_size,
-    is_weights: Path | None = None,
-    allow_download: bool = False,
-    paired: tuple[str, str] | None = None,
-    n_boot: int = DEFAULTS.n_boot,
-    samples_per_bin: int = DEFAULTS.samples_per_bin,
-    formats: Sequence[str] = DEFAULTS.formats,
-    figures: bool = True,
-    progress: bool = True,
-    command: str = "",
-    is_network: Any = None,
-    compute_is: bool = True,
-) -> EvalResult:
-    """Run `methods` on every (image, mask) pair of the selection, record per pair, export the tables.
+def _load_chunk(p: Prepared, chunk: pd.DataFrame, pool: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    from bench.data import load_image
 
-    `methods`: `--method` specs ('telea', 'pconv=last.pt') or (name, options) tuples. Everything is
-    validated (methods load, masks exist for every selected cell, sizes match, the IS network loads)
-    before anything is written. `is_network` overrides the IS network (tests pass a cheap one);
-    `compute_is=False` skips the Inception Score (its network dominates CPU time).
-    """
-    from bench.device import resolve_device
-    from bench.metrics import all_metrics, composite
+    hw = p.hw
 
-    data, masks, out = Path(data), Path(masks), Path(out)
-    bins, groups = tuple(bins), tuple(Group(g) for g in groups)
-    # ---- validate everything before writing anything
-    if not bins or not groups:
-        raise BenchError("the selection is empty: give at least one bin and one group")
-    if limit is not None and limit < 1:
-        raise BenchError(f"--limit must be at least 1, got {limit}")
-    if batch_size < 1:
-        raise BenchError(f"batch size must be at least 1, got {batch_size}")
-    if not data.is_dir():
-        raise BenchError(f"--data {data} is not a folder")
-    image_paths = list_test_images(data)
-    if not image_paths:
-        raise BenchError(f"--data {data} holds no test images")
-    image_keys = [p.relative_to(data).as_posix() for p in image_paths]
-    n_use = len(image_paths) if limit is None else min(limit, len(image_paths))
-    sel = _validate_masks(masks, bins, groups)
-    hw = _check_sizes(image_paths[:n_use], sel, masks, resize_masks)
-    torch_device = resolve_device(device)
-    built = build_methods(methods, device, workers, batch_size)
-    if not compute_is:
-        is_network = None
-    elif is_network is None:
-        from bench.inception import load_is_network
-
-        try:
-            is_network = load_is_network(
-                weights=is_weights, allow_download=allow_download, device=torch_device
-            )
-        except BenchError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            raise BenchError(f"the Inception Score network could not be loaded: {e}") from None
-    is_info = (
-        _is_info(is_network) if compute_is else dict(name="none", label="", footnote="", is_standin=False)
-    )
-    labels = [label for label, _ in built]
-    if paired is not None:
-        paired = _resolve_paired(paired, labels)
-    elif len(labels) >= 2:
-        low = [x.lower() for x in labels]
-        paired = ("pconv", "conv") if {"pconv", "conv"} <= set(low) else (labels[0], labels[1])
-    config = dict(
-        data=str(data.resolve()),
-        masks=str(masks.resolve()),
-        seed=int(seed),
-        resize_masks=bool(resize_masks),
-    )
-    _check_run(out, config)
-    pairs = make_pairs(image_keys, sel, bins, groups, seed, limit)
-    samples = set(zip(*[sample_pairs(pairs, samples_per_bin)[c] for c in ("image", "mask")], strict=True))
-
-    # ---- from here on, files are written
-    method_entries, recs = [], []
-    keep: dict[str, set[str]] = {}
-    for _, inp in built:
-        keep.setdefault(inp.name, set()).add(record_key(inp.fingerprint, is_info["name"]))
-    for label, inp in built:
-        key = record_key(inp.fingerprint, is_info["name"])
-        info = dict(
-            label=label, name=inp.name, options=_jsonable(inp.options), fingerprint=inp.fingerprint,
-            key=key, meta=_jsonable(getattr(inp, "meta", {}) or {}), features=_features(inp),
-            is_network=is_info["name"],
-        )  # fmt: skip
-        method_entries.append(info)
-        retire_stale(out, inp.name, keep[inp.name])
-        mr = MethodRecords(out, inp.name, key, info)
-        mr.open()
-        recs.append(mr)
-    run = dict(
-        config,
-        bins=[b.name for b in bins],
-        groups=[str(g) for g in groups],
-        limit=limit,
-        n_images=n_use,
-        image_size=list(hw),
-        methods=method_entries,
-        is_network=is_info,
-        paired=list(paired) if paired else None,
-        n_boot=n_boot,
-        command=command,
-        samples_per_bin=samples_per_bin,
-    )
-    write_json(out / RUN_FILE, run)
-    write_csv(out / PAIRS_FILE, pairs)
-
-    done = [mr.done_pairs() for mr in recs]
-    keys = list(zip(pairs["image"], pairs["mask"], strict=True))
-    todo = sum(k not in d for d in done for k in keys)
-    reused = len(keys) * len(recs) - todo
-    bar = tqdm(
-        total=todo, unit="pair", desc="evaluate", disable=not progress or todo == 0, dynamic_ncols=True
-    )
-    pool = ThreadPoolExecutor(max_workers=max(1, workers)) if workers > 1 else None
-    try:
-        for start in range(0, len(pairs), batch_size):
-            chunk = pairs.iloc[start : start + batch_size]
-            ck = keys[start : start + batch_size]
-            need = [i for i, d in enumerate(done) if any(k not in d for k in ck)]
-            if not need:
-                continue
-            imgs, msks = _load_chunk(chunk, data, masks, hw, resize_masks, pool)
-            for i in need:
-                label, inp = built[i]
-                mr = recs[i]
-                with torch.no_grad():
-                    output = inp.inpaint(imgs, msks)
-                    comp = composite(output.to(imgs.device), imgs, msks)  # I_comp, (B,3,H,W)
-                    mets = {
-                        k: v.detach().cpu().double().numpy() for k, v in all_metrics(comp, imgs, msks).items()
-                    }
-                    probs = None
-                    if is_network is not None:
-                        probs = (
-                            is_network.probs(comp.to(torch_device)).detach().cpu().float().numpy()
-                        )  # (B,K)
-                rows = [j for j, k in enumerate(ck) if k not in done[i]]
-                pfile = None
-                if probs is not None:
-                    pfile = mr.write_probs(int(chunk["pair_id"].iloc[rows[0]]), probs[rows])
-                lines = []
-                for r_i, j in enumerate(rows):
-                    p = chunk.iloc[j]
-                    if (p["image"], p["mask"]) in samples:
-                        pic = (comp[j].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(
-                            np.uint8
-                        )
-                        write_png(mr.samples_path / _sample_name(p["image"], p["mask"]), pic)
-                    lines.append(
-                        dict(
-                            pair_id=int(p["pair_id"]),
-                            image=p["image"],
-                            mask=p["mask"],
-                            bin=p["bin"],
-                            group=p["group"],
-                            probs_file=pfile,
-                            probs_row=r_i,
-                            **{m: _num(mets[m][j]) for m in PAIR_METRICS},
-                        )  # fmt: skip
-                    )
-                mr.append(lines)
-                done[i].update(ck[j] for j in rows)
-                bar.update(len(rows))
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.shutdown()
-    result = build_tables(out, formats=formats, paired=paired, figures=figures, n_boot=n_boot)
-    result.n_pairs, result.computed, result.reused = len(pairs), todo, reused
-    return result
-
-
-def _num(x: float) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
-def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, sort_keys=True, default=str))
-
-
-def _load_chunk(
-    chunk: pd.DataFrame, data: Path, masks: Path, hw: tuple[int, int], resize: bool, pool: Any
-) -> tuple[torch.Tensor, torch.Tensor]:
     def one(row: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
         image, mask = row
-        img = _load_image(data / image)
+        img = load_image(p.data / image)
         if img.shape[:2] != hw:
-            raise BenchError(f"{data / image} is {img.shape[1]}x{img.shape[0]}, expected {hw[1]}x{hw[0]}")
-        m = read_mask(masks / mask)
+            raise BenchError(f"{p.data / image} is {img.shape[1]}x{img.shape[0]}, expected {hw[1]}x{hw[0]}")
+        m = read_mask(p.masks / mask)
         if m.shape != hw:
-            if not resize:
-                raise BenchError(
-                    f"mask {masks / mask} is {m.shape[1]}x{m.shape[0]} but the images are {hw[1]}x{hw[0]}; "
-                    "pass --resize-masks"
-                )
-            m = cv2.resize(m, (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST)
+            m = cv2.resize(m, (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST)  # --resize-masks (checked)
         return img, m
 
     rows = list(zip(chunk["image"], chunk["mask"], strict=True))
@@ -527,118 +429,88 @@ def _load_chunk(
     return _to_tensor_images([a for a, _ in loaded]), _to_tensor_masks([b for _, b in loaded])
 
 
-def _resolve_paired(paired: Sequence[str], labels: Sequence[str]) -> tuple[str, str]:
-    if len(paired) != 2:
-        raise BenchError(f"--paired takes two methods A,B; got {','.join(paired)}")
-    low = {x.lower(): x for x in labels}
-    out = []
-    for p in paired:
-        if p.strip().lower() not in low:
-            raise BenchError(f"--paired: no method {p!r}; methods here: {', '.join(labels)}")
-        out.append(low[p.strip().lower()])
-    if out[0] == out[1]:
-        raise BenchError("--paired needs two different methods")
-    return out[0], out[1]
+def _num(x: float) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
 
 
-# ---------------------------------------------------------------------------------------------- tables
+def compute_chunk(
+    p: Prepared, inp: Any, mr: MethodRecords, chunk: pd.DataFrame, rows: list[int], imgs, msks
+) -> None:
+    """Run one method on one chunk, compute the metrics of its pairs `rows` (positions in the chunk) and
+    append their records (probabilities and sample pictures first)."""
+    from bench.metrics import all_metrics, composite
+
+    with torch.no_grad():
+        output = inp.inpaint(imgs, msks)
+        comp = composite(output.to(imgs.device), imgs, msks)  # I_comp, (B,3,H,W)
+        mets = {k: v.detach().cpu().double().numpy() for k, v in all_metrics(comp, imgs, msks).items()}
+        probs = None
+        if p.is_network is not None:
+            probs = p.is_network.probs(comp.to(p.device)).detach().cpu().float().numpy()  # (B,K)
+    pfile = mr.write_probs(int(chunk["pair_id"].iloc[rows[0]]), probs[rows]) if probs is not None else None
+    lines = []
+    for r_i, j in enumerate(rows):
+        pr = chunk.iloc[j]
+        if (pr["image"], pr["mask"]) in p.samples:
+            pic = (comp[j].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+            write_png(mr.samples_path / sample_name(pr["image"], pr["mask"], pr["inputs"]), pic)
+        lines.append(dict(
+            pair_id=int(pr["pair_id"]), image=pr["image"], mask=pr["mask"], bin=pr["bin"], group=pr["group"],
+            inputs=pr["inputs"], metrics={m: _num(mets[m][j]) for m in mets},
+            probs_file=pfile, probs_row=r_i if pfile else None,
+        ))  # fmt: skip
+    mr.append(lines)
 
 
-def read_run(out: Path) -> dict[str, Any]:
-    run = Path(out) / RUN_FILE
-    if not run.is_file():
-        raise BenchError(f"{out} holds no evaluation ({RUN_FILE} is missing); run `bench evaluate` first")
+def _compute_all(p: Prepared, recs: list[MethodRecords]) -> tuple[int, int]:
+    """Every missing (method, pair), chunk by chunk; returns (computed, reused)."""
+    cfg, pairs = p.cfg, p.pairs
+    done = [mr.done_pairs() for mr in recs]
+    keys = [pair_key(r) for r in pairs[["image", "mask", "inputs"]].to_dict("records")]
+    todo = sum(k not in d for d in done for k in keys)
+    reused = len(keys) * len(recs) - todo
+    bar = tqdm(total=todo, unit="pair", desc="evaluate", disable=None if cfg.progress and todo else True,
+               dynamic_ncols=True)  # fmt: skip
+    pool = ThreadPoolExecutor(max_workers=cfg.workers) if cfg.workers > 1 else None
     try:
-        return json.loads(run.read_text())
-    except json.JSONDecodeError:
-        raise BenchError(f"{run} is corrupt") from None
+        for start in range(0, len(pairs), cfg.batch_size):
+            chunk = pairs.iloc[start : start + cfg.batch_size]
+            ck = keys[start : start + cfg.batch_size]
+            need = [i for i, d in enumerate(done) if any(k not in d for k in ck)]
+            if not need:
+                continue
+            imgs, msks = _load_chunk(p, chunk, pool)
+            for i in need:
+                rows = [j for j, k in enumerate(ck) if k not in done[i]]
+                compute_chunk(p, p.methods[i][1], recs[i], chunk, rows, imgs, msks)
+                done[i].update(ck[j] for j in rows)
+                bar.update(len(rows))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown()
+    return todo, reused
 
 
-def table_context(run: dict[str, Any], n_boot: int | None = None) -> T.TableContext:
-    isn = run.get("is_network") or {}
-    if isn.get("name") in (None, "", "none"):
-        isn = {}
-    label = isn.get("label") or "IS*"
-    if isn.get("is_standin", True) and label == "IS":
-        label = "IS*"  # a stand-in is never labelled IS
-    feats = {m["label"]: m["features"] for m in run.get("methods", []) if m.get("features")}
-    return T.TableContext(
-        is_label=label,
-        is_network=isn.get("name", ""),
-        is_footnote=isn.get("footnote", ""),
-        features=feats,
-        n_boot=int(n_boot if n_boot is not None else run.get("n_boot", DEFAULTS.n_boot)),
-        seed=int(run.get("seed", 0)),
-        command=run.get("command", ""),
-    )
+def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
+    """Run `cfg.methods` on every (image, mask) pair of the selection, record per pair, export the tables.
 
-
-def build_tables(
-    out: Path,
-    formats: Sequence[str] = T.FORMATS,
-    paired: Sequence[str] | None = None,
-    reference: Path | None = None,
-    figures: bool = True,
-    n_boot: int | None = None,
-) -> EvalResult:
-    """Rebuild summary, paired test, tables (and figures) of `out` from its stored records."""
-    out = Path(out)
-    run = read_run(out)
-    bad = [f for f in formats if f not in T.FORMATS]
-    if bad:
-        raise BenchError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(T.FORMATS)}")
-    pairs = pd.read_csv(out / PAIRS_FILE, dtype={"image": str, "mask": str, "bin": str, "group": str})
-    labels = [m["label"] for m in run["methods"]]
-    if paired is not None:
-        paired = _resolve_paired(paired, labels)
-    elif run.get("paired"):
-        paired = tuple(run["paired"])
-    ref_df = None
-    if reference is not None:
-        try:
-            ref_df = T.read_reference(reference)
-        except (OSError, ValueError, pd.errors.ParserError) as e:
-            raise BenchError(f"reference {reference}: {str(e).splitlines()[0]}") from None
-    ctx = table_context(run, n_boot)
-    loaded = load_records(out, run["methods"], pairs=pairs)
-    summary = T.summarize(
-        loaded.frame, loaded.probs, methods=labels, bins=run["bins"], groups=run["groups"],
-        n_boot=ctx.n_boot, seed=ctx.seed,
-    )  # fmt: skip
-    pt = None
-    if paired:
-        pt = T.paired_test(loaded.frame, paired[0], paired[1], n_boot=ctx.n_boot, seed=ctx.seed)
-    files = T.write_exports(out, summary, ctx, pt, formats)
-    text = T.format_table_text(summary, ctx)
-    if pt is not None and len(pt):
-        text += "\n" + T.format_paired_text(pt)
-    if ref_df is not None:
-        cmp = T.compare_reference(summary, ref_df)
-        from bench.io import write_csv as _w
-
-        _w(out / "reference.csv", cmp, float_format="%.6g")
-        files.append(out / "reference.csv")
-        if cmp["measured"].notna().any():
-            text += "\n" + T.format_reference_text(cmp, str(reference))
-        else:
-            methods = ", ".join(dict.fromkeys(cmp["method"].astype(str))) or "none"
-            text += f"\nReference {reference}: none of its methods ({methods}) was measured here.\n"
-    if figures and len(summary):
-        from bench import plots
-
-        files.append(plots.plot_curves(summary, out / "curves.png", ctx))
-        grid = plots.qualitative_grid(out, run, pairs)
-        if grid is not None:
-            files.append(grid)
-    partial = _incomplete(loaded.frame, pairs, labels)
-    if partial:
-        text += "\n" + partial
-    return EvalResult(out=out, summary=summary, paired=pt, text=text, files=files, n_pairs=len(pairs))
-
-
-def _incomplete(frame: pd.DataFrame, pairs: pd.DataFrame, labels: Sequence[str]) -> str:
-    counts = frame.groupby("method").size() if len(frame) else pd.Series(dtype=int)
-    missing = [f"{m} ({int(counts.get(m, 0))}/{len(pairs)})" for m in labels if counts.get(m, 0) < len(pairs)]
-    if not missing:
-        return ""
-    return f"Incomplete: {', '.join(missing)} pairs recorded; rerun `bench evaluate` with the same options."
+    Everything is validated (methods load, masks are present and correct for every selected cell, sizes
+    match, the IS network loads) before anything is written. `is_network` overrides the IS network.
+    """
+    cfg = replace(cfg, out=Path(cfg.out), bins=tuple(cfg.bins), groups=tuple(Group(g) for g in cfg.groups))
+    p = prepare(cfg, is_network)
+    with claim(cfg.out, "eval"):
+        recs, entries = open_records(p)
+        write_csv(cfg.out / PAIRS_FILE, p.pairs)
+        done = [mr.done_pairs() for mr in recs]
+        complete = all(k in d for d in done for k in (pair_key(r) for r in p.pairs.to_dict("records")))
+        _write_run(p, entries, "complete" if complete else "running")
+        p.cache.save()
+        computed, reused = _compute_all(p, recs)
+        _write_run(p, entries, "complete")
+        t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, figures=cfg.figures,
+                           n_boot=cfg.n_boot)  # fmt: skip
+    return EvalResult(out=cfg.out, summary=t.summary, paired=t.paired, text=t.text, files=t.files,
+                      n_pairs=len(p.pairs), computed=computed, reused=reused)  # fmt: skip

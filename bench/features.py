@@ -209,14 +209,14 @@ def _freeze(model: nn.Module) -> nn.Module:
 def _vgg16_stages(weights: Path) -> nn.ModuleList:
     from torchvision.models import vgg16
 
+    from bench.weights import load_weights
+
     model = vgg16(weights=None)
+    state = load_weights(weights, "torchvision VGG-16 state dict")
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-    except Exception as e:
-        raise BenchError(
-            f"{weights}: not a loadable torchvision VGG-16 state dict ({type(e).__name__})"
-        ) from e
+    except Exception as e:  # noqa: BLE001 - wrong keys or shapes
+        raise BenchError(f"{weights}: not a torchvision VGG-16 state dict ({type(e).__name__})") from None
     f = model.features
     # pool1 = features[:5], pool2 = features[5:10], pool3 = features[10:17] (torchvision's layer indices).
     return nn.ModuleList([f[:5], f[5:10], f[10:17]])
@@ -224,19 +224,10 @@ def _vgg16_stages(weights: Path) -> nn.ModuleList:
 
 def find_vgg16_weights(path: str | os.PathLike | None = None) -> Path | None:
     """Explicit path > $PCONV_BENCH_VGG16 > torch hub cache; None when none of them exists."""
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise BenchError(f"VGG-16 weights not found: {p}")
-        return p
-    env = os.environ.get(VGG16_ENV)
-    if env:
-        p = Path(env)
-        if not p.is_file():
-            raise BenchError(f"${VGG16_ENV} points to a missing file: {p}")
-        return p
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
-    return cached if cached.is_file() else None
+    from bench.weights import find_weights
+
+    found = find_weights(path, VGG16_ENV, VGG16_FILE, "VGG-16")
+    return found[0] if found else None
 
 
 VGG16_HELP = (

@@ -67,19 +67,9 @@ def find_inception_weights(path: str | os.PathLike | None = None) -> tuple[Path,
     ``source`` is "path", "env" or "cache". A path given explicitly (argument or variable) that does
     not exist is an error, not a silent fall-back to the stand-in.
     """
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise BenchError(f"Inception weights not found: {p}")
-        return p, "path"
-    env = os.environ.get(INCEPTION_ENV)
-    if env:
-        p = Path(env)
-        if not p.is_file():
-            raise BenchError(f"${INCEPTION_ENV} points to a missing file: {p}")
-        return p, "env"
-    cached = cache_path()
-    return (cached, "cache") if cached.is_file() else None
+    from bench.weights import find_weights
+
+    return find_weights(path, INCEPTION_ENV, INCEPTION_FILE, "Inception")
 
 
 class ISNetwork:
@@ -143,18 +133,21 @@ def _load_standard(weights: Path, device: torch.device) -> nn.Module:
 
     # Load once with weights_only=True: torch-fidelity's own loader unpickles with weights_only=False,
     # so a file that is not a plain state dict is refused here before it gets there.
+    from bench.weights import load_weights
+
+    state = load_weights(weights, "Inception-v3 state dict (torch-fidelity)")
+    if not isinstance(state, dict) or "fc.weight" not in state:
+        raise BenchError(f"{weights}: not torch-fidelity's Inception-v3 weights (no 'fc.weight')")
+    del state
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or "fc.weight" not in state:
-            raise ValueError("not an Inception-v3 state dict")
-        del state
         model = FeatureExtractorInceptionV3(
             STANDARD, ["logits_unbiased"], feature_extractor_weights_path=str(weights)
         )
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - wrong keys or shapes
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise BenchError(
-            f"{weights}: not loadable as torch-fidelity's Inception-v3 weights ({type(e).__name__}: {e})"
-        ) from e
+            f"{weights}: not loadable as torch-fidelity's Inception-v3 weights ({first})"
+        ) from None
     return model.to(device)
 
 

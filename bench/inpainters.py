@@ -92,10 +92,15 @@ class Inpainter:
         self.meta: dict[str, Any] = {}
 
     @property
+    def origin(self) -> str:
+        """Where the method's code comes from: module and class (a plugin's differs from a builtin's)."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
+    @property
     def fingerprint(self) -> str:
-        """Short stable hash of name + options + algorithm version (12 hex digits)."""
+        """Short stable hash of name + origin + options + algorithm version (12 hex digits)."""
         blob = json.dumps(
-            {"name": self.name, "version": self.version, "options": self.options},
+            {"name": self.name, "origin": self.origin, "version": self.version, "options": self.options},
             sort_keys=True,
             default=str,
         )
@@ -180,16 +185,29 @@ class PerImageInpainter(Inpainter):
 # ---------------------------------------------------------------------------------------------- registry
 
 _FACTORIES: dict[str, Callable[..., Inpainter]] = {}
+_ORIGINS: dict[str, str] = {}  # name -> module.qualname of the factory that registered it
 _builtins_loaded = False
 
 
 def register(name: str) -> Callable[[Callable[..., Inpainter]], Callable[..., Inpainter]]:
-    """Decorator: `@register("mymethod")` on a class or function `(**options) -> Inpainter`."""
+    """Decorator: `@register("mymethod")` on a class or function `(**options) -> Inpainter`.
+
+    A name belongs to the first code that registers it: a plugin registering a builtin's name (or
+    another plugin's) is refused, so a stored result can never be mistaken for another method's.
+    """
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
         raise ValueError(f"method name {name!r} must be letters, digits, '_' or '-'")
 
     def deco(factory: Callable[..., Inpainter]) -> Callable[..., Inpainter]:
+        origin = f"{factory.__module__}.{factory.__qualname__}"
+        previous = _ORIGINS.get(name)
+        if previous is not None and previous != origin:
+            kind = "a builtin" if previous.split(".")[0] in ("bench", "baselines") else "another plugin"
+            raise BenchError(
+                f"method name {name!r} is taken by {kind} ({previous}); {origin} must register another name"
+            )
         _FACTORIES[name] = factory
+        _ORIGINS[name] = origin
         return factory
 
     return deco

@@ -1,4 +1,9 @@
-"""Atomic file writes: every result file is written to a temporary name in its folder, then renamed."""
+"""Atomic file writes: every result file is written to a temporary name in its folder, then renamed.
+
+Files get the permissions the user's umask gives a new file (mkstemp alone would make them 0600). A
+write whose content equals the file already there is skipped (`unchanged_ok`), so a complete job can be
+rerun on a read-only folder.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,16 @@ import cv2
 import numpy as np
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import: os.umask can only be read by setting it.
+FILE_MODE = 0o666 & ~_read_umask()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb", fsync: bool = True) -> Iterator[BinaryIO]:
     """Open a temporary file beside `path`; on success (fsync and) rename it over `path`.
@@ -24,6 +39,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", fsync: bool = True) -
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -36,14 +52,26 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", fsync: bool = True) -
         raise
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> None:
+def same_content(path: str | os.PathLike, data: bytes) -> bool:
+    """True when `path` is a file holding exactly `data`."""
+    try:
+        p = Path(path)
+        return p.stat().st_size == len(data) and p.read_bytes() == data
+    except OSError:
+        return False
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> bool:
+    """Write `data` atomically; skipped (returns False) when the file already holds exactly `data`."""
+    if same_content(path, data):
+        return False
     with atomic_open(path, "wb", fsync=fsync) as f:
         f.write(data)
+    return True
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_open(path, "w") as f:
-        f.write(text)
+def write_text(path: str | os.PathLike, text: str) -> bool:
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.errors import BenchError  # noqa: E402
+from bench.folders import inside  # noqa: E402
 from bench.io import read_mask, read_png_rgb, write_bytes  # noqa: E402
 from bench.tables import METRICS, TableContext, bin_label  # noqa: E402
 from masks.conventions import BIN_NAMES, bin_by_name  # noqa: E402
@@ -85,15 +87,15 @@ def qualitative_grid(
     Method columns show the composited outputs stored during `bench evaluate`; the input and ground truth
     are read from the data and mask folders in run.json. Returns None when they are no longer readable.
     """
-    from bench.evaluate import _sample_name, sample_pairs
-    from bench.records import MethodRecords
+    from bench.pairing import sample_pairs
+    from bench.records import MethodRecords, sample_name
 
     out = Path(out)
     path = Path(path) if path is not None else out / "grid.png"
     rows = sample_pairs(pairs, int(run.get("samples_per_bin", 2)))
     if rows.empty:
         return None
-    data, masks = Path(run["data"]), Path(run["masks"])
+    data, masks = Path(run["data"]), Path(run["masks"])  # absolute paths written by bench evaluate
     methods = run["methods"]
     cols = ["input", *[m["label"] for m in methods], "ground truth"]
     fig, axes = plt.subplots(
@@ -101,9 +103,9 @@ def qualitative_grid(
     )
     for r, p in enumerate(rows.itertuples(index=False)):
         try:
-            gt = read_png_rgb(data / p.image)
-            m = read_mask(masks / p.mask)
-        except ValueError:
+            gt = read_png_rgb(inside(data, p.image, "image"))
+            m = read_mask(inside(masks, p.mask, "mask"))
+        except (ValueError, BenchError):
             plt.close(fig)
             return None
         if m.shape != gt.shape[:2]:
@@ -111,7 +113,9 @@ def qualitative_grid(
         masked = np.where((m >= 128)[..., None], gt, 255).astype(np.uint8)  # holes shown white
         pics = [masked]
         for meth in methods:
-            f = MethodRecords(out, meth["name"], meth["key"]).samples_path / _sample_name(p.image, p.mask)
+            f = MethodRecords(out, meth["name"], meth["key"]).samples_path / sample_name(
+                p.image, p.mask, p.inputs
+            )
             pics.append(read_png_rgb(f) if f.is_file() else np.full_like(gt, 128))
         pics.append(gt)
         for c, pic in enumerate(pics):

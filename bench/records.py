@@ -1,32 +1,42 @@
-"""Per-pair evaluation records on disk: appended as they are computed, resumable, invalidated by fingerprint.
+"""Per-pair evaluation records on disk: appended as computed, resumable, keyed by what the inputs contain.
 
 Layout under an evaluation folder `out/`::
 
-    out/run.json                       run config (data, masks, seed, selection, IS network, methods)
-    out/pairs.csv                      the (image, mask, bin, group) pairs of the last run, in order
+    out/.pconv-bench.json              marker: this folder is an evaluation (bench.folders)
+    out/run.json                       run config (data, masks, seed, selection, IS network, methods,
+                                       status "running" | "complete")
+    out/pairs.csv                      pair_id, image, mask, bin, group, inputs: the pairs of the last run
+    out/inputs-cache.json              digests of the input files (bench.inputs), a cache only
     out/records/<name>-<key>/          one folder per method name and record key
         method.json                    name, label, fingerprint, options, meta, IS network
-        records.jsonl                  one JSON object per finished pair, appended and flushed per batch
+        records.jsonl                  one JSON object per finished pair, appended and fsynced per batch
         probs-<first>-<k>.npz          (n, K) float32 class probabilities of the composited outputs
         samples/<hash>.png             composited outputs of a few pairs, for the qualitative grid
     out/records/stale/<...>/           folders of an older fingerprint of the same method, kept aside
 
-The record key hashes the method fingerprint (checkpoint + options, from the inpainter) together with the
-name of the IS network, so a changed checkpoint, option or IS network starts a fresh folder; the other
-folders of that method name that the run does not use are moved to `records/stale/` (kept, never read
-again). The label shown in the tables (the name, or name@fingerprint when one name runs with two
-settings) is not part of the folder name.
+A record line::
+
+    {"pair_id": 3, "image": "images/a.png", "mask": "0.1-0.2/N/00001.png", "bin": "0.1-0.2",
+     "group": "N", "inputs": "<image digest>:<mask digest>", "metrics": {"psnr": 27.1, ...},
+     "probs_file": "probs-0000000-0.npz", "probs_row": 0}
+
+A pair counts as done for a method when a record names its image, its mask and the same `inputs`
+digests: an image or mask changed in place makes exactly its pairs stale. The latest valid line of a
+pair wins. A line that does not parse or has a non-numeric metric is ignored (and counted): its pair
+is computed again. The record key hashes the method fingerprint with the IS network's name, so a changed
+checkpoint, option or IS network starts a fresh folder; other folders of that method name are moved to
+`records/stale/` (kept, never read again).
 
 Each record line names the probs file and row holding its class probabilities, and the probs file is
 written (atomically) before the line is appended, so a line is only ever followed by complete data. A
-kill can leave a torn last line: it is ignored on reading and cut off before the next append; its pair is
-simply computed again. Samples are named by a hash of (image, mask).
+kill can leave a torn last line: it is cut off before the next append.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -38,23 +48,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.io import atomic_open, write_json
+from bench.errors import BenchError
+from bench.io import atomic_open, write_bytes, write_json
 
+RUN_FILE = "run.json"
+PAIRS_FILE = "pairs.csv"
 RECORDS_DIR = "records"
 STALE_DIR = "stale"
 METHOD_FILE = "method.json"
 RECORDS_FILE = "records.jsonl"
 SAMPLES_DIR = "samples"
-
-# Per-pair metric columns, in export order (keys of bench.metrics.all_metrics).
-PAIR_METRICS: tuple[str, ...] = ("l1_percent", "psnr", "ssim", "hole_l1_percent")
-# Columns every record carries besides the metrics.
-RECORD_KEYS: tuple[str, ...] = ("pair_id", "image", "mask", "bin", "group")
+PAIR_COLUMNS: tuple[str, ...] = ("pair_id", "image", "mask", "bin", "group", "inputs")
+_PROBS_NAME = re.compile(r"probs-\d{7}-\d+\.npz")
 
 
-def pair_key(rec: dict[str, Any]) -> tuple[str, str]:
-    """A pair is identified by its image and mask (relative paths); bin and group follow from the mask."""
-    return (str(rec["image"]), str(rec["mask"]))
+def pair_key(rec: dict[str, Any]) -> tuple[str, str, str]:
+    """A pair is its image, its mask (relative paths) and the digests of their contents."""
+    return (str(rec["image"]), str(rec["mask"]), str(rec.get("inputs", "")))
 
 
 def record_key(fingerprint: str, is_network: str) -> str:
@@ -66,6 +76,79 @@ def record_key(fingerprint: str, is_network: str) -> str:
 def safe_name(name: str) -> str:
     """A method name usable in a folder name."""
     return re.sub(r"[^A-Za-z0-9_.+@-]+", "_", name) or "method"
+
+
+def sample_name(image: str, mask: str, inputs: str = "") -> str:
+    """File name of a stored sample picture of one pair (its contents included: a changed input, a new
+    picture)."""
+    return hashlib.sha1(f"{image}|{mask}|{inputs}".encode()).hexdigest()[:16] + ".png"
+
+
+def read_run(out: Path) -> dict[str, Any]:
+    """run.json of an evaluation folder; a BenchError when there is none or it is corrupt."""
+    run = Path(out) / RUN_FILE
+    if not run.is_file():
+        raise BenchError(f"{out} holds no evaluation ({RUN_FILE} is missing); run `bench evaluate` first")
+    try:
+        data = json.loads(run.read_text())
+    except (OSError, ValueError):
+        raise BenchError(f"{run} is corrupt") from None
+    if not isinstance(data, dict) or not isinstance(data.get("methods"), list):
+        raise BenchError(f"{run} is corrupt (no list of methods)")
+    return data
+
+
+def read_pairs(out: Path) -> pd.DataFrame:
+    path = Path(out) / PAIRS_FILE
+    try:
+        df = pd.read_csv(path, dtype={c: str for c in PAIR_COLUMNS[1:]}, keep_default_na=False)
+    except (OSError, ValueError) as e:
+        raise BenchError(f"{path} is missing or unreadable ({str(e).splitlines()[0]})") from None
+    missing = [c for c in PAIR_COLUMNS if c not in df.columns]
+    if missing:
+        raise BenchError(f"{path} lacks column(s) {', '.join(missing)}; run `bench evaluate` again")
+    return df
+
+
+def _valid_record(rec: Any) -> bool:
+    if not isinstance(rec, dict):
+        return False
+    if not all(isinstance(rec.get(k), str) for k in ("image", "mask", "bin", "group", "inputs")):
+        return False
+    mets = rec.get("metrics")
+    if not isinstance(mets, dict):
+        return False
+    for v in mets.values():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v)):
+            return False
+    pf = rec.get("probs_file")
+    return pf is None or (isinstance(pf, str) and bool(_PROBS_NAME.fullmatch(pf)))
+
+
+def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """(valid records, latest line per pair, in file order of their last line; number of bad lines).
+
+    The piece after the last newline is a torn line from a kill and is not counted as bad."""
+    if not path.exists():
+        return [], 0
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    bad = 0
+    lines = path.read_bytes().split(b"\n")
+    for line in lines[:-1]:
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            bad += 1
+            continue
+        if not _valid_record(rec):
+            bad += 1
+            continue
+        key = pair_key(rec)
+        latest.pop(key, None)
+        latest[key] = rec
+    return list(latest.values()), bad
 
 
 @dataclass
@@ -91,37 +174,44 @@ class MethodRecords:
 
     # ---- reading -------------------------------------------------------------------------------
     def read(self) -> list[dict[str, Any]]:
-        """Complete record lines, in file order; a torn or unparsable line is skipped.
+        """Valid records, the latest line of each pair."""
+        return read_jsonl(self.records_path)[0]
 
-        A pair (image, mask) recorded twice keeps its first record.
-        """
-        return _read_jsonl(self.records_path)
+    def bad_lines(self) -> int:
+        return read_jsonl(self.records_path)[1]
 
-    def done_pairs(self) -> set[tuple[str, str]]:
-        """(image, mask) of every finished pair."""
+    def done_pairs(self) -> set[tuple[str, str, str]]:
+        """(image, mask, inputs) of every finished pair."""
         return {pair_key(r) for r in self.read()}
 
-    def load_probs(self, records: list[dict[str, Any]]) -> dict[tuple[str, str], np.ndarray]:
-        """(image, mask) -> (K,) class-probability vector, from the probs file and row each record names."""
-        out: dict[tuple[str, str], np.ndarray] = {}
+    def load_probs(self, records: list[dict[str, Any]]) -> dict[tuple[str, str, str], np.ndarray]:
+        """pair key -> (K,) class probabilities, from the probs file and row each record names.
+
+        A record whose probs file is missing or unreadable gets none (the caller sees an incomplete IS)."""
+        out: dict[tuple[str, str, str], np.ndarray] = {}
         by_file: dict[str, list[dict[str, Any]]] = {}
         for r in records:
             if r.get("probs_file"):
                 by_file.setdefault(r["probs_file"], []).append(r)
         for name, recs in by_file.items():
-            with np.load(self.path / name) as z:
-                probs = z["probs"]
+            try:
+                with np.load(self.path / name) as z:
+                    probs = z["probs"]
+            except (OSError, ValueError, KeyError):
+                continue
             for r in recs:
-                out[pair_key(r)] = probs[int(r["probs_row"])]
+                row = r.get("probs_row")
+                if isinstance(row, int) and 0 <= row < len(probs):
+                    out[pair_key(r)] = probs[row]
         return out
 
     # ---- writing -------------------------------------------------------------------------------
     def open(self) -> None:
-        """Create the folder and method.json; cut a torn last line off records.jsonl."""
+        """Create the folder and method.json; drop a torn last line and corrupt lines from records.jsonl."""
         self.path.mkdir(parents=True, exist_ok=True)
         if not (self.path / METHOD_FILE).exists():
             write_json(self.path / METHOD_FILE, {**self.info, "name": self.name, "key": self.key})
-        _truncate_torn_tail(self.records_path)
+        _compact(self.records_path)
 
     def write_probs(self, first_pair: int, probs: np.ndarray) -> str:
         """Write (n, K) probabilities atomically under a fresh name; returns the file name."""
@@ -142,43 +232,23 @@ class MethodRecords:
             os.fsync(f.fileno())
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _compact(path: Path) -> None:
+    """Rewrite records.jsonl without a torn tail or corrupt lines (atomically); untouched when clean."""
     if not path.exists():
-        return []
-    out: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
+        return
     data = path.read_bytes()
     lines = data.split(b"\n")
-    # The piece after the last newline is empty, or a torn line from a kill: never read it.
+    keep = []
     for line in lines[:-1]:
-        if not line.strip():
-            continue
         try:
-            rec = json.loads(line)
+            ok = _valid_record(json.loads(line))
         except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if not isinstance(rec, dict) or "image" not in rec or "mask" not in rec:
-            continue
-        key = pair_key(rec)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(rec)
-    return out
-
-
-def _truncate_torn_tail(path: Path) -> None:
-    """Cut everything after the last newline (a torn line) so the next append starts a fresh line."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return
-    keep = data.rfind(b"\n") + 1
-    with open(path, "r+b") as f:
-        f.truncate(keep)
-        f.flush()
-        os.fsync(f.fileno())
+            ok = False
+        if ok:
+            keep.append(line + b"\n")
+    new = b"".join(keep)
+    if new != data:
+        write_bytes(path, new)
 
 
 def list_method_dirs(root: Path) -> list[Path]:
@@ -192,7 +262,11 @@ def list_method_dirs(root: Path) -> list[Path]:
 
 
 def read_method_info(folder: Path) -> dict[str, Any]:
-    return json.loads((Path(folder) / METHOD_FILE).read_text())
+    try:
+        info = json.loads((Path(folder) / METHOD_FILE).read_text())
+    except (OSError, ValueError):
+        raise BenchError(f"{Path(folder) / METHOD_FILE} is missing or corrupt") from None
+    return info if isinstance(info, dict) else {}
 
 
 def retire_stale(root: Path, name: str, keep: set[str]) -> list[Path]:
@@ -217,51 +291,46 @@ def retire_stale(root: Path, name: str, keep: set[str]) -> list[Path]:
 class LoadedRecords:
     """All records of the selected methods as one tidy frame, plus class probabilities per method."""
 
-    frame: pd.DataFrame  # columns: method, pair_id, image, mask, bin, group, *PAIR_METRICS
+    frame: pd.DataFrame  # columns: method, pair_id, image, mask, bin, group, inputs, *metrics
     probs: dict[str, dict[int, np.ndarray]]  # method label -> pair_id -> (K,)
     methods: list[dict[str, Any]]  # method.json contents, in the requested order
+    bad_lines: dict[str, int] = field(default_factory=dict)  # method label -> corrupt lines ignored
 
 
 def load_records(
     root: Path,
-    methods: list[dict[str, Any]] | None = None,
-    pairs: pd.DataFrame | None = None,
+    methods: list[dict[str, Any]],
+    pairs: pd.DataFrame,
+    metrics: Iterable[str],
     with_probs: bool = True,
 ) -> LoadedRecords:
-    """Read the record folders of `methods` (dicts with label, name, key; all current folders when None).
+    """Read the record folders of `methods` (dicts with label, name, key) for the pairs of `pairs`.
 
-    With `pairs` (columns pair_id, image, mask), only records of those pairs are kept and their pair_id
-    comes from `pairs`; otherwise the pair_id stored in each record is used.
+    Only records whose (image, mask, inputs) is a pair of `pairs` are kept, and their pair_id comes from
+    `pairs`. `metrics`: the metric columns of the frame (absent values are NaN).
     """
-    if methods is None:
-        methods = [read_method_info(f) for f in list_method_dirs(root)]
-        methods = [{**m, "label": m.get("label") or m["name"]} for m in methods]
-    pair_ids = None
-    if pairs is not None:
-        pair_ids = {(str(r.image), str(r.mask)): int(r.pair_id) for r in pairs.itertuples(index=False)}
+    metrics = list(metrics)
+    pair_ids = {(str(r.image), str(r.mask), str(r.inputs)): int(r.pair_id) for r in pairs.itertuples()}
     rows = []
     probs: dict[str, dict[int, np.ndarray]] = {}
+    bad: dict[str, int] = {}
     for info in methods:
         label = info["label"]
         mr = MethodRecords(Path(root), info["name"], info["key"], info)
-        recs = mr.read()
-        if pair_ids is not None:
-            recs = [r for r in recs if pair_key(r) in pair_ids]
-        ids = {
-            pair_key(r): (pair_ids[pair_key(r)] if pair_ids is not None else int(r["pair_id"])) for r in recs
-        }
+        recs, bad[label] = read_jsonl(mr.records_path)
+        recs = [r for r in recs if pair_key(r) in pair_ids]
         for r in recs:
-            row = {"method": label, **{k: r.get(k) for k in (*RECORD_KEYS, *PAIR_METRICS)}}
-            row["pair_id"] = ids[pair_key(r)]
+            mets = r["metrics"]
+            row = {"method": label, "pair_id": pair_ids[pair_key(r)], "image": r["image"], "mask": r["mask"],
+                   "bin": r["bin"], "group": r["group"], "inputs": r["inputs"]}  # fmt: skip
+            row.update({m: mets.get(m) for m in metrics})
             rows.append(row)
         if with_probs:
-            probs[label] = {ids[k]: v for k, v in mr.load_probs(recs).items()}
-    cols = ["method", *RECORD_KEYS, *PAIR_METRICS]
+            probs[label] = {pair_ids[k]: v for k, v in mr.load_probs(recs).items()}
+    cols = ["method", *PAIR_COLUMNS, *metrics]
     frame = pd.DataFrame(rows, columns=cols)
     if len(frame):
         frame["pair_id"] = frame["pair_id"].astype(int)
-        for m in PAIR_METRICS:
+        for m in metrics:
             frame[m] = frame[m].astype(float)
-        frame["bin"] = frame["bin"].astype(str)
-        frame["group"] = frame["group"].astype(str)
-    return LoadedRecords(frame=frame, probs=probs, methods=list(methods))
+    return LoadedRecords(frame=frame, probs=probs, methods=list(methods), bad_lines=bad)

@@ -245,10 +245,7 @@ def reproduce(
 ) -> ReproduceResult:
     """Run every stage of the protocol for `profile` in `out`; copy tables, figures and the environment
     record into `results` (default OUT/results). Complete stages are skipped."""
-    from bench.data import prepare_dataset
-    from bench.evaluate import evaluate
-    from bench.train import train
-    from masks.manifest import generate_set
+    from bench.folders import check_claim, claim
 
     out = Path(out)
     results = Path(results) if results is not None else out / "results"
@@ -256,9 +253,42 @@ def reproduce(
     check_prerequisites(profile, train_overrides.get("feature_weights"))
     if data is not None and not Path(data).is_dir():
         raise BenchError(f"--data {data}: no such folder")
-    stages = Stages(out, log)
-    data_dir, mask_dir = out / "data", out / "masks"
+    check_claim(out, "reproduce")
+    check_claim(results, "results", "--results")
+    with claim(out, "reproduce"):
+        stages = Stages(out, log)
+        data_dir, mask_dir = _prepare_inputs(profile, out, data, stages, log)
+        checkpoints, feature_nets = _train_models(profile, out, data_dir, device, train_overrides, stages)
+        n_pairs = _evaluate(profile, out, data_dir, mask_dir, checkpoints, device, command, stages, log)
+        # The paper's confirmed Table 1 cells beside ours (reference.csv and the printed comparison).
+        from bench.tables import build_tables, default_reference_path
 
+        tables = build_tables(out / "eval", reference=default_reference_path(), figures=False)
+        with claim(results, "results", option="--results"):
+            files = _publish(tables, results)
+            env = environment(
+                commands=[command] if command else [],
+                device=str(_device_name(device)),
+                timings=stages.timings,
+                extra={
+                    "profile": asdict(profile),
+                    "train_overrides": _jsonable(train_overrides),
+                    "feature_networks": feature_nets,
+                    "is_network": _is_network_of(out / "eval"),
+                    "pairs": n_pairs,
+                },
+            )
+            io.write_json(results / "environment.json", env)
+            files.append(results / "environment.json")
+    return ReproduceResult(out=out, results=results, text=tables.text, files=files, timings=stages.timings)
+
+
+def _prepare_inputs(profile, out: Path, data: Path | None, stages: Stages, log) -> tuple[Path, Path]:
+    """Stages `data` and `masks`: the image set and the test masks in OUT/data and OUT/masks."""
+    from bench.data import prepare_dataset
+    from masks.manifest import generate_set
+
+    data_dir, mask_dir = out / "data", out / "masks"
     source = str(Path(data).resolve()) if data is not None else "builtin"
     stages.run(
         "data",
@@ -274,13 +304,20 @@ def reproduce(
             mask_dir, size=profile.size, per_bin=profile.per_bin, seed=profile.seed, workers=profile.workers
         ),
     )
+    return data_dir, mask_dir
+
+
+def _train_models(profile, out: Path, data_dir: Path, device: str, overrides: dict, stages: Stages):
+    """Stages `train-pconv` and `train-conv`; returns (checkpoint per method, feature network per method)."""
+    from bench.checkpoint import load_checkpoint
+    from bench.train import train
 
     checkpoints: dict[str, Path] = {}
     feature_nets: dict[str, str] = {}
     for method, conv in (("pconv", "partial"), ("conv", "standard")):
         if method not in profile.methods:
             continue
-        cfg = _train_config(profile, conv, {**train_overrides, "device": device})
+        cfg = _train_config(profile, conv, {**overrides, "device": device})
         run_dir = out / "train" / method
         last = run_dir / "last.pt"
         stages.run(
@@ -292,10 +329,14 @@ def reproduce(
             ),
         )
         checkpoints[method] = last
-        from bench.checkpoint import load_checkpoint
-
         ckpt = load_checkpoint(last)
         feature_nets[method] = str(ckpt.get("features_name") or ckpt.get("features"))
+    return checkpoints, feature_nets
+
+
+def _evaluate(profile, out, data_dir, mask_dir, checkpoints, device, command, stages: Stages, log) -> int:
+    """Stage `evaluate`: every method of the profile; records resume pair by pair. Returns the pairs."""
+    from bench.evaluate import EvalConfig, evaluate
 
     methods: list[tuple[str, dict[str, Any]]] = []
     for name in profile.methods:
@@ -304,12 +345,11 @@ def reproduce(
             options["checkpoint"] = str(checkpoints[name])
         methods.append((name, options))
     paired = profile.paired if all(m in profile.methods for m in profile.paired) else None
-
     t0 = time.perf_counter()
-    result = evaluate(
-        data_dir, mask_dir, methods, out=out / "eval", limit=profile.eval_limit, device=device,
-        workers=profile.workers, seed=profile.seed, paired=paired, command=command,
-    )  # fmt: skip
+    result = evaluate(EvalConfig(
+        data=data_dir, masks=mask_dir, methods=tuple(methods), out=out / "eval", limit=profile.eval_limit,
+        device=device, workers=profile.workers, seed=profile.seed, paired=paired, command=command,
+    ))  # fmt: skip
     wall = time.perf_counter() - t0
     marker = out / "stages" / "evaluate.json"
     if result.computed == 0 and marker.is_file():
@@ -319,28 +359,7 @@ def reproduce(
     else:
         io.write_json(marker, {"params": {"methods": _jsonable(methods)}, "wall_s": round(wall, 2)})
         stages.timings["evaluate"] = round(wall, 2)
-
-    # The paper's confirmed Table 1 cells beside ours (reference.csv and the printed comparison).
-    from bench.evaluate import build_tables
-    from bench.tables import default_reference_path
-
-    result = build_tables(out / "eval", reference=default_reference_path(), figures=False)
-    files = _publish(result, results)
-    env = environment(
-        commands=[command] if command else [],
-        device=str(_device_name(device)),
-        timings=stages.timings,
-        extra={
-            "profile": asdict(profile),
-            "train_overrides": _jsonable(train_overrides),
-            "feature_networks": feature_nets,
-            "is_network": _is_network_of(out / "eval"),
-            "pairs": result.n_pairs,
-        },
-    )
-    io.write_json(results / "environment.json", env)
-    files.append(results / "environment.json")
-    return ReproduceResult(out=out, results=results, text=result.text, files=files, timings=stages.timings)
+    return result.n_pairs
 
 
 def _device_name(device: str) -> str:

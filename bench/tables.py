@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from bench.errors import BenchError
 from bench.io import write_csv, write_text
+from bench.records import list_method_dirs, load_records, read_pairs, read_run
 from masks.conventions import BIN_NAMES, bin_by_name
 
 
@@ -44,6 +46,19 @@ PER_PAIR_METRICS: tuple[str, ...] = ("l1_percent", "psnr", "ssim", "hole_l1_perc
 REFERENCE_METRICS: tuple[str, ...] = ("l1_percent", "psnr", "ssim")
 
 FORMATS: tuple[str, ...] = ("csv", "latex", "md")
+_FORMAT_ALIASES = {"tex": "latex", "markdown": "md"}
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """'csv,tex,markdown' -> ('csv', 'latex', 'md'); an unknown name is a BenchError."""
+    fmts = tuple(
+        _FORMAT_ALIASES.get(f.strip().lower(), f.strip().lower()) for f in text.split(",") if f.strip()
+    )
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad:
+        raise BenchError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
+    return fmts
+
 
 # Inception Score splits: the paper's 10 (torch-fidelity's default) once a cell has 10 x 50 pairs.
 IS_SPLITS: int = 10
@@ -654,3 +669,140 @@ def format_reference_text(cmp: pd.DataFrame, source: str = "") -> str:
     head = ["Method", "Bin", "Group", "Metric", "Reference", "Measured", "Delta"]
     title = f"Reference ({source}) vs measured:" if source else "Reference vs measured:"
     return title + "\n" + tabulate(rows, headers=head, tablefmt="simple", disable_numparse=True) + "\n"
+
+
+# ---- an evaluation folder's exports ----------------------------------------------------------------
+@dataclass
+class Tables:
+    """What `build_tables` made of an evaluation folder."""
+
+    out: Path
+    summary: pd.DataFrame
+    paired: pd.DataFrame | None
+    text: str  # terminal rendering of the table (and the paired test, the reference comparison)
+    files: list[Path] = field(default_factory=list)
+    n_pairs: int = 0
+
+
+def table_context(run: dict, n_boot: int | None = None) -> TableContext:
+    isn = run.get("is_network") or {}
+    if isn.get("name") in (None, "", "none"):
+        isn = {}
+    label = isn.get("label") or "IS*"
+    if isn.get("is_standin", True) and label == "IS":
+        label = "IS*"  # a stand-in is never labelled IS
+    feats = {m["label"]: m["features"] for m in run.get("methods", []) if m.get("features")}
+    return TableContext(
+        is_label=label,
+        is_network=isn.get("name", ""),
+        is_footnote=isn.get("footnote", ""),
+        features=feats,
+        n_boot=int(n_boot if n_boot is not None else run.get("n_boot", 1000)),
+        seed=int(run.get("seed", 0)),
+        command=run.get("command", ""),
+    )
+
+
+def resolve_paired(paired: Sequence[str], labels: Sequence[str]) -> tuple[str, str]:
+    """Two distinct method labels (case-insensitive match); a BenchError naming an unknown one."""
+    if len(paired) != 2:
+        raise BenchError(f"--paired takes two methods A,B; got {','.join(paired)}")
+    low = {x.lower(): x for x in labels}
+    out = []
+    for p in paired:
+        if p.strip().lower() not in low:
+            raise BenchError(f"--paired: no method {p!r}; methods here: {', '.join(labels)}")
+        out.append(low[p.strip().lower()])
+    if out[0] == out[1]:
+        raise BenchError("--paired needs two different methods")
+    return out[0], out[1]
+
+
+def _check_records(out: Path, run: dict) -> None:
+    if not list_method_dirs(out):
+        raise BenchError(
+            f"{out} holds no records (records/ is missing or empty); the exports there are left as they "
+            "are; run `bench evaluate` again to recompute them"
+        )
+
+
+def build_tables(
+    out: Path,
+    formats: Sequence[str] = FORMATS,
+    paired: Sequence[str] | None = None,
+    reference: Path | None = None,
+    figures: bool = True,
+    n_boot: int | None = None,
+) -> Tables:
+    """Rebuild summary, paired test, tables (and figures) of an evaluation folder from its records.
+
+    Each export is replaced only by a complete new file, and only when its content changes; a folder
+    without records is a BenchError (its exports are kept)."""
+    out = Path(out)
+    run = read_run(out)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise BenchError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
+    _check_records(out, run)
+    pairs = read_pairs(out)
+    labels = [m["label"] for m in run["methods"]]
+    if paired is not None:
+        paired = resolve_paired(paired, labels)
+    elif run.get("paired"):
+        paired = tuple(run["paired"])
+    ref_df = None
+    if reference is not None:
+        try:
+            ref_df = read_reference(reference)
+        except (OSError, ValueError, pd.errors.ParserError) as e:
+            raise BenchError(f"reference {reference}: {str(e).splitlines()[0]}") from None
+    ctx = table_context(run, n_boot)
+    loaded = load_records(out, run["methods"], pairs, PER_PAIR_METRICS)
+    summary = summarize(loaded.frame, loaded.probs, methods=labels, bins=run["bins"], groups=run["groups"],
+                        n_boot=ctx.n_boot, seed=ctx.seed)  # fmt: skip
+    pt = paired_test(loaded.frame, paired[0], paired[1], n_boot=ctx.n_boot, seed=ctx.seed) if paired else None
+    files = write_exports(out, summary, ctx, pt, formats)
+    text = format_table_text(summary, ctx)
+    if pt is not None and len(pt):
+        text += "\n" + format_paired_text(pt)
+    if ref_df is not None:
+        text += _reference_text(out, summary, ref_df, reference, files)
+    if figures and len(summary):
+        from bench import plots
+
+        files.append(plots.plot_curves(summary, out / "curves.png", ctx))
+        grid = plots.qualitative_grid(out, run, pairs)
+        if grid is not None:
+            files.append(grid)
+    text += _incomplete(loaded.frame, pairs, labels, loaded.bad_lines, run)
+    return Tables(out=out, summary=summary, paired=pt, text=text, files=files, n_pairs=len(pairs))
+
+
+def _reference_text(out: Path, summary: pd.DataFrame, ref_df: pd.DataFrame, reference, files: list) -> str:
+    cmp = compare_reference(summary, ref_df)
+    write_csv(out / "reference.csv", cmp, float_format="%.6g")
+    files.append(out / "reference.csv")
+    if cmp["measured"].notna().any():
+        return "\n" + format_reference_text(cmp, str(reference))
+    methods = ", ".join(dict.fromkeys(cmp["method"].astype(str))) or "none"
+    return f"\nReference {reference}: none of its methods ({methods}) was measured here.\n"
+
+
+def _incomplete(frame: pd.DataFrame, pairs: pd.DataFrame, labels: Sequence[str], bad: dict, run: dict) -> str:
+    text = ""
+    for label, n in bad.items():
+        if n:
+            text += (
+                f"\n{label}: {n} corrupt record line(s) ignored; their pairs are computed again by "
+                "`bench evaluate` with the same options."
+            )
+    counts = frame.groupby("method").size() if len(frame) else pd.Series(dtype=int)
+    missing = [f"{m} ({int(counts.get(m, 0))}/{len(pairs)})" for m in labels if counts.get(m, 0) < len(pairs)]
+    if missing:
+        text += (
+            f"\nIncomplete: {', '.join(missing)} pairs recorded; rerun `bench evaluate` with the same "
+            "options."
+        )
+    elif run.get("status") == "running":
+        text += "\nThe run that wrote these records was interrupted; rerun it to finish."
+    return text + ("\n" if text else "")

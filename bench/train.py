@@ -243,6 +243,13 @@ def _setup(cfg: TrainConfig) -> tuple[Dist, torch.device]:
     return d, device
 
 
+def _loader_worker_init(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's signature
+    """Data-loader workers die with the trainer, whatever kills it."""
+    from bench.procs import die_with_parent
+
+    die_with_parent()
+
+
 def _all_finite(loss: torch.Tensor, d: Dist) -> bool:
     ok = torch.isfinite(loss.detach()).all().to(torch.float32).reshape(1)
     if d.enabled:  # every rank must stop together, or the others would hang in the next all-reduce
@@ -343,14 +350,19 @@ def train(
     resume: bool = False,
 ) -> Path:
     """Train per `cfg`, writing DIR/last.pt, DIR/log.csv and DIR/samples/; returns the last checkpoint."""
+    from bench.folders import check_claim, claim
+
     cfg = dataclasses.replace(cfg).validate()
     out = Path(out)
     last = out / LAST
+    check_claim(out, "train")
     if last.exists() and not resume:
         raise BenchError(f"{last} exists: pass --resume to continue that run, or choose another --out")
     d, device = _setup(cfg)
     try:
-        return _train(cfg, out, last, d, device, data, masks, resume)
+        # Only rank 0 writes (checkpoints, logs, samples), so only rank 0 holds the folder.
+        with claim(out, "train") if d.main else contextlib.nullcontext():
+            return _train(cfg, out, last, d, device, data, masks, resume)
     finally:
         if d.enabled and dist.is_initialized():
             dist.destroy_process_group()
@@ -451,6 +463,7 @@ def _train(
         dataset,
         batch_sampler=StepBatches(start, total, cfg.batch_size),
         num_workers=cfg.workers,
+        worker_init_fn=_loader_worker_init if cfg.workers > 0 else None,
         pin_memory=cuda,
         persistent_workers=False,
         prefetch_factor=4 if cfg.workers > 0 else None,

@@ -24,7 +24,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from bench.errors import BenchError
+from bench.folders import check_claim, claim, inside
 from bench.io import read_mask, write_bytes, write_csv, write_json, write_png
+from bench.procs import die_with_parent
 from masks._worker import generate_chunk, mask_path, mask_seed  # noqa: F401 (mask_seed: public here)
 from masks.conventions import (
     BIN_NAMES,
@@ -122,19 +124,49 @@ def generate_set(
     """Write `per_bin` masks for every bin and group under `out`, plus manifest.csv and preview.png.
 
     Byte-identical for the same parameters whatever `workers` is. A rerun with the same parameters on a
-    complete set does nothing and returns the stored manifest.
+    complete set does nothing and returns the stored manifest. `out` must be a new or empty folder or a
+    mask set; it is locked while masks are written.
     """
     out = Path(out)
     bins = tuple(bin_by_name(b) if isinstance(b, str) else b for b in bins)
     groups = tuple(Group(g) for g in groups)
     kind = Kind(kind)
+    if int(workers) < 1:
+        raise BenchError(f"--workers must be at least 1, got {workers}")
     validate_generate(size, per_bin, bins, groups, margin)
     params = _params(size, per_bin, bins, groups, kind, seed, margin)
-    if _is_complete(out, params):
-        df = read_manifest(out)
-        df.attrs["skipped"] = True  # nothing was written
-        return df
+    check_claim(out, "masks")
+    with claim(out, "masks"):
+        if _is_complete(out, params):
+            df = read_manifest(out)
+            df.attrs["skipped"] = True  # nothing was written
+            return df
+        # An older set here is no longer complete: drop its markers first, so an interrupted run never
+        # leaves a manifest that describes a mix of old and new files.
+        for marker in (PARAMS, MANIFEST):
+            (out / marker).unlink(missing_ok=True)
+        rows = _generate_rows(out, size, per_bin, bins, groups, kind, seed, margin, workers, progress)
+        if hasattr(os, "sync"):
+            os.sync()  # the masks reach the disk before the manifest that lists them
+        df = pd.DataFrame(
+            {
+                "file": [mask_path(BINS[b], GROUPS[g], i) for b, g, i, _ in rows],
+                "hole_ratio": [r for *_, r in rows],
+                "bin": [BINS[b].name for b, *_ in rows],
+                "group": [GROUPS[g].value for _, g, *_ in rows],
+                "kind": kind.value,
+                "seed": seed,
+                "size": size,
+            }
+        )
+        write_csv(out / MANIFEST, df, float_format="%.6f")
+        write_preview(out, df)
+        write_json(out / PARAMS, params)
+        return read_manifest(out)
 
+
+def _generate_rows(out, size, per_bin, bins, groups, kind, seed, margin, workers, progress) -> list[tuple]:
+    """Make and write every mask, in chunks (one process or a pool); (bin, group, index, ratio) rows."""
     chunk = max(1, min(64, math.ceil(per_bin / max(4 * workers, 1))))
     tasks = [
         (str(out), size, BINS.index(b), GROUPS.index(g), s, min(s + chunk, per_bin), kind.value, seed, margin)
@@ -142,46 +174,34 @@ def generate_set(
         for g in groups
         for s in range(0, per_bin, chunk)
     ]
-    out.mkdir(parents=True, exist_ok=True)
-    # An older set here is no longer complete: drop its markers first, so an interrupted run never
-    # leaves a manifest that describes a mix of old and new files.
-    for marker in (PARAMS, MANIFEST):
-        (out / marker).unlink(missing_ok=True)
     rows: list[tuple[int, int, int, float]] = []
-    bar = tqdm(total=per_bin * len(bins) * len(groups), unit="mask", desc="masks", disable=not progress)
-    if workers <= 1:
-        for t in tasks:
-            r = generate_chunk(t)
-            rows.extend(r)
-            bar.update(len(r))
-    else:
-        # fork: workers start at once with the parent's imports (spawn would re-import the whole CLI,
-        # torch included, in every worker); they only run numpy/OpenCV code, which is fork-safe here.
-        method = "fork" if "fork" in get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
-            for r in pool.map(generate_chunk, tasks):
+    bar = tqdm(total=per_bin * len(bins) * len(groups), unit="mask", desc="masks",
+               disable=None if progress else True)  # fmt: skip
+    try:
+        if workers <= 1:
+            for t in tasks:
+                r = generate_chunk(t)
                 rows.extend(r)
                 bar.update(len(r))
-    bar.close()
-
-    rows.sort()
-    if hasattr(os, "sync"):
-        os.sync()  # the masks reach the disk before the manifest that lists them
-    df = pd.DataFrame(
-        {
-            "file": [mask_path(BINS[b], GROUPS[g], i) for b, g, i, _ in rows],
-            "hole_ratio": [r for *_, r in rows],
-            "bin": [BINS[b].name for b, *_ in rows],
-            "group": [GROUPS[g].value for _, g, *_ in rows],
-            "kind": kind.value,
-            "seed": seed,
-            "size": size,
-        }
-    )
-    write_csv(out / MANIFEST, df, float_format="%.6f")
-    write_preview(out, df)
-    write_json(out / PARAMS, params)
-    return read_manifest(out)
+        else:
+            # fork: workers start at once with the parent's imports (spawn would re-import the whole
+            # CLI, torch included, in every worker); they only run numpy/OpenCV code, which is
+            # fork-safe here. Workers die with this process whatever kills it (die_with_parent); on
+            # Ctrl-C the pending chunks are cancelled and the pool is shut down first.
+            method = "fork" if "fork" in get_all_start_methods() else "spawn"
+            pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=get_context(method), initializer=die_with_parent,
+                initargs=(os.getpid(),),
+            )  # fmt: skip
+            try:
+                for r in pool.map(generate_chunk, tasks):
+                    rows.extend(r)
+                    bar.update(len(r))
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        bar.close()
+    return sorted(rows)
 
 
 # ---------------------------------------------------------------------------------------------- manifest
@@ -227,7 +247,33 @@ def read_manifest(mask_dir: Path | str) -> pd.DataFrame:
         raise BenchError(f"{path} is corrupt: unknown bin value(s) {bad_bin}")
     if df["file"].eq("").any() or df["file"].duplicated().any():
         raise BenchError(f"{path} is corrupt: empty or duplicated file names")
+    for f in df["file"]:
+        inside(mask_dir, f, f"{path}: mask file")
     return df
+
+
+def check_mask(mask: np.ndarray, bin_name: str, group: str, margin: int | None = None) -> str | None:
+    """What is wrong with a stored mask (uint8 (H,W)) given its manifest bin and group, or None.
+
+    The mask must be binary (0 and 255 only), its measured hole ratio must lie in its bin, and a group-B
+    mask must keep every hole pixel at least the margin away from the border.
+    """
+    if mask.ndim != 2:
+        return f"expected a single-channel mask, got shape {mask.shape}"
+    values = np.unique(mask)
+    if not np.isin(values, (HOLE, VALID)).all():
+        odd = [int(v) for v in values if v not in (HOLE, VALID)][:3]
+        return f"not binary: it holds values other than {HOLE} and {VALID} (e.g. {odd})"
+    ratio = hole_ratio(mask)
+    if bin_name:
+        b = bin_by_name(bin_name)
+        if not b.contains(ratio):
+            return f"its hole ratio {ratio:.4f} is outside its bin {b.name} ({b.lo:g},{b.hi:g}]"
+    if group == Group.B.value:
+        m = margin_for(min(mask.shape), margin)
+        if group_of(mask, m) is not Group.B:
+            return f"listed in group B, but holes reach within {m} px of the border"
+    return None
 
 
 def select(
@@ -314,25 +360,88 @@ def _list_images(src: Path, exclude: Path | None) -> list[Path]:
     return files
 
 
-def _read_grey(path: Path) -> np.ndarray:
+@dataclass
+class _Read:
+    """One source mask, binarised: `white` (H,W) bool, and what was done to get it."""
+
+    path: Path
+    white: np.ndarray
+    two_valued: bool  # both colours occur (a mask with holes and valid pixels)
+    graded: bool  # values between its darkest and brightest (anti-aliased or blurred edges)
+
+
+def _read_binary(path: Path) -> _Read:
+    """Read a mask of any bit depth and binarise it at the midpoint of its own value range.
+
+    So 0/1, 0/255 and 0/65535 masks all work, and anti-aliased edges split at half intensity. A colour
+    mask is refused unless its three channels are equal; an RGBA mask whose colour is flat keeps its
+    shape in the alpha channel. A one-valued mask is white when its value is above 0.
+    """
     m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if m is None:
         raise BenchError(f"{path}: not a readable image")
-    if m.dtype != np.uint8:  # 16-bit or float masks: scale to 8 bit
-        m = cv2.normalize(m.astype(np.float64), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     if m.ndim == 3:
-        if m.shape[2] == 4 and (m[..., :3].max() == m[..., :3].min()):
-            m = m[..., 3]  # an RGBA mask that keeps its shape in the alpha channel
+        colour = m[..., :3]
+        if m.shape[2] == 4 and colour.min() == colour.max():
+            m = m[..., 3]
+        elif (colour == colour[..., :1]).all():
+            m = colour[..., 0]
         else:
-            m = cv2.cvtColor(m[..., :3], cv2.COLOR_BGR2GRAY)
-    return m
+            raise BenchError(
+                f"{path}: a colour mask (its channels differ); masks must be grey or have equal channels"
+            )
+    lo, hi = m.min(), m.max()
+    if lo == hi:
+        return _Read(path, np.full(m.shape, hi > 0), False, False)
+    mid = (float(lo) + float(hi)) / 2.0
+    graded = bool(((m != lo) & (m != hi)).any())
+    return _Read(path, m > mid, True, graded)
 
 
 def detect_polarity(white_fractions: Sequence[float]) -> str:
     """'hole-white' when white is the minority in most masks (holes are the smaller part).
 
-    Otherwise 'hole-black'. `white_fractions`: share of pixels >= 128 in each mask."""
+    Otherwise 'hole-black'. `white_fractions`: share of white pixels in each two-valued mask."""
     return "hole-white" if float(np.median(white_fractions)) < 0.5 else "hole-black"
+
+
+def _check_sizes(reads: list[_Read], size: int | None) -> int:
+    """The side of every imported mask: masks must be square, and of one size unless `size` is given."""
+    for r in reads:
+        h, w = r.white.shape
+        if h != w:
+            raise BenchError(
+                f"{r.path} is {w}x{h}: masks must be square (resizing would change their aspect ratio); "
+                "crop them to squares first"
+            )
+    sides = sorted({r.white.shape[0] for r in reads})
+    if size is None and len(sides) > 1:
+        raise BenchError(
+            f"masks in the source have {len(sides)} sizes ({', '.join(map(str, sides[:4]))} px); "
+            "pass --size to resize them all to one"
+        )
+    return int(size) if size is not None else sides[0]
+
+
+def _auto_polarity(reads: list[_Read]) -> str:
+    white = [float(r.white.mean()) for r in reads if r.two_valued]
+    if not white:
+        warnings.warn(
+            "mask polarity: no mask has two colours, so holes are taken to be black (this project's "
+            "convention); pass --polarity to force it",
+            stacklevel=3,
+        )
+        return "hole-black"
+    polarity = detect_polarity(white)
+    med = float(np.median(white))
+    doubt = " (ambiguous: about half of each mask is white)" if 0.4 <= med <= 0.6 else ""
+    warnings.warn(
+        f"mask polarity auto-detected as {polarity}: holes taken to be "
+        f"{'white' if polarity == 'hole-white' else 'black'}, the minority colour "
+        f"(median white share {med:.2f}){doubt}; pass --polarity to force it",
+        stacklevel=3,
+    )
+    return polarity
 
 
 def import_set(
@@ -345,10 +454,11 @@ def import_set(
 ) -> tuple[pd.DataFrame, str]:
     """Convert an existing mask set into this project's convention; returns (manifest, polarity used).
 
-    Reads every image under `src` (recursively), converts polarity (auto-detected with a warning, or
-    forced), resizes with nearest neighbour to `size` x `size` if given, binarises at 128, measures hole
-    ratio and group, and writes PNGs + manifest.csv + preview.png under `out`. Masks outside every bin are
-    kept and listed with an empty bin.
+    Reads every image under `src` (recursively), binarises each at the midpoint of its value range
+    (`_read_binary`), converts polarity (auto-detected with a warning, or forced), resizes square masks
+    with nearest neighbour to `size` x `size` if given, measures hole ratio and group, and writes PNGs +
+    manifest.csv + preview.png under `out`. Everything is read and checked before anything is written.
+    Masks outside every bin (all-valid, all-hole, too large) are kept and listed with an empty bin.
     """
     src, out = Path(src), Path(out)
     if polarity not in POLARITIES:
@@ -359,56 +469,58 @@ def import_set(
         raise BenchError("--out must be a folder other than SRC (the source masks are left untouched)")
     if size is not None and int(size) < 16:
         raise BenchError(f"--size {size} is too small: masks need at least 16 px")
+    check_claim(out, "masks")
     files = _list_images(src, out.resolve() if out.exists() else None)
     if not files:
         raise BenchError(f"{src} holds no mask images ({', '.join(IMAGE_SUFFIXES)})")
-    greys = []
-    for p in tqdm(files, unit="mask", desc="read", disable=not progress):
-        m = _read_grey(p)
-        if size is not None and m.shape != (size, size):
-            m = cv2.resize(m, (int(size), int(size)), interpolation=cv2.INTER_NEAREST)
-        greys.append(m)
-    if polarity == "auto":
-        white = [float((m >= 128).mean()) for m in greys]
-        polarity = detect_polarity(white)
-        med = float(np.median(white))
-        doubt = " (ambiguous: about half of each mask is white)" if 0.4 <= med <= 0.6 else ""
-        warnings.warn(
-            f"mask polarity auto-detected as {polarity}: holes taken to be "
-            f"{'white' if polarity == 'hole-white' else 'black'}, the minority colour "
-            f"(median white share {med:.2f}){doubt}; pass --polarity to force it",
-            stacklevel=2,
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for p, m in zip(files, greys, strict=True):
-        if polarity == "hole-white":
-            m = flip_polarity(m)  # the one helper for the opposite convention
-        mask = np.where(m >= 128, VALID, HOLE).astype(np.uint8)
-        rel = p.relative_to(src).with_suffix(".png").as_posix()
-        write_png(out / rel, mask)
-        r = hole_ratio(mask)
-        b = bin_of(r)
-        h, w = mask.shape
-        rows.append(
-            {
-                "file": rel,
-                "hole_ratio": r,
-                "bin": b.name if b is not None else "",
-                "group": group_of(mask, margin_for(min(h, w), margin)).value,
-                "kind": "imported",
-                "seed": "",
-                "size": min(h, w),
-                "source": p.relative_to(src).as_posix(),
-            }
-        )
-    df = pd.DataFrame(rows)
-    dup = df["file"][df["file"].duplicated()]
+    with tqdm(files, unit="mask", desc="read", disable=None if progress else True) as bar:
+        reads = [_read_binary(p) for p in bar]
+    side = _check_sizes(reads, size)
+    rels = [p.relative_to(src).with_suffix(".png").as_posix() for p in files]
+    dup = pd.Series(rels)[pd.Series(rels).duplicated()]
     if not dup.empty:
         raise BenchError(f"{src}: several images map to the same output file, e.g. {dup.iloc[0]}")
-    write_csv(out / MANIFEST, df, float_format="%.6f")
-    write_preview(out, df)
+    if polarity == "auto":
+        polarity = _auto_polarity(reads)
+    graded = sum(r.graded for r in reads)
+    if graded:
+        warnings.warn(
+            f"{graded} of {len(reads)} masks have graded (anti-aliased) edges: thresholded at the midpoint "
+            "of each file's value range",
+            stacklevel=2,
+        )
+    with claim(out, "masks"):
+        (out / MANIFEST).unlink(missing_ok=True)  # rewritten last: a partial import never looks complete
+        rows = [
+            _import_one(r, rel, src, out, side, polarity, margin) for r, rel in zip(reads, rels, strict=True)
+        ]
+        df = pd.DataFrame(rows)
+        write_preview(out, df)
+        write_csv(out / MANIFEST, df, float_format="%.6f")
     return read_manifest(out), polarity
+
+
+def _import_one(
+    r: _Read, rel: str, src: Path, out: Path, side: int, polarity: str, margin: int | None
+) -> dict:
+    mask = np.where(r.white, VALID, HOLE).astype(np.uint8)  # as read: white = 255
+    if polarity == "hole-white":
+        mask = flip_polarity(mask)  # the one helper for the opposite convention
+    if mask.shape != (side, side):
+        mask = cv2.resize(mask, (side, side), interpolation=cv2.INTER_NEAREST)
+    write_png(inside(out, rel, "mask file"), mask)
+    ratio = hole_ratio(mask)
+    b = bin_of(ratio)
+    return {
+        "file": rel,
+        "hole_ratio": ratio,
+        "bin": b.name if b is not None else "",
+        "group": group_of(mask, margin_for(side, margin)).value,
+        "kind": "imported",
+        "seed": "",
+        "size": side,
+        "source": r.path.relative_to(src).as_posix(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- stats

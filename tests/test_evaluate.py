@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.evaluate import evaluate, make_pairs
+from bench.evaluate import EvalConfig, evaluate
 from bench.io import write_png
+from bench.pairing import make_pairs
 from bench.records import RECORDS_FILE, list_method_dirs
 from masks.conventions import BINS, Group
 
@@ -69,8 +70,9 @@ def _run(ds: Path, out: Path, methods=("mean", "telea"), **kw):
     kw.setdefault("batch_size", 3)
     kw.setdefault("n_boot", 200)
     kw.setdefault("figures", False)
-    return evaluate(ds / "images", ds / "masks", list(methods), out=out, progress=False,
-                    is_network=FakeISNet(), **kw)  # fmt: skip
+    cfg = EvalConfig(data=ds / "images", masks=ds / "masks", methods=tuple(methods), out=out, progress=False,
+                     **kw)  # fmt: skip
+    return evaluate(cfg, is_network=FakeISNet())
 
 
 def _tables(out: Path) -> dict[str, bytes]:
@@ -150,10 +152,10 @@ def test_records_hand_checked_and_run_json(dataset, tmp_path):
     mean = (img * m).sum((2, 3), keepdim=True) / m.sum()
     comp = m * img + (1 - m) * mean
     want = all_metrics(comp, img, m)
-    assert rec["l1_percent"] == pytest.approx(float(want["l1_percent"][0]), rel=1e-5)
-    assert rec["psnr"] == pytest.approx(float(want["psnr"][0]), rel=1e-5)
+    assert rec["metrics"]["l1_percent"] == pytest.approx(float(want["l1_percent"][0]), rel=1e-5)
+    assert rec["metrics"]["psnr"] == pytest.approx(float(want["psnr"][0]), rel=1e-5)
     # summary mean == plain mean of the records of that cell
-    cell = [x["psnr"] for x in recs if x["bin"] == rec["bin"] and x["group"] == rec["group"]]
+    cell = [x["metrics"]["psnr"] for x in recs if x["bin"] == rec["bin"] and x["group"] == rec["group"]]
     s = r.summary
     got = s[(s.bin == rec["bin"]) & (s.group == rec["group"]) & (s.metric == "psnr")]["mean"].item()
     assert got == pytest.approx(np.mean(cell), rel=1e-12)

@@ -1,13 +1,21 @@
 """`bench`: the command line. Each command parses, calls one library function, prints.
 
 Command modules are imported only when their command runs, so `bench masks ...` does not pay for torch.
+Every command ends in one of three ways: its output and exit code 0; one line `Error: ...` and exit
+code 2 (bad input, or a bad environment such as a read-only or full disk); or, on Ctrl-C or SIGTERM, one
+line saying what was kept and how to resume, and exit code 130 (143 for SIGTERM).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
+import sys
 
 import click
+
+from bench.errors import BenchError, environment_error
 
 # command name -> "module:attribute"; the order is the order of `bench --help`.
 COMMANDS: dict[str, str] = {
@@ -15,9 +23,19 @@ COMMANDS: dict[str, str] = {
     "masks": "bench.cli.masks:masks",
     "train": "bench.cli.train:train",
     "evaluate": "bench.cli.evaluate:evaluate",
-    "tables": "bench.cli.evaluate:tables",
+    "tables": "bench.cli.tables:tables",
     "reproduce": "bench.cli.reproduce:reproduce",
 }
+
+RESUME_HINT = "rerun the same command to resume"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that cleanup (worker pools, locks) runs as for Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Terminated()
 
 
 class LazyGroup(click.Group):
@@ -30,8 +48,50 @@ class LazyGroup(click.Group):
         module, attr = COMMANDS[name].split(":")
         return getattr(importlib.import_module(module), attr)
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's main, with one-line endings for OS errors, Ctrl-C and SIGTERM."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        old = None
+        with contextlib.suppress(ValueError):  # not in the main thread (e.g. some test runners)
+            old = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except (KeyboardInterrupt, click.exceptions.Abort) as e:
+            hint = _interrupt_hint()
+            click.echo(f"Interrupted: {hint}", err=True)
+            sys.exit(143 if isinstance(e, Terminated) or isinstance(e.__cause__, Terminated) else 130)
+        except OSError as e:
+            environment_error(e).show()
+            sys.exit(2)
+        finally:
+            if old is not None:
+                with contextlib.suppress(ValueError):
+                    signal.signal(signal.SIGTERM, old)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def set_interrupt_hint(text: str) -> None:
+    """What the running command keeps when interrupted, and how to resume (one line)."""
+    _HINT[0] = text
+
+
+_HINT = [f"finished work is kept; {RESUME_HINT}"]
+
+
+def _interrupt_hint() -> str:
+    return _HINT[0]
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pconv-bench")
 def main() -> None:
     """pconv-bench: Table 1 of Liu et al. (ECCV 2018), partial-convolution inpainting, for any method."""
+
+
+__all__ = ["BenchError", "main", "set_interrupt_hint"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.cli.params import border_option, groups_from_flag, ratio_option
+from bench.cli.params import border_option, groups_from_flag, ratio_option, workers_option
 from masks.generate import KINDS
 from masks.manifest import (
     DEFAULTS,
@@ -32,7 +32,7 @@ def masks() -> None:
 @click.option(
     "--out",
     "out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     required=True,
     help="Folder for the PNGs, manifest.csv and preview.png.",
 )
@@ -46,13 +46,7 @@ def masks() -> None:
     "--kind", type=click.Choice(KINDS), default=DEFAULTS.kind, show_default=True, help="Mask family."
 )
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=DEFAULTS.workers,
-    show_default=True,
-    help="Processes; the masks are the same whatever this is.",
-)
+@workers_option("Processes; the masks are the same whatever this is.", DEFAULTS.workers)
 def generate(out, size, per_bin, ratio, border, kind, seed, workers) -> None:
     """Generate per-bin, per-group irregular masks (all six bins and both groups by default)."""
     df = generate_set(
@@ -74,7 +68,7 @@ def generate(out, size, per_bin, ratio, border, kind, seed, workers) -> None:
 @click.option(
     "--out",
     "out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     required=True,
     help="Folder for the converted PNGs, manifest.csv and preview.png.",
 )

@@ -1,4 +1,4 @@
-"""Click parameter types and options shared by several commands (defined once)."""
+"""Click parameter types, options and helpers shared by several commands (defined once)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,57 @@ def groups_from_flag(border: bool | None) -> tuple[Group, ...]:
     if border is None:
         return GROUPS
     return (Group.B,) if border else (Group.N,)
+
+
+def workers_option(help: str, default: int | None = 1, min_value: int = 1):
+    """--workers, range-checked the same way in every command (click prints the range on a bad value)."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=min_value),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
+def pair_arg(text: str | None) -> tuple[str, str] | None:
+    """`--paired A,B` -> ("A", "B")."""
+    if not text:
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) != 2:
+        raise BenchError(f"--paired takes two methods A,B; got {text!r}")
+    return parts[0], parts[1]
+
+
+def _shown(value) -> str:
+    if isinstance(value, tuple) and value and all(isinstance(v, Bin) for v in value):
+        return f"{value[0].lo:g}-{value[-1].hi:g}"
+    return str(value)
+
+
+def command_line(ctx: click.Context) -> str:
+    """The command as typed, rebuilt from the parsed options that differ from their defaults (so it is
+    the same whether the command came from a shell, a test runner or `python -m bench`)."""
+    import shlex
+
+    parts = ["bench", *ctx.command_path.split()[1:]]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            parts.append(shlex.quote(_shown(value)))
+            continue
+        if value is None or not param.opts:
+            continue
+        given = ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT
+        if not given and param.name != "profile":
+            continue
+        if getattr(param, "is_flag", False):
+            if value is True:
+                parts.append(param.opts[0])
+            elif param.secondary_opts:
+                parts.append(param.secondary_opts[0])
+            continue
+        for v in value if param.multiple else (value,):
+            parts += [param.opts[0], shlex.quote(_shown(v))]
+    return " ".join(parts)

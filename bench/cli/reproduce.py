@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import click
 
 from bench import reproduce as R
+from bench.cli.params import command_line, workers_option
 
 
 @click.command("reproduce")
@@ -20,13 +20,13 @@ from bench import reproduce as R
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
     help="Work folder: data, masks, checkpoints, records. Default runs/PROFILE.",
 )
 @click.option(
     "--results",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
     help="Where tables, figures and environment.json are copied. Default OUT/results.",
 )
@@ -48,9 +48,7 @@ from bench import reproduce as R
     default=None,
     help="VGG-16 ImageNet weights for the perceptual/style losses.",
 )
-@click.option(
-    "--workers", type=int, default=None, help="Parallel workers for masks, baselines and data loading."
-)
+@workers_option("Parallel workers for masks, baselines and data loading.", None)
 def reproduce_cmd(
     profile, out, results, data, device, size, per_bin, limit, steps, batch_size, feature_weights, workers
 ) -> None:
@@ -66,7 +64,7 @@ def reproduce_cmd(
     }
     train_over = {k: v for k, v in train_over.items() if v is not None}
     out = out or Path("runs") / profile
-    command = _command_line(click.get_current_context())
+    command = command_line(click.get_current_context())
     res = R.reproduce(
         prof,
         out,
@@ -83,17 +81,6 @@ def reproduce_cmd(
     click.echo(f"exports in {res.results}:")
     for f in res.files:
         click.echo(f"  {f}")
-
-
-def _command_line(ctx: click.Context) -> str:
-    """The command as typed, rebuilt from the options that differ from their defaults."""
-    parts = ["bench", ctx.info_name or "reproduce"]
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name)
-        if value is None or not param.opts or (value == param.default and param.name != "profile"):
-            continue
-        parts += [param.opts[0], shlex.quote(str(value))]
-    return " ".join(parts)
 
 
 reproduce = reproduce_cmd

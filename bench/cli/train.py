@@ -14,7 +14,7 @@ from bench.config import CONVS, FEATURES, PROFILES
     "--out",
     "out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Run folder: last.pt, log.csv, samples/.",
 )
 @click.option(

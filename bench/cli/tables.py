@@ -1,0 +1,41 @@
+"""`bench tables`: rebuild an evaluation folder's exports from its stored records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bench.cli.params import pair_arg
+from bench.errors import BenchError
+
+
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "formats",
+    default="csv,latex,md",
+    show_default=True,
+    help="Comma-separated subset of csv, latex (or tex), md (or markdown).",
+)
+@click.option(
+    "--reference",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Reference CSV (method,group,bin,l1_percent,psnr,ssim); default: the paper's confirmed cells.",
+)
+@click.option("--paired", default=None, help="Paired test A,B per cell (default: the one of the run).")
+@click.option("--no-figures", is_flag=True, help="Skip the curves and the qualitative grid.")
+def tables(directory, formats, reference, paired, no_figures) -> None:
+    """Rebuild the tables of an evaluation folder from its stored records."""
+    from bench.tables import build_tables, default_reference_path, parse_formats
+
+    if reference is not None and not Path(reference).is_file():
+        raise BenchError(f"--reference {reference} does not exist")
+    result = build_tables(
+        directory, formats=parse_formats(formats), paired=pair_arg(paired),
+        reference=reference or default_reference_path(), figures=not no_figures,
+    )  # fmt: skip
+    click.echo(result.text)
+    click.echo(f"Wrote: {', '.join(p.name for p in result.files)} in {directory}")

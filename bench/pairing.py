@@ -1,0 +1,70 @@
+"""Which mask each test image is paired with: seeded, independent of the methods evaluated.
+
+Cross pairing: each test image is paired with one mask from every selected (bin, group) cell. The mask of
+image i in a cell is entry i of a seeded sequence of permutations of that cell's masks (sorted by file),
+the generator seeded by (seed, cell name) only. So the pairs depend on the seed, the images and the mask
+set, never on the methods, the other selected cells or `limit` (which keeps the first N images). Pairs
+are listed image-major: image 0 in every cell, then image 1, ...
+
+>>> import pandas as pd
+>>> man = pd.DataFrame({"file": ["a.png", "b.png"], "bin": ["0.1-0.2"] * 2, "group": ["N"] * 2})
+>>> from masks.conventions import BINS, Group
+>>> make_pairs(["x.png", "y.png"], man, bins=[BINS[1]], groups=[Group.N])["image"].tolist()
+['x.png', 'y.png']
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from masks.conventions import BIN_NAMES, BINS, GROUPS, Bin, Group
+
+
+def make_pairs(
+    images: Sequence[str],
+    manifest: pd.DataFrame,
+    bins: Sequence[Bin] = BINS,
+    groups: Sequence[Group] = GROUPS,
+    seed: int = 0,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Pair every image with one mask of each (bin, group) cell; seeded, see the module docstring.
+
+    `images`: image keys (the full sorted list; `limit` keeps the first N). `manifest`: columns file, bin,
+    group. Returns columns pair_id, image, mask, bin, group, in run order (image-major).
+    """
+    n_all = len(images)
+    n = n_all if limit is None else min(limit, n_all)
+    per_cell: dict[tuple[str, str], list[str]] = {}
+    for b in bins:
+        for g in groups:
+            files = sorted(manifest.loc[(manifest["bin"] == b.name) & (manifest["group"] == str(g)), "file"])
+            if not files:
+                continue
+            rng = np.random.default_rng([seed, zlib.crc32(f"{b.name}|{g}".encode())])
+            reps = -(-max(n, 1) // len(files))  # permutations needed to cover n images
+            order = np.concatenate([rng.permutation(len(files)) for _ in range(reps)])[:n]
+            per_cell[(b.name, str(g))] = [files[j] for j in order]
+    rows = [
+        dict(image=images[i], mask=cell[i], bin=b, group=g)
+        for i in range(n)
+        for (b, g), cell in per_cell.items()
+    ]
+    df = pd.DataFrame(rows, columns=["image", "mask", "bin", "group"])
+    df.insert(0, "pair_id", np.arange(len(df), dtype=int))
+    return df
+
+
+def sample_pairs(pairs: pd.DataFrame, per_bin: int) -> pd.DataFrame:
+    """The pairs kept as pictures: the first `per_bin` images of each bin, in its first selected group."""
+    if per_bin <= 0 or pairs.empty:
+        return pairs.iloc[:0]
+    first_group = pairs["group"].iloc[0]
+    sel = pairs[pairs["group"] == first_group]
+    sel = sel.groupby("bin", sort=False).head(per_bin)
+    order = {b: i for i, b in enumerate(BIN_NAMES)}
+    return sel.assign(_b=sel["bin"].map(order)).sort_values(["_b", "pair_id"]).drop(columns="_b")

@@ -1,0 +1,77 @@
+"""Pretrained weights, offline: where a file is looked for, and how it is read.
+
+Lookup order, the same for every network (VGG-16 features, the Inception classifier, LPIPS backbones):
+an explicit path (a flag) > an environment variable > the torch hub cache
+(`torch.hub.get_dir()/checkpoints/<file>`). A path given explicitly that does not exist is an error,
+not a silent fall-back. Nothing here downloads.
+
+Every file is read with `torch.load(..., weights_only=True)`: a file that is not plain tensors and
+containers is refused with one line naming it, never with advice to load it unsafely.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.errors import BenchError
+
+
+def hub_cache(file_name: str) -> Path:
+    """Where torch (and torch-fidelity, torchvision) keep a downloaded checkpoint of that name."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / file_name
+
+
+def find_weights(
+    explicit: str | os.PathLike | None, env_var: str, file_name: str, what: str
+) -> tuple[Path, str] | None:
+    """(file, source) by explicit path > $env_var > hub cache; source is "path", "env" or "cache".
+
+    None when none of them exists. An explicit path or variable naming a missing file is a BenchError.
+    """
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise BenchError(f"{what} weights not found: {p}")
+        return p, "path"
+    env = os.environ.get(env_var)
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise BenchError(f"${env_var} points to a missing file: {p}")
+        return p, "env"
+    cached = hub_cache(file_name)
+    return (cached, "cache") if cached.is_file() else None
+
+
+def load_weights(path: str | os.PathLike, what: str, map_location: Any = "cpu") -> Any:
+    """torch.load(path, weights_only=True); anything unreadable is a one-line BenchError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"{what} {path} does not exist")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol notes are noise here
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated file, not a pickle, a pickle with forbidden globals, ...
+        raise BenchError(f"{path} is not a readable {what} ({_reason(e)})") from None
+
+
+def _reason(e: Exception) -> str:
+    """The informative part of torch.load's error: the forbidden global, or the first line; never the
+    paragraph that suggests weights_only=False."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
+    for i, ln in enumerate(lines):
+        if "WeightsUnpickler error" in ln:
+            detail = ln.split("WeightsUnpickler error", 1)[1].strip(" :;")
+            if not detail and i + 1 < len(lines):
+                detail = lines[i + 1]
+            return f"refused by the safe loader: {detail.split(';')[0]}"
+    first = lines[0]
+    if "weights_only" in first:
+        return "it holds Python objects other than tensors and plain containers; refused for safety"
+    return first[:200]
