@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= quick
 
-.PHONY: test reproduce lint clean-venv
+.PHONY: test test-fast reproduce lint clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow"
 
 reproduce: $(STAMP)
 	$(VENV)/bin/bench reproduce --profile $(PROFILE) --results results/$(PROFILE)

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import torch
 
-from bench.inpainters import ALL_HOLE_FILL, Inpainter, PerImageInpainter, register
-from masks.conventions import HOLE, VALID, flip_polarity
+from bench.inpainters import Inpainter, PerImageInpainter, register
+from masks.conventions import HOLE, HOLE_FILL, VALID, flip_polarity
 
 # cv2.inpaint's neighbourhood radius (px). Measured with benchmarks/baselines.py (6 photos at 512 px,
 # one mask per bin, all six bins, group N), mean hole PSNR / seconds per image on a loaded 2-core box:
@@ -34,7 +34,7 @@ class MeanInpainter(Inpainter):
     def _fill(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         n = masks.sum(dim=(2, 3))  # (B,1) valid pixel count
         mean = (images * masks).sum(dim=(2, 3)) / n.clamp_min(1)  # (B,3)
-        mean = torch.where(n > 0, mean, torch.full_like(mean, ALL_HOLE_FILL))
+        mean = torch.where(n > 0, mean, torch.full_like(mean, HOLE_FILL))
         return mean[:, :, None, None].expand_as(images)
 
 

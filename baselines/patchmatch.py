@@ -278,68 +278,76 @@ def complete(
     if min(h, w) < 2 * r + 1:
         return _telea(image, valid)
 
-    # Pyramid, finest first: halve while the short side stays >= min_size, and at least once when the
-    # half-size image still holds 4 patch widths (a single level often settles on the initial blur).
+    levels = _pyramid(image, valid, r, min_size)
+    cur: np.ndarray | None = None  # current fill at the previous (coarser) level
+    nnf_c: np.ndarray | None = None
+    n_levels = len(levels)
+    for li in range(n_levels - 1, -1, -1):
+        img_l, val_l = levels[li]
+        # Initial hole contents: the upsampled coarser result, else Telea at the coarsest level.
+        if cur is None:
+            work = _telea(img_l, val_l)
+        else:
+            up = cv2.resize(cur, (val_l.shape[1], val_l.shape[0]), interpolation=cv2.INTER_LINEAR)
+            work = np.where(val_l[..., None], img_l, up).astype(np.float32)
+        work = np.ascontiguousarray(work)
+        # EM iterations: more at coarse levels (cheap, they set the structure), fewer at fine ones.
+        # The coarsest level always gets em_coarse (it is also the finest when there is one level).
+        frac = 1.0 if li == n_levels - 1 else li / max(n_levels - 1, 1)
+        n_em = int(round(em_fine + (em_coarse - em_fine) * frac))
+        nnf = _complete_level(work, val_l, nnf_c, r, n_em, pm_iters, sigma_percentile, confidence, seed, li)
+        if nnf is None and li == 0 and (~val_l).any():
+            return _telea(image, valid)  # the finest level has nothing to copy from
+        cur, nnf_c = work, nnf
+    assert cur is not None
+    return np.where(valid[..., None], image, cur).astype(np.float32)
+
+
+def _pyramid(image: np.ndarray, valid: np.ndarray, r: int, min_size: int) -> list:
+    """[(image, valid)] finest first: halve while the short side stays >= min_size, and at least once when
+    the half-size image still holds 4 patch widths (a single level often settles on the initial blur)."""
     levels = [(image, valid)]
     while True:
         half = min(levels[-1][1].shape) // 2
         if not (half >= max(min_size, 2 * r + 1) or (len(levels) == 1 and half >= 4 * (2 * r + 1))):
             break
         levels.append(_downsample(*levels[-1]))
+    return levels
 
-    cur: np.ndarray | None = None  # current fill at the previous (coarser) level
-    nnf_c: np.ndarray | None = None
-    n_levels = len(levels)
-    for li in range(n_levels - 1, -1, -1):
-        img_l, val_l = levels[li]
-        lh, lw = val_l.shape
-        hole = ~val_l
-        # Initial hole contents: the upsampled coarser result, else Telea at the coarsest level.
-        if cur is None:
-            work = _telea(img_l, val_l)
-        else:
-            up = cv2.resize(cur, (lw, lh), interpolation=cv2.INTER_LINEAR)
-            work = np.where(val_l[..., None], img_l, up).astype(np.float32)
-        work = np.ascontiguousarray(work)
-        src_ok = _square(val_l, r, "erode")
-        src_ok[:r] = src_ok[lh - r :] = False
-        src_ok[:, :r] = src_ok[:, lw - r :] = False
-        if not hole.any() or not src_ok.any():
-            # Nothing to do here (hole vanished at this scale) or nothing to copy from: pass the
-            # current estimate on; the finest level without any source falls back to Telea.
-            if li == 0 and hole.any():
-                return _telea(image, valid)
-            cur, nnf_c = work, None
-            continue
-        tmask = _square(hole, r, "dilate")
-        ty, tx = (a.astype(np.int64) for a in np.nonzero(tmask))
-        src_y, src_x = (a.astype(np.int32) for a in np.nonzero(src_ok))
-        if nnf_c is not None:
-            nnf = _upsample_nnf(nnf_c, nnf_c.shape[0], nnf_c.shape[1], lh, lw, src_ok, tmask, r)
-        else:
-            nnf = np.full((lh, lw, 2), -1, dtype=np.int32)
-        _random_init(ty, tx, nnf, src_y, src_x, _mix_seed(seed, li, 0))
-        nnf_d = np.zeros((lh, lw), np.float32)
-        # Wexler's spatial confidence: a patch centred k px inside the hole votes with weight gamma^-k.
-        if confidence != 1.0:
-            dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
-            conf = np.power(np.float32(confidence), -dist).astype(np.float32)
-        else:
-            conf = np.ones((lh, lw), np.float32)
-        # EM iterations: more at coarse levels (cheap, they set the structure), fewer at fine ones.
-        # The coarsest level always gets em_coarse (it is also the finest when there is one level).
-        frac = 1.0 if li == n_levels - 1 else li / max(n_levels - 1, 1)
-        n_em = int(round(em_fine + (em_coarse - em_fine) * frac))
-        for k in range(n_em):
-            _all_dists(work, ty, tx, nnf, r, nnf_d)
-            _patchmatch(work, tmask, src_ok, nnf, nnf_d, r, pm_iters, _mix_seed(seed, li, k + 1))
-            d = nnf_d[ty, tx] / (3.0 * (2 * r + 1) ** 2)
-            sigma2 = float(np.percentile(d, sigma_percentile)) if d.size else 0.0
-            inv = 1.0 / (2.0 * sigma2) if sigma2 > 1e-12 else 0.0
-            _vote(work, hole, ty, tx, nnf, nnf_d, r, inv, conf)
-        cur, nnf_c = work, nnf
-    assert cur is not None
-    return np.where(valid[..., None], image, cur).astype(np.float32)
+
+def _complete_level(work, val_l, nnf_c, r, n_em, pm_iters, sigma_percentile, confidence, seed, li):
+    """EM completion of one pyramid level, in place on `work` (H,W,3); returns its NNF, or None when there
+    is nothing to do (no hole at this scale) or nothing to copy from (no fully valid source patch)."""
+    lh, lw = val_l.shape
+    hole = ~val_l
+    src_ok = _square(val_l, r, "erode")
+    src_ok[:r] = src_ok[lh - r :] = False
+    src_ok[:, :r] = src_ok[:, lw - r :] = False
+    if not hole.any() or not src_ok.any():
+        return None
+    tmask = _square(hole, r, "dilate")
+    ty, tx = (a.astype(np.int64) for a in np.nonzero(tmask))
+    src_y, src_x = (a.astype(np.int32) for a in np.nonzero(src_ok))
+    if nnf_c is not None:
+        nnf = _upsample_nnf(nnf_c, nnf_c.shape[0], nnf_c.shape[1], lh, lw, src_ok, tmask, r)
+    else:
+        nnf = np.full((lh, lw, 2), -1, dtype=np.int32)
+    _random_init(ty, tx, nnf, src_y, src_x, _mix_seed(seed, li, 0))
+    nnf_d = np.zeros((lh, lw), np.float32)
+    # Wexler's spatial confidence: a patch centred k px inside the hole votes with weight gamma^-k.
+    if confidence != 1.0:
+        dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
+        conf = np.power(np.float32(confidence), -dist).astype(np.float32)
+    else:
+        conf = np.ones((lh, lw), np.float32)
+    for k in range(n_em):
+        _all_dists(work, ty, tx, nnf, r, nnf_d)
+        _patchmatch(work, tmask, src_ok, nnf, nnf_d, r, pm_iters, _mix_seed(seed, li, k + 1))
+        d = nnf_d[ty, tx] / (3.0 * (2 * r + 1) ** 2)
+        sigma2 = float(np.percentile(d, sigma_percentile)) if d.size else 0.0
+        inv = 1.0 / (2.0 * sigma2) if sigma2 > 1e-12 else 0.0
+        _vote(work, hole, ty, tx, nnf, nnf_d, r, inv, conf)
+    return nnf
 
 
 @register("patchmatch")

@@ -1,10 +1,21 @@
-"""Training configuration: one dataclass whose defaults run on a CPU, profiles as small override sets.
+"""Configuration of `bench train` and `bench reproduce`: one chain of defaults for both.
 
-Precedence (nanoGPT style): TrainConfig defaults < profile overrides < `--config FILE.yaml` < CLI flags.
+Two dataclasses hold every setting with defaults that run on a CPU: `TrainConfig` (the trainer) and
+`ReproduceConfig` (what `bench reproduce` adds: test masks, evaluation, methods). One table of profiles,
+`PROFILES`, overrides both. Precedence (nanoGPT style), the same for both commands:
+
+    dataclass defaults < profile < `--config FILE.yaml` < command-line options
+
+A YAML file or option naming a setting both dataclasses have (size, seed, workers) sets it in both;
+`steps` sets the total of the two training phases. When the image size is overridden and the depth is
+not, the depth follows the size.
 
 >>> cfg = resolve_config("smoke", overrides={"steps": 4})
 >>> cfg.steps_phase1, cfg.steps_phase2
 (3, 1)
+>>> rep, train = resolve_reproduce("quick", overrides={"per_bin": 3})
+>>> rep.per_bin, rep.size == train.size == 128
+(3, True)
 """
 
 from __future__ import annotations
@@ -96,42 +107,55 @@ class TrainConfig:
         return self
 
 
-# Profiles are override sets on top of the defaults (which are `quick`).
-PROFILES: dict[str, dict[str, Any]] = {
-    # Seconds, for tests and a first look: 64 px, 4 encoder layers, 8 channels.
+# Methods of Table 1 that `bench reproduce` runs besides the learned ones.
+BASELINES: tuple[str, ...] = ("patchmatch", "telea", "ns", "biharmonic", "mean")
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """What `bench reproduce` decides besides training; the defaults are the `quick` profile."""
+
+    profile: str = "quick"
+    size: int = 128  # image and mask size, px (also the training size)
+    per_bin: int = 24  # test masks per bin and group
+    eval_limit: int | None = None  # test images used (None: all)
+    methods: tuple[str, ...] = ("pconv", "conv", *BASELINES)
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    paired: tuple[str, str] = ("pconv", "conv")
+    seed: int = 0
+    workers: int = 2  # processes for masks, threads for baselines and loading (also the training loader)
+
+
+# Profiles: override sets on top of the dataclass defaults, for training and for reproduce. The
+# defaults are the quick profile, which `make reproduce` runs on 2 CPU cores.
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    # Seconds, for tests and a first look: 64 px, 4 encoder layers, 8 channels, a few steps.
     "smoke": {
-        "size": 64,
-        "width": 8,
-        "layers": 4,
-        "batch_size": 2,
-        "steps_phase1": 6,
-        "steps_phase2": 2,
-        "checkpoint_every": 4,
-        "sample_every": 4,
-        "features": "auto",
+        "train": {
+            "size": 64, "width": 8, "layers": 4, "batch_size": 2, "steps_phase1": 6, "steps_phase2": 2,
+            "checkpoint_every": 4, "sample_every": 4, "features": "efficientnet-lite0",
+        },
+        "reproduce": {
+            "size": 64, "per_bin": 2, "eval_limit": 4,
+            "method_options": {"patchmatch": {"patch_size": 5, "min_size": 16}},
+        },
     },
-    # 128 px, a narrow net (width 32, 6 encoder layers), 1000 + 200 steps of batch 4: about 5 minutes per
-    # model on 2 idle CPU cores. Without perceptual/style terms: on 2 cores a feature network costs 2-3x
-    # the U-Net's own step, so the quick models learn the L1 + TV part of the loss only (logged as
-    # features "none"); `--features auto` restores the full loss at that cost.
-    "quick": {"features": "none"},
-    # Liu et al. 2018: 512 px, 8 encoder layers, 64 channels, batch 6, VGG-16 features. The paper reports
-    # training time, not step counts; 1,000,000 + 100,000 steps is our documented choice. Override in a
-    # YAML file (configs/) if needed.
+    # 128 px, a narrow net (width 32, 6 encoder layers), 1000 + 200 steps of batch 4. Without the
+    # perceptual/style terms: on 2 cores a feature network costs 2-3x the U-Net's own step, so the quick
+    # models learn the L1 + TV part of the loss only (logged as features "none").
+    "quick": {"train": {"features": "none"}, "reproduce": {}},
+    # Liu et al. 2018: 512 px, 8 encoder layers, 64 channels, batch 6, VGG-16 features, 1,000 test
+    # masks per bin and group. The paper reports training time, not step counts; 1,000,000 + 100,000
+    # steps is our documented choice.
     "paper": {
-        "size": 512,
-        "width": 64,
-        "layers": 8,
-        "batch_size": 6,
-        "steps_phase1": 1_000_000,
-        "steps_phase2": 100_000,
-        "features": "vgg16",
-        "checkpoint_every": 5000,
-        "sample_every": 5000,
-        "log_every": 50,
-        "workers": 8,
+        "train": {
+            "size": 512, "width": 64, "layers": 8, "batch_size": 6, "steps_phase1": 1_000_000,
+            "steps_phase2": 100_000, "features": "vgg16", "checkpoint_every": 5000, "sample_every": 5000,
+            "log_every": 50, "workers": 8,
+        },
+        "reproduce": {"size": 512, "per_bin": 1000, "workers": 8},
     },
-}
+}  # fmt: skip
 
 
 def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
@@ -207,23 +231,67 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def _profile(name: str | None) -> dict[str, dict[str, Any]]:
+    if name is None:
+        return {"train": {}, "reproduce": {}}
+    if name not in PROFILES:
+        raise BenchError(f"unknown profile {name!r} (use {', '.join(PROFILES)})")
+    return PROFILES[name]
+
+
+def _layers_follow_size(cfg: TrainConfig, base: TrainConfig, over: dict[str, Any]) -> TrainConfig:
+    """An overridden size without an overridden depth: the depth follows the size."""
+    if "size" in over and "layers" not in over and cfg.size != base.size:
+        return dataclasses.replace(cfg, layers=None)
+    return cfg
+
+
 def resolve_config(
     profile: str | None = None,
     config_file: str | os.PathLike | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> TrainConfig:
-    """Defaults < profile < YAML file < `overrides` (CLI flags; None values are ignored)."""
-    cfg = TrainConfig()
+    """TrainConfig: defaults < profile < YAML file < `overrides` (CLI flags; None values are ignored)."""
+    cfg = apply_overrides(TrainConfig(), _profile(profile)["train"], f"profile {profile}")
     if profile is not None:
-        if profile not in PROFILES:
-            raise BenchError(f"unknown profile {profile!r} (use {', '.join(PROFILES)})")
-        cfg = apply_overrides(cfg, PROFILES[profile], f"profile {profile}")
         cfg = dataclasses.replace(cfg, profile=profile)
-    if config_file is not None:
-        cfg = apply_overrides(cfg, load_yaml(config_file), str(config_file))
-    if overrides:
-        cfg = apply_overrides(cfg, {k: v for k, v in overrides.items() if v is not None}, "command line")
-    return cfg.validate()
+    base = cfg
+    over = dict(load_yaml(config_file)) if config_file is not None else {}
+    cfg = apply_overrides(cfg, over, str(config_file))
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    cfg = apply_overrides(cfg, flags, "command line")
+    return _layers_follow_size(cfg, base, {**over, **flags}).validate()
+
+
+def resolve_reproduce(
+    profile: str = "quick",
+    config_file: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[ReproduceConfig, TrainConfig]:
+    """(ReproduceConfig, TrainConfig) of a reproduce run, through the one chain: defaults < profile <
+    YAML < overrides. Each setting goes to the dataclass that has it (both, for size/seed/workers)."""
+    prof = _profile(profile)
+    rep_names = {f.name for f in dataclasses.fields(ReproduceConfig)}
+    train_names = {f.name for f in dataclasses.fields(TrainConfig)} | {"steps"}
+    rep = dataclasses.replace(ReproduceConfig(), **prof["reproduce"], profile=profile)
+    shared = {k: getattr(rep, k) for k in ("size", "seed")}  # the reproduce profile's size is the training's
+    train = resolve_config(profile, overrides=shared)
+    base = train
+    chain = [(dict(load_yaml(config_file)) if config_file is not None else {}, str(config_file)),
+             ({k: v for k, v in (overrides or {}).items() if v is not None}, "command line")]  # fmt: skip
+    seen: dict[str, Any] = {}
+    for over, source in chain:
+        unknown = sorted(set(over) - rep_names - train_names)
+        if unknown:
+            known = ", ".join(sorted((rep_names | train_names) - {"profile"}))
+            raise BenchError(f"{source}: unknown setting(s) {', '.join(unknown)} (known: {known})")
+        rep_over = {k: v for k, v in over.items() if k in rep_names and k != "profile"}
+        if "methods" in rep_over or "paired" in rep_over:
+            rep_over = {k: tuple(v) if k in ("methods", "paired") else v for k, v in rep_over.items()}
+        rep = dataclasses.replace(rep, **rep_over)
+        train = apply_overrides(train, {k: v for k, v in over.items() if k in train_names}, source)
+        seen.update(over)
+    return rep, _layers_follow_size(train, base, seen).validate()
 
 
 # Settings that must agree between a checkpoint and the run that resumes it: they define the model, the

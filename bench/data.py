@@ -32,10 +32,12 @@ truncated files, grey-scale images (useless for colour inpainting), images small
 are composited over white and 16-bit images are reduced to 8 bits, each with a note. When nothing usable
 remains, `BenchError` (exit 2) is raised and nothing is written.
 
->>> report = prepare_dataset(Path("/tmp/d"), size=128)            # doctest: +SKIP
->>> files = list_images(Path("/tmp/d"), split="train")           # doctest: +SKIP
->>> load_image(files[0]).shape                                    # doctest: +SKIP
-(128, 128, 3)
+>>> import tempfile
+>>> out = Path(tempfile.mkdtemp()) / "set"
+>>> report = prepare_dataset(out, size=32, crops_per_photo=1, progress=False)
+>>> files = list_images(out, split="train")
+>>> load_image(files[0]).shape
+(32, 32, 3)
 """
 
 from __future__ import annotations
@@ -58,9 +60,8 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.folders import check_claim, claim, inside
-from bench.io import encode_png, write_bytes, write_json
+from bench.io import IMAGE_SUFFIXES, encode_png, write_bytes, write_json
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MANIFEST = "manifest.csv"
 INFO = "dataset.json"
 SPLITS = ("train", "test")
@@ -541,7 +542,7 @@ def _user_files(root: Path, exclude: Path | None) -> tuple[list[Path], int]:
         for name in filenames:
             if name.startswith("."):
                 continue
-            if name.lower().endswith(IMAGE_EXTENSIONS):
+            if name.lower().endswith(IMAGE_SUFFIXES):
                 files.append(d / name)
             else:
                 other += 1
@@ -618,7 +619,7 @@ def _find_photos(source: str, out: Path, say: Callable[[str], None]) -> tuple[li
         raise BenchError(f"{root} is not a folder")
     files, ignored = _user_files(root, out.resolve())
     if not files:
-        raise BenchError(f"image folder {root} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        raise BenchError(f"image folder {root} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
     return [Photo(f.relative_to(root).as_posix(), f, "user") for f in files], str(root.resolve()), ignored
 
 

@@ -46,7 +46,7 @@ from bench.records import (
     retire_stale,
     sample_name,
 )
-from masks.conventions import BINS, GROUPS, Bin, Group
+from masks.conventions import BINS, GROUPS, Bin, Group, is_valid
 
 # run.json keys that must match for records in an existing folder to be reused.
 _SAME_RUN_KEYS = ("data", "masks", "seed", "resize_masks")
@@ -71,6 +71,9 @@ class EvalConfig:
     is_weights: Path | None = None
     allow_download: bool = False
     compute_is: bool = True
+    metrics: tuple[str, ...] | None = (
+        None  # registered metrics to compute; None: every one (IS per compute_is)
+    )
     paired: tuple[str, str] | None = None
     n_boot: int = 1000
     samples_per_bin: int = 2  # pairs per bin kept as pictures for the qualitative grid
@@ -107,6 +110,7 @@ class Prepared:
     methods: list[tuple[str, Any]]  # (label, inpainter)
     is_network: Any
     is_info: dict[str, Any]
+    metrics: list[Any]  # bench.metrics.Metric, in registry order
     paired: tuple[str, str] | None
     samples: set[tuple[str, str]]
     cache: DigestCache
@@ -281,6 +285,19 @@ def _load_is_network(cfg: EvalConfig, device: torch.device) -> Any:
         raise BenchError(f"the Inception Score network could not be loaded: {e}") from None
 
 
+def _select_metrics(cfg: EvalConfig) -> list[Any]:
+    """The registered metrics this run computes, in registry order (IS only with cfg.compute_is)."""
+    from bench.metrics import available_metrics
+
+    registry = available_metrics()
+    if cfg.metrics is not None:
+        unknown = [m for m in cfg.metrics if m not in registry]
+        if unknown:
+            raise BenchError(f"unknown metric(s) {', '.join(unknown)}; registered: {', '.join(registry)}")
+        return [m for n, m in registry.items() if n in cfg.metrics]
+    return [m for m in registry.values() if m.network != "is" or cfg.compute_is]
+
+
 def _check_options(cfg: EvalConfig) -> None:
     if not cfg.bins or not cfg.groups:
         raise BenchError("the selection is empty: give at least one bin and one group")
@@ -312,7 +329,8 @@ def prepare(cfg: EvalConfig, is_network: Any = None) -> Prepared:
     _verify_masks(masks, sel, hw, cfg.resize_masks, cache)
     device = resolve_device(cfg.device)
     methods = build_methods(cfg.methods, cfg.device, cfg.workers, cfg.batch_size)
-    if not cfg.compute_is:
+    metrics = _select_metrics(cfg)
+    if not any(m.network == "is" for m in metrics):
         is_network = None
     elif is_network is None:
         is_network = _load_is_network(cfg, device)
@@ -328,8 +346,8 @@ def prepare(cfg: EvalConfig, is_network: Any = None) -> Prepared:
         f"{image_digest[i]}:{mask_digest[m]}" for i, m in zip(pairs["image"], pairs["mask"], strict=True)
     ]
     samples = set(zip(*[sample_pairs(pairs, cfg.samples_per_bin)[c] for c in ("image", "mask")], strict=True))
-    return Prepared(cfg, data, masks, pairs, hw, methods, is_network, _is_info(is_network), paired,
-                    samples, cache, device)  # fmt: skip
+    return Prepared(cfg, data, masks, pairs, hw, methods, is_network, _is_info(is_network), metrics,
+                    paired, samples, cache, device)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -371,6 +389,7 @@ def _write_run(p: Prepared, entries: list[dict[str, Any]], status: str) -> None:
     run = dict(
         _run_config(p), bins=[b.name for b in cfg.bins], groups=[str(g) for g in cfg.groups],
         limit=cfg.limit, n_images=n_images, image_size=list(p.hw), methods=entries, is_network=p.is_info,
+        metrics=[m.meta() for m in p.metrics],
         paired=list(p.paired) if p.paired else None, n_boot=cfg.n_boot, command=cfg.command,
         samples_per_bin=cfg.samples_per_bin, status=status,
     )  # fmt: skip
@@ -406,7 +425,7 @@ def _to_tensor_images(arrs: list[np.ndarray]) -> torch.Tensor:
 
 
 def _to_tensor_masks(arrs: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy((np.stack(arrs) >= 128).astype(np.float32))[:, None]  # (B,1,H,W), 1 = valid
+    return torch.from_numpy(is_valid(np.stack(arrs)).astype(np.float32))[:, None]  # (B,1,H,W), 1 = valid
 
 
 def _load_chunk(p: Prepared, chunk: pd.DataFrame, pool: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -435,18 +454,26 @@ def _num(x: float) -> float | None:
 
 
 def compute_chunk(
-    p: Prepared, inp: Any, mr: MethodRecords, chunk: pd.DataFrame, rows: list[int], imgs, msks
+    p: Prepared,
+    inp: Any,
+    mr: MethodRecords,
+    chunk: pd.DataFrame,
+    rows: list[int],
+    names: list[str],
+    imgs,
+    msks,
 ) -> None:
-    """Run one method on one chunk, compute the metrics of its pairs `rows` (positions in the chunk) and
-    append their records (probabilities and sample pictures first)."""
-    from bench.metrics import all_metrics, composite
+    """Run one method on one chunk, compute the metrics `names` of its pairs `rows` (positions in the
+    chunk) and append their records (probabilities and sample pictures first). "is" in `names` means the
+    class probabilities behind the Inception Score."""
+    from bench.metrics import composite, pair_metric_values
 
     with torch.no_grad():
         output = inp.inpaint(imgs, msks)
         comp = composite(output.to(imgs.device), imgs, msks)  # I_comp, (B,3,H,W)
-        mets = {k: v.detach().cpu().double().numpy() for k, v in all_metrics(comp, imgs, msks).items()}
+        mets = pair_metric_values(comp, imgs, msks, [n for n in names if n != "is"])
         probs = None
-        if p.is_network is not None:
+        if "is" in names and p.is_network is not None:
             probs = p.is_network.probs(comp.to(p.device)).detach().cpu().float().numpy()  # (B,K)
     pfile = mr.write_probs(int(chunk["pair_id"].iloc[rows[0]]), probs[rows]) if probs is not None else None
     lines = []
@@ -457,18 +484,27 @@ def compute_chunk(
             write_png(mr.samples_path / sample_name(pr["image"], pr["mask"], pr["inputs"]), pic)
         lines.append(dict(
             pair_id=int(pr["pair_id"]), image=pr["image"], mask=pr["mask"], bin=pr["bin"], group=pr["group"],
-            inputs=pr["inputs"], metrics={m: _num(mets[m][j]) for m in mets},
+            inputs=pr["inputs"], metrics={m: _num(v[j]) for m, v in mets.items()},
             probs_file=pfile, probs_row=r_i if pfile else None,
         ))  # fmt: skip
     mr.append(lines)
 
 
+def _missing(p: Prepared, state: dict, key: tuple[str, str, str]) -> set[str]:
+    """Metrics (and "is" for class probabilities) a method still lacks for one pair."""
+    have, has_probs = state.get(key, (frozenset(), False))
+    want = {m.name for m in p.metrics if m.kind == "pair"} - have
+    if p.is_network is not None and not has_probs:
+        want.add("is")
+    return want
+
+
 def _compute_all(p: Prepared, recs: list[MethodRecords]) -> tuple[int, int]:
-    """Every missing (method, pair), chunk by chunk; returns (computed, reused)."""
+    """Every missing (method, pair), chunk by chunk; returns (computed, reused) pair counts."""
     cfg, pairs = p.cfg, p.pairs
-    done = [mr.done_pairs() for mr in recs]
+    states = [mr.state() for mr in recs]
     keys = [pair_key(r) for r in pairs[["image", "mask", "inputs"]].to_dict("records")]
-    todo = sum(k not in d for d in done for k in keys)
+    todo = sum(bool(_missing(p, st, k)) for st in states for k in keys)
     reused = len(keys) * len(recs) - todo
     bar = tqdm(total=todo, unit="pair", desc="evaluate", disable=None if cfg.progress and todo else True,
                dynamic_ncols=True)  # fmt: skip
@@ -477,14 +513,15 @@ def _compute_all(p: Prepared, recs: list[MethodRecords]) -> tuple[int, int]:
         for start in range(0, len(pairs), cfg.batch_size):
             chunk = pairs.iloc[start : start + cfg.batch_size]
             ck = keys[start : start + cfg.batch_size]
-            need = [i for i, d in enumerate(done) if any(k not in d for k in ck)]
+            lacking = [[_missing(p, st, k) for k in ck] for st in states]  # per method, per pair
+            need = [i for i, lack in enumerate(lacking) if any(lack)]
             if not need:
                 continue
             imgs, msks = _load_chunk(p, chunk, pool)
             for i in need:
-                rows = [j for j, k in enumerate(ck) if k not in done[i]]
-                compute_chunk(p, p.methods[i][1], recs[i], chunk, rows, imgs, msks)
-                done[i].update(ck[j] for j in rows)
+                rows = [j for j, lack in enumerate(lacking[i]) if lack]
+                names = sorted(set().union(*(lacking[i][j] for j in rows)))
+                compute_chunk(p, p.methods[i][1], recs[i], chunk, rows, names, imgs, msks)
                 bar.update(len(rows))
     finally:
         bar.close()
@@ -504,13 +541,17 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
     with claim(cfg.out, "eval"):
         recs, entries = open_records(p)
         write_csv(cfg.out / PAIRS_FILE, p.pairs)
-        done = [mr.done_pairs() for mr in recs]
-        complete = all(k in d for d in done for k in (pair_key(r) for r in p.pairs.to_dict("records")))
+        states = [mr.state() for mr in recs]
+        keys = [pair_key(r) for r in p.pairs.to_dict("records")]
+        complete = not any(_missing(p, st, k) for st in states for k in keys)
         _write_run(p, entries, "complete" if complete else "running")
         p.cache.save()
         computed, reused = _compute_all(p, recs)
         _write_run(p, entries, "complete")
-        t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, figures=cfg.figures,
-                           n_boot=cfg.n_boot)  # fmt: skip
+        t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot)
+        if cfg.figures:
+            from bench.plots import write_figures
+
+            t.files += write_figures(t)
     return EvalResult(out=cfg.out, summary=t.summary, paired=t.paired, text=t.text, files=t.files,
                       n_pairs=len(p.pairs), computed=computed, reused=reused)  # fmt: skip

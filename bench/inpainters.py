@@ -1,4 +1,4 @@
-"""The Inpainter interface and the registry of methods (DESIGN.md, "Inpainters").
+"""The Inpainter interface and the registry of methods.
 
 Every method is an object with `name`, `options`, `fingerprint`, `meta` and
 `inpaint(images, masks) -> images` on batches in the project's conventions: images float32 RGB in [0,1],
@@ -29,14 +29,11 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
+from masks.conventions import HOLE_FILL
 
 # Modules that register the non-learned methods; imported on first use of the registry so that
 # `import bench.inpainters` stays cheap (numba, cv2, skimage load only when a method is asked for).
 _BUILTIN_MODULES: tuple[str, ...] = ("baselines.classical", "baselines.patchmatch")
-
-# Fill used when an image has no valid pixel at all: nothing to copy from, so mid-grey (the paper's
-# Conv baseline fills holes with 127.5 too).
-ALL_HOLE_FILL: float = 0.5
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
@@ -122,7 +119,7 @@ class Inpainter:
         if b == 0:
             return images.clone()
         fill = self._fill(images, valid.float())
-        fill = torch.nan_to_num(fill.to(images.device, torch.float32), nan=ALL_HOLE_FILL).clamp(0.0, 1.0)
+        fill = torch.nan_to_num(fill.to(images.device, torch.float32), nan=HOLE_FILL).clamp(0.0, 1.0)
         # torch.where keeps valid pixels bit-exact (m*img + (1-m)*fill would turn NaN*0 into NaN).
         return torch.where(valid, images, fill)
 
@@ -150,7 +147,7 @@ class PerImageInpainter(Inpainter):
     """A method that works on one (H,W,3) numpy image at a time, run over a batch with `workers` threads.
 
     Subclasses implement `fill_one(image, valid, seed) -> (H,W,3)`; it is only called on images that have
-    both hole and valid pixels (no hole: returned unchanged; all hole: ALL_HOLE_FILL). Threads give real
+    both hole and valid pixels (no hole: returned unchanged; all hole: HOLE_FILL). Threads give real
     parallelism because the heavy parts (cv2, numba nogil, skimage/numpy) release the GIL.
     """
 
@@ -163,7 +160,7 @@ class PerImageInpainter(Inpainter):
         if valid.all():
             return image
         if not valid.any():
-            return np.full_like(image, ALL_HOLE_FILL)
+            return np.full_like(image, HOLE_FILL)
         seed = image_seed(int(self.options.get("seed", 0)), image, valid)
         out = self.fill_one(image, valid, seed)
         return np.asarray(out, dtype=np.float32).reshape(image.shape)
@@ -229,6 +226,11 @@ def _load_builtins() -> None:
                 importlib.import_module(mod)
             except ImportError as e:
                 raise BenchError(f"${PLUGINS_ENV}: cannot import {mod!r} ({e})") from e
+
+
+def load_plugins() -> None:
+    """Import the builtin methods, then the user's modules named in $PCONV_BENCH_PLUGINS (once)."""
+    _load_builtins()
 
 
 def available() -> list[str]:
@@ -318,10 +320,7 @@ class CheckpointInpainter(Inpainter):
             raise BenchError(f"method {self.name!r}: checkpoint {path} does not exist")
         self.options["checkpoint"] = str(p)
         self.options["checkpoint_sha256"] = sha256_file(p)
-        try:
-            from bench.train import load_checkpoint_model
-        except ImportError as e:  # pragma: no cover - bench.train ships with the package
-            raise BenchError(f"method {self.name!r}: cannot import bench.train ({e})") from e
+        from bench.checkpoint import load_checkpoint_model
         from bench.device import resolve_device
 
         model, meta = load_checkpoint_model(p, device="cpu")
@@ -352,7 +351,7 @@ class CheckpointInpainter(Inpainter):
                 img = images[i : i + bs].to(self.device)
                 m = masks[i : i + bs].to(self.device)
                 # Hole pixels never reach the network: filled with 0.5 (the Conv baseline's 127.5).
-                x = torch.where(m > 0.5, img, torch.full_like(img, ALL_HOLE_FILL))
+                x = torch.where(m > 0.5, img, torch.full_like(img, HOLE_FILL))
                 y = self.model(x, m)
                 if isinstance(y, tuple | list):
                     y = y[0]

@@ -18,6 +18,9 @@ from typing import Any, BinaryIO
 import cv2
 import numpy as np
 
+# Files read as images or masks, by suffix (lower case).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
 
 def _read_umask() -> int:
     mask = os.umask(0o022)
@@ -46,9 +49,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", fsync: bool = True) -
             if fsync:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(path)  # a full disk says which file could not be written
         raise
 
 

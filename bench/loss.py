@@ -6,8 +6,13 @@ Conventions: images (B,3,H,W) in [0,1]; mask (B,1,H,W) float, 1 = valid, 0 = hol
 Every L1 term is a mean over the elements of the full tensor (the paper's 1/N_{I_gt}, 1/N_{Psi_p}), so a
 masked term divides by all elements, not by the number of masked ones, exactly as written in the paper.
 
+>>> from bench.features import load_feature_net
 >>> loss = InpaintingLoss(load_feature_net("none"))
->>> total, terms = loss(out, gt, mask)   # terms: valid, hole, perc, style_out, style_comp, tv, total
+>>> gt, out = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+>>> mask = torch.ones(2, 1, 16, 16); mask[..., 4:9, 4:9] = 0
+>>> total, terms = loss(out, gt, mask)
+>>> sorted(terms)
+['hole', 'perc', 'style_comp', 'style_out', 'total', 'tv', 'valid']
 """
 
 from __future__ import annotations

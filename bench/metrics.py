@@ -1,8 +1,21 @@
-"""Image-quality metrics of Table 1: L1 (%), PSNR, SSIM, hole-only L1 and the Inception Score.
+"""Image-quality metrics of Table 1, and the registry every table, plot and record reads them from.
 
-All per-image metrics take float tensors (B,3,H,W) in [0,1] and return one float64 value per image,
+The registry (`METRICS`, filled by `register_metric`) holds each metric once: its name (the record key),
+label, number format, direction (higher or lower is better), kind ("pair": one value per image-mask pair,
+with a bootstrap CI; "cell": computed from a whole cell's distribution, like IS) and the network it
+needs. Records, tables, plots and the CLI read it; nothing else lists metrics. A plugin module named in
+$PCONV_BENCH_PLUGINS adds one with the same decorator::
+
+    from bench.metrics import register_metric
+
+    @register_metric("max_err", label="Max error", higher_is_better=False)
+    def max_err(output, target, valid):  # (H,W,3) float arrays in [0,1], (H,W) bool valid
+        return float(abs(output - target).max())
+
+The builtins (L1 (%), PSNR, SSIM, hole L1) are computed together by one fused pass (`all_metrics`);
+per-image tensors are float (B,3,H,W) in [0,1] and each metric gives one float64 value per image,
 shape (B,). They are computed on the composited output I_comp = M*I_gt + (1-M)*I_out over the whole
-image (DESIGN.md); use :func:`composite` first.
+image (docs/conventions.md); use :func:`composite` first.
 
 SSIM follows ``skimage.metrics.structural_similarity(a, b, data_range=1, channel_axis=-1,
 gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``: an 11-tap Gaussian (sigma 1.5,
@@ -20,12 +33,18 @@ Example::
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from bench.errors import BenchError
 
 try:  # optional: a fused CPU kernel, ~10x faster than eager torch on CPU (benchmarks/metrics.py)
     import numba as _nb
@@ -34,7 +53,10 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
 
 __all__ = [
     "BACKENDS",
+    "METRICS",
     "METRIC_KEYS",
+    "Metric",
+    "register_metric",
     "SSIM_WIN",
     "all_metrics",
     "composite",
@@ -45,8 +67,91 @@ __all__ = [
     "ssim",
 ]
 
-# Result keys of all_metrics, in table order.
+# Result keys of all_metrics (the fused builtins), in the order it returns them.
 METRIC_KEYS: tuple[str, ...] = ("l1_percent", "psnr", "ssim", "hole_l1_percent")
+KINDS: tuple[str, ...] = ("pair", "cell")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric and what every table, plot and record needs to know about it."""
+
+    name: str  # record key and summary.csv's `metric`
+    label: str  # shown in tables and plots
+    higher_is_better: bool
+    decimals: int = 2  # number format of tables
+    kind: str = "pair"  # "pair" (per image-mask pair, bootstrap CI) or "cell" (whole-cell distribution)
+    network: str | None = None  # what it needs besides the images: "is" = the Inception-Score classifier
+    fn: Callable[..., float] | None = None  # per pair: fn(output, target, valid) on numpy, see module doc
+    fused: bool = False  # computed by all_metrics in one pass with the other fused builtins
+    origin: str = ""  # module that registered it
+
+    def meta(self) -> dict[str, Any]:
+        """JSON-able metadata (written into run.json, so tables can be rebuilt without the plugin)."""
+        return dict(name=self.name, label=self.label, higher_is_better=self.higher_is_better,
+                    decimals=self.decimals, kind=self.kind, network=self.network)  # fmt: skip
+
+
+METRICS: dict[str, Metric] = {}  # the registry, in table order (builtins first, then plugins)
+
+
+def register_metric(
+    name: str,
+    *,
+    label: str,
+    higher_is_better: bool,
+    decimals: int = 2,
+    kind: str = "pair",
+    network: str | None = None,
+    fused: bool = False,
+) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    """Decorator registering `fn(output, target, valid) -> float` as a per-pair metric `name`.
+
+    `output` and `target` are float (H,W,3) arrays in [0,1] (the composited output and the ground truth),
+    `valid` an (H,W) bool array (True = valid pixel). A name already taken by other code is refused.
+    """
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(f"metric name {name!r} must be lower-case letters, digits and '_'")
+    if kind not in KINDS:
+        raise ValueError(f"metric kind must be one of {KINDS}, got {kind!r}")
+
+    def deco(fn: Callable[..., float]) -> Callable[..., float]:
+        origin = getattr(fn, "__module__", "")
+        old = METRICS.get(name)
+        if old is not None and old.origin != origin:
+            raise BenchError(f"metric name {name!r} is taken by {old.origin}; {origin} must use another name")
+        METRICS[name] = Metric(name, label, higher_is_better, int(decimals), kind, network, fn, fused, origin)
+        return fn
+
+    return deco
+
+
+def available_metrics() -> dict[str, Metric]:
+    """The registry, with the user's plugin modules imported (they may register metrics)."""
+    from bench.inpainters import load_plugins
+
+    load_plugins()
+    return METRICS
+
+
+def pair_metric_values(
+    comp: Tensor, target: Tensor, masks: Tensor, names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The per-pair metrics `names` of a batch: name -> (B,) float64. The fused builtins are computed by
+    one `all_metrics` pass (only when one of them is asked for); the others image by image in numpy."""
+    out: dict[str, np.ndarray] = {}
+    if any(METRICS[n].fused for n in names):
+        fused = all_metrics(comp, target, masks)
+        out.update({n: fused[n].detach().cpu().double().numpy() for n in names if METRICS[n].fused})
+    others = [n for n in names if not METRICS[n].fused]
+    if others:
+        o = comp.detach().cpu().double().permute(0, 2, 3, 1).numpy()  # (B,H,W,3)
+        t = target.detach().cpu().double().permute(0, 2, 3, 1).numpy()
+        v = masks.detach().cpu().numpy()[:, 0] > 0.5  # (B,H,W) bool
+        for n in others:
+            out[n] = np.array([float(METRICS[n].fn(o[i], t[i], v[i])) for i in range(len(o))])
+    return out
+
 
 SSIM_SIGMA = 1.5
 SSIM_TRUNCATE = 3.5  # skimage's value for gaussian_weights=True: radius int(3.5*1.5+0.5) = 5
@@ -254,7 +359,7 @@ def ssim(output: Tensor, target: Tensor, *, backend: str = "auto") -> Tensor:
     """SSIM per image, (B,) float64; needs H, W >= 11.
 
     Agrees with skimage (module docstring) to ~1e-7 on natural images; the largest deviation found,
-    2e-5, is on near-flat images, from float32 cancellation in E[x^2] - E[x]^2 (issue 6 allows 5e-4).
+    2e-5, is on near-flat images, from float32 cancellation in E[x^2] - E[x]^2 (the tests allow 5e-4).
     ``backend``: "auto" (numba kernel on CPU when numba is installed, else torch), "torch", "numba".
     """
     _check_pair(output, target)
@@ -364,3 +469,33 @@ def inception_score(probs: Tensor, splits: int = 10, seed: int = 0) -> tuple[flo
         kl = (torch.special.xlogy(chunk, chunk) - torch.special.xlogy(chunk, marginal)).sum(dim=1)
         scores.append(math.exp(kl.mean().item()))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+# ---- the builtin metrics of Table 1 (registry order = table order) ------------------------------------
+def _fused(name: str) -> Callable[..., float]:
+    def one(output: np.ndarray, target: np.ndarray, valid: np.ndarray) -> float:
+        x = torch.from_numpy(np.ascontiguousarray(output.transpose(2, 0, 1)))[None].float()
+        y = torch.from_numpy(np.ascontiguousarray(target.transpose(2, 0, 1)))[None].float()
+        m = torch.from_numpy(valid.astype(np.float32))[None, None]
+        return float(all_metrics(x, y, m)[name][0])
+
+    one.__module__ = __name__
+    return one
+
+
+for _name, _label, _up, _dec in (
+    ("l1_percent", "L1 (%)", False, 2),
+    ("psnr", "PSNR", True, 2),
+    ("ssim", "SSIM", True, 3),
+):
+    register_metric(_name, label=_label, higher_is_better=_up, decimals=_dec, fused=True)(_fused(_name))
+
+
+def _is_per_cell(output: np.ndarray, target: np.ndarray, valid: np.ndarray) -> float:
+    raise TypeError("the Inception Score is computed per cell from class probabilities, not per pair")
+
+
+register_metric("is", label="IS", higher_is_better=True, kind="cell", network="is")(_is_per_cell)
+register_metric("hole_l1_percent", label="Hole L1 (%)", higher_is_better=False, fused=True)(
+    _fused("hole_l1_percent")
+)

@@ -20,10 +20,10 @@ import pandas as pd  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 from bench.folders import inside  # noqa: E402
 from bench.io import read_mask, read_png_rgb, write_bytes  # noqa: E402
-from bench.tables import METRICS, TableContext, bin_label  # noqa: E402
-from masks.conventions import BIN_NAMES, bin_by_name  # noqa: E402
+from bench.tables import TableContext, bin_label, metric_order  # noqa: E402
+from masks.conventions import BIN_NAMES, GROUPS, Group, bin_by_name, is_valid  # noqa: E402
 
-_LINES = {"N": "-", "B": "--"}
+_LINES = {Group.N.value: "-", Group.B.value: "--"}  # group N solid, B dashed
 
 
 def _save(fig: Any, path: Path, dpi: int = 110) -> Path:
@@ -37,7 +37,7 @@ def _save(fig: Any, path: Path, dpi: int = 110) -> Path:
 def plot_curves(summary: pd.DataFrame, path: Path, ctx: TableContext | None = None) -> Path:
     """One panel per metric: mean vs hole ratio (bin centre) per method; N solid, B dashed; CI bands."""
     ctx = ctx or TableContext()
-    metrics = [m for m in METRICS if m in set(summary["metric"])]
+    metrics = metric_order(list(dict.fromkeys(summary["metric"])), ctx.metrics)
     methods = list(dict.fromkeys(summary["method"]))
     bins = [b for b in BIN_NAMES if b in set(summary["bin"])]
     centre = {b: (bin_by_name(b).lo + bin_by_name(b).hi) / 2 for b in bins}
@@ -46,7 +46,7 @@ def plot_curves(summary: pd.DataFrame, path: Path, ctx: TableContext | None = No
     for ax, metric in zip(axes[0], metrics, strict=True):
         sm = summary[summary["metric"] == metric]
         for k, method in enumerate(methods):
-            for g in ("N", "B"):
+            for g in (g.value for g in GROUPS):
                 d = sm[(sm["method"] == method) & (sm["group"] == g)]
                 if d.empty:
                     continue
@@ -69,6 +69,17 @@ def plot_curves(summary: pd.DataFrame, path: Path, ctx: TableContext | None = No
     fig.tight_layout()
     fig.suptitle("\n".join(notes[:2]), fontsize=7, y=1.02 + 0.03 * min(2, len(notes)))
     return _save(fig, path)
+
+
+def write_figures(tables: Any) -> list[Path]:
+    """curves.png and grid.png of an evaluation, from what bench.tables.build_tables made of it."""
+    if not len(tables.summary):
+        return []
+    files = [plot_curves(tables.summary, tables.out / "curves.png", tables.ctx)]
+    grid = qualitative_grid(tables.out, tables.run, tables.pairs)
+    if grid is not None:
+        files.append(grid)
+    return files
 
 
 def _thumb(img: np.ndarray, side: int) -> np.ndarray:
@@ -110,7 +121,7 @@ def qualitative_grid(
             return None
         if m.shape != gt.shape[:2]:
             m = cv2.resize(m, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_NEAREST)
-        masked = np.where((m >= 128)[..., None], gt, 255).astype(np.uint8)  # holes shown white
+        masked = np.where(is_valid(m)[..., None], gt, 255).astype(np.uint8)  # holes shown white
         pics = [masked]
         for meth in methods:
             f = MethodRecords(out, meth["name"], meth["key"]).samples_path / sample_name(

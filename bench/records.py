@@ -20,12 +20,13 @@ A record line::
      "group": "N", "inputs": "<image digest>:<mask digest>", "metrics": {"psnr": 27.1, ...},
      "probs_file": "probs-0000000-0.npz", "probs_row": 0}
 
-A pair counts as done for a method when a record names its image, its mask and the same `inputs`
-digests: an image or mask changed in place makes exactly its pairs stale. The latest valid line of a
-pair wins. A line that does not parse or has a non-numeric metric is ignored (and counted): its pair
-is computed again. The record key hashes the method fingerprint with the IS network's name, so a changed
-checkpoint, option or IS network starts a fresh folder; other folders of that method name are moved to
-`records/stale/` (kept, never read again).
+A pair counts as done for a method when records name its image, its mask and the same `inputs`
+digests, and hold every metric asked for: an image or mask changed in place makes exactly its pairs
+stale, and a metric added later is computed alone and appended in a line of its own. The lines of a
+pair are merged in file order (a later value of a metric wins). A line that does not parse or has a
+non-numeric metric is ignored (and counted): its pair is computed again. The record key hashes the
+method fingerprint with the IS network's name, so a changed checkpoint, option or IS network starts a
+fresh folder; other folders of that method name are moved to `records/stale/` (kept, never read again).
 
 Each record line names the probs file and row holding its class probabilities, and the probs file is
 written (atomically) before the line is appended, so a line is only ever followed by complete data. A
@@ -146,7 +147,12 @@ def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
             bad += 1
             continue
         key = pair_key(rec)
-        latest.pop(key, None)
+        old = latest.pop(key, None)
+        if old is not None:  # a later line adds metrics (or probabilities) to the pair's earlier ones
+            merged = {**old, **rec, "metrics": {**old["metrics"], **rec["metrics"]}}
+            if not rec.get("probs_file"):
+                merged["probs_file"], merged["probs_row"] = old.get("probs_file"), old.get("probs_row")
+            rec = merged
         latest[key] = rec
     return list(latest.values()), bad
 
@@ -181,8 +187,12 @@ class MethodRecords:
         return read_jsonl(self.records_path)[1]
 
     def done_pairs(self) -> set[tuple[str, str, str]]:
-        """(image, mask, inputs) of every finished pair."""
+        """(image, mask, inputs) of every pair with a record."""
         return {pair_key(r) for r in self.read()}
+
+    def state(self) -> dict[tuple[str, str, str], tuple[frozenset[str], bool]]:
+        """pair key -> (metrics recorded, whether class probabilities are recorded)."""
+        return {pair_key(r): (frozenset(r["metrics"]), bool(r.get("probs_file"))) for r in self.read()}
 
     def load_probs(self, records: list[dict[str, Any]]) -> dict[tuple[str, str, str], np.ndarray]:
         """pair key -> (K,) class probabilities, from the probs file and row each record names.

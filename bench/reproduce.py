@@ -14,69 +14,14 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from bench import io
+from bench.config import ReproduceConfig, TrainConfig
 from bench.errors import BenchError
-
-# Methods of Table 1 that run offline (GL and GntIpt need weights that are not available).
-BASELINES: tuple[str, ...] = ("patchmatch", "telea", "ns", "biharmonic", "mean")
-
-
-@dataclass(frozen=True)
-class ReproduceProfile:
-    """Everything `bench reproduce` decides; a profile is a set of overrides of these defaults."""
-
-    name: str = "smoke"
-    size: int = 64  # image and mask size, px
-    per_bin: int = 2  # test masks per bin and group
-    train_profile: str = "smoke"  # profile of bench.train for PConv and Conv
-    train_overrides: dict[str, Any] = field(default_factory=dict)
-    eval_limit: int | None = 4  # test images used (None: all)
-    methods: tuple[str, ...] = ("pconv", "conv", *BASELINES)
-    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    features: str | None = None  # perceptual/style network of the learned models; None: the train profile's
-    paired: tuple[str, str] = ("pconv", "conv")
-    seed: int = 0
-    workers: int = 2
-
-
-PROFILES: dict[str, ReproduceProfile] = {
-    # Seconds: for tests. Tiny images, two masks per cell, a few training steps, stand-in features.
-    "smoke": ReproduceProfile(
-        method_options={"patchmatch": {"patch_size": 5, "min_size": 16}},
-        features="efficientnet-lite0",
-    ),
-    # The main job of `make reproduce`: about 15-30 minutes on 2 CPU cores.
-    "quick": ReproduceProfile(
-        name="quick",
-        size=128,
-        per_bin=24,
-        train_profile="quick",
-        eval_limit=None,
-    ),
-    # The paper's scale: 512 px, its network and schedule, 1,000 masks per bin and group, VGG-16 features.
-    "paper": ReproduceProfile(
-        name="paper",
-        size=512,
-        per_bin=1000,
-        train_profile="paper",
-        eval_limit=None,
-        features="vgg16",
-        workers=8,
-    ),
-}
-
-
-def get_profile(name: str) -> ReproduceProfile:
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise BenchError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}") from None
-
 
 # --------------------------------------------------------------------------------------------------
 # Stage bookkeeping
@@ -197,20 +142,8 @@ class ReproduceResult:
     timings: dict[str, float]
 
 
-def _train_config(profile: ReproduceProfile, conv: str, overrides: dict[str, Any]):
-    import dataclasses
-
-    from bench.config import resolve_config
-
-    over = {"size": profile.size, "seed": profile.seed, "conv": conv}
-    if profile.features is not None:
-        over["features"] = profile.features
-    over.update(profile.train_overrides)
-    over.update(overrides)
-    cfg = resolve_config(profile.train_profile, overrides=over)
-    if cfg.size != resolve_config(profile.train_profile).size and "layers" not in over:
-        cfg = dataclasses.replace(cfg, layers=None).validate()  # depth follows the overridden size
-    return cfg
+def _train_config(train: TrainConfig, conv: str, device: str) -> TrainConfig:
+    return replace(train, conv=conv, device=device).validate()
 
 
 def _train_done(path: Path, total_steps: int) -> bool:
@@ -224,33 +157,34 @@ def _train_done(path: Path, total_steps: int) -> bool:
         return False
 
 
-def check_prerequisites(profile: ReproduceProfile, feature_weights: str | None) -> None:
-    """Fail before any work when the profile needs something absent (VGG-16 weights for `paper`)."""
-    if profile.features == "vgg16":
+def check_prerequisites(rep: ReproduceConfig, train: TrainConfig) -> None:
+    """Fail before any work when the run needs something absent (VGG-16 weights for `paper`)."""
+    learned = any(m in rep.methods for m in ("pconv", "conv"))
+    if learned and train.features == "vgg16":
         from bench.features import VGG16_HELP, find_vgg16_weights
 
-        if find_vgg16_weights(feature_weights) is None:
-            raise BenchError(f"profile {profile.name!r} trains with VGG-16 features. {VGG16_HELP}")
+        if find_vgg16_weights(train.feature_weights) is None:
+            raise BenchError(f"profile {rep.profile!r} trains with VGG-16 features. {VGG16_HELP}")
 
 
 def reproduce(
-    profile: ReproduceProfile,
+    profile: ReproduceConfig,
+    train: TrainConfig,
     out: Path,
     results: Path | None = None,
     data: Path | None = None,
     device: str = "auto",
-    train_overrides: dict[str, Any] | None = None,
     command: str = "",
     log: Callable[[str], None] = print,
 ) -> ReproduceResult:
-    """Run every stage of the protocol for `profile` in `out`; copy tables, figures and the environment
-    record into `results` (default OUT/results). Complete stages are skipped."""
+    """Run every stage of the protocol in `out` (settings from bench.config.resolve_reproduce); copy
+    tables, figures and the environment record into `results` (default OUT/results). Complete stages
+    are skipped."""
     from bench.folders import check_claim, claim
 
     out = Path(out)
     results = Path(results) if results is not None else out / "results"
-    train_overrides = dict(train_overrides or {})
-    check_prerequisites(profile, train_overrides.get("feature_weights"))
+    check_prerequisites(profile, train)
     if data is not None and not Path(data).is_dir():
         raise BenchError(f"--data {data}: no such folder")
     check_claim(out, "reproduce")
@@ -258,12 +192,12 @@ def reproduce(
     with claim(out, "reproduce"):
         stages = Stages(out, log)
         data_dir, mask_dir = _prepare_inputs(profile, out, data, stages, log)
-        checkpoints, feature_nets = _train_models(profile, out, data_dir, device, train_overrides, stages)
+        checkpoints, feature_nets = _train_models(profile, train, out, data_dir, device, stages)
         n_pairs = _evaluate(profile, out, data_dir, mask_dir, checkpoints, device, command, stages, log)
         # The paper's confirmed Table 1 cells beside ours (reference.csv and the printed comparison).
         from bench.tables import build_tables, default_reference_path
 
-        tables = build_tables(out / "eval", reference=default_reference_path(), figures=False)
+        tables = build_tables(out / "eval", reference=default_reference_path())
         with claim(results, "results", option="--results"):
             files = _publish(tables, results)
             env = environment(
@@ -272,7 +206,7 @@ def reproduce(
                 timings=stages.timings,
                 extra={
                     "profile": asdict(profile),
-                    "train_overrides": _jsonable(train_overrides),
+                    "train": _jsonable(train.to_dict()),
                     "feature_networks": feature_nets,
                     "is_network": _is_network_of(out / "eval"),
                     "pairs": n_pairs,
@@ -307,7 +241,7 @@ def _prepare_inputs(profile, out: Path, data: Path | None, stages: Stages, log) 
     return data_dir, mask_dir
 
 
-def _train_models(profile, out: Path, data_dir: Path, device: str, overrides: dict, stages: Stages):
+def _train_models(profile, train_cfg: TrainConfig, out: Path, data_dir: Path, device: str, stages: Stages):
     """Stages `train-pconv` and `train-conv`; returns (checkpoint per method, feature network per method)."""
     from bench.checkpoint import load_checkpoint
     from bench.train import train
@@ -317,7 +251,7 @@ def _train_models(profile, out: Path, data_dir: Path, device: str, overrides: di
     for method, conv in (("pconv", "partial"), ("conv", "standard")):
         if method not in profile.methods:
             continue
-        cfg = _train_config(profile, conv, {**overrides, "device": device})
+        cfg = _train_config(train_cfg, conv, device)
         run_dir = out / "train" / method
         last = run_dir / "last.pt"
         stages.run(
@@ -386,8 +320,3 @@ def _publish(result: Any, results: Path) -> list[Path]:
             io.write_bytes(dst, src.read_bytes())
             copied.append(dst)
     return copied
-
-
-def with_overrides(profile: ReproduceProfile, **changes: Any) -> ReproduceProfile:
-    """The profile with the non-None `changes` applied."""
-    return replace(profile, **{k: v for k, v in changes.items() if v is not None})

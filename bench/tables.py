@@ -3,7 +3,7 @@
 Everything here is pure pandas/numpy on a tidy records frame (columns method, pair_id, image, mask, bin,
 group and the per-pair metrics), so tables can be rebuilt at any time from stored records.
 
->>> spec = METRICS["psnr"]; (spec.label, spec.decimals, spec.higher_is_better)
+>>> spec = metric_info("psnr"); (spec.label, spec.decimals, spec.higher_is_better)
 ('PSNR', 2, True)
 """
 
@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,28 +23,39 @@ from tabulate import tabulate
 from bench.errors import BenchError
 from bench.io import write_csv, write_text
 from bench.records import list_method_dirs, load_records, read_pairs, read_run
-from masks.conventions import BIN_NAMES, bin_by_name
+from masks.conventions import BIN_NAMES, GROUPS, bin_by_name
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    key: str
-    label: str
-    decimals: int
-    higher_is_better: bool
+def metric_info(name: str, known: dict[str, Any] | None = None) -> Any:
+    """The metadata of a metric: from `known` (run.json's copy, so tables can be rebuilt without the
+    plugin that registered it), else the registry (bench.metrics), else a plain default."""
+    from bench.metrics import METRICS, Metric
+
+    if known and name in known:
+        d = known[name]
+        kind = d.get("kind", "pair")
+        return Metric(
+            name, d["label"], bool(d["higher_is_better"]), int(d["decimals"]), kind, d.get("network")
+        )
+    if name in METRICS:
+        return METRICS[name]
+    return Metric(name, name, True, 3)
 
 
-# Row blocks in the paper's order; hole L1 is an extra block after IS.
-METRICS: dict[str, MetricSpec] = {
-    "l1_percent": MetricSpec("l1_percent", "L1 (%)", 2, False),
-    "psnr": MetricSpec("psnr", "PSNR", 2, True),
-    "ssim": MetricSpec("ssim", "SSIM", 3, True),
-    "is": MetricSpec("is", "IS", 2, True),
-    "hole_l1_percent": MetricSpec("hole_l1_percent", "Hole L1 (%)", 2, False),
-}
-PER_PAIR_METRICS: tuple[str, ...] = ("l1_percent", "psnr", "ssim", "hole_l1_percent")
-# Metrics a reference CSV may hold (the columns of paper_table1_partial.csv).
-REFERENCE_METRICS: tuple[str, ...] = ("l1_percent", "psnr", "ssim")
+def metric_order(names: Sequence[str], known: dict[str, Any] | None = None) -> list[str]:
+    """`names` in table order: run.json's order, then the registry's, then as given."""
+    from bench.metrics import METRICS
+
+    order = list(known or {}) + [m for m in METRICS if m not in (known or {})]
+    rank = {m: i for i, m in enumerate(order)}
+    return sorted(dict.fromkeys(names), key=lambda m: (rank.get(m, len(rank)), list(names).index(m)))
+
+
+def pair_metrics_of(frame: pd.DataFrame) -> list[str]:
+    """The metric columns of a records frame (everything after the pair columns), in table order."""
+    base = {"method", "pair_id", "image", "mask", "bin", "group", "inputs"}
+    return metric_order([c for c in frame.columns if c not in base])
+
 
 FORMATS: tuple[str, ...] = ("csv", "latex", "md")
 _FORMAT_ALIASES = {"tex": "latex", "markdown": "md"}
@@ -83,8 +95,13 @@ class TableContext:
     seed: int = 0
     command: str = ""  # the command that produced the records, for provenance
 
+    metrics: dict[str, Any] = field(default_factory=dict)  # name -> metadata, from run.json
+
     def label_of(self, metric: str) -> str:
-        return self.is_label if metric == "is" else METRICS[metric].label
+        return self.is_label if metric == "is" else metric_info(metric, self.metrics).label
+
+    def spec(self, metric: str) -> Any:
+        return metric_info(metric, self.metrics)
 
     def notes(self) -> list[str]:
         """Plain-text notes: which networks produced what, and how the CIs were computed."""
@@ -175,9 +192,11 @@ def summarize(
     seed: int = 0,
     is_fn: Callable[..., tuple[float, float]] | None = None,
     is_splits: int | None = None,
+    metrics: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Tidy summary: one row per (method, bin, group, metric) with mean, ci_low, ci_high, n, std.
 
+    `metrics`: the per-pair metric columns of `frame` to summarise (default: all of them).
     `frame` is the records frame; `probs` maps method -> pair_id -> class probabilities (IS rows are
     added when given). Methods, bins and groups keep the given order (default: as found, bins sorted).
     IS uses `is_splits` splits, by default min(IS_SPLITS, n // IS_MIN_PER_SPLIT), at least 1: a split of
@@ -185,8 +204,11 @@ def summarize(
     """
     methods = list(methods) if methods is not None else list(dict.fromkeys(frame["method"]))
     bins = list(bins) if bins is not None else [b for b in BIN_NAMES if b in set(frame["bin"])]
-    groups = list(groups) if groups is not None else [g for g in ("N", "B") if g in set(frame["group"])]
+    groups = (
+        list(groups) if groups is not None else [g.value for g in GROUPS if g.value in set(frame["group"])]
+    )
     is_fn = is_fn or _default_is
+    pm = list(metrics) if metrics is not None else pair_metrics_of(frame)
     rows = []
     for method in methods:
         fm = frame[frame["method"] == method]
@@ -196,9 +218,9 @@ def summarize(
                 n = len(cell)
                 if n == 0:
                     continue
-                vals = cell[list(PER_PAIR_METRICS)].to_numpy(dtype=np.float64)  # (n, 4)
+                vals = cell[pm].to_numpy(dtype=np.float64)  # (n, metrics)
                 lo, hi = bootstrap_ci(vals, n_boot, ci, _cell_rng(seed, method, b, g))
-                for j, m in enumerate(PER_PAIR_METRICS):
+                for j, m in enumerate(pm):
                     col = vals[:, j]
                     rows.append(
                         dict(
@@ -243,7 +265,7 @@ def _order(
 ) -> pd.DataFrame:
     if df.empty:
         return df.reset_index(drop=True)
-    key_m = {m: i for i, m in enumerate(METRICS)}
+    key_m = {m: i for i, m in enumerate(metric_order(list(df["metric"])))}
     key_me = {m: i for i, m in enumerate(methods)}
     key_b = {b: i for i, b in enumerate(bins)}
     key_g = {g: i for i, g in enumerate(groups)}
@@ -276,23 +298,24 @@ def paired_test(
     """
     from scipy.stats import wilcoxon
 
+    pm = pair_metrics_of(frame)
     a = frame[frame["method"] == method_a]
     b = frame[frame["method"] == method_b]
     joined = a.merge(b, on=["pair_id", "bin", "group"], suffixes=("_a", "_b"))
     rows = []
     bins = [x for x in BIN_NAMES if x in set(joined["bin"])]
     for bn in bins:
-        for g in ("N", "B"):
+        for g in (g.value for g in GROUPS):
             cell = joined[(joined["bin"] == bn) & (joined["group"] == g)].sort_values("pair_id")
             n = len(cell)
             if n == 0:
                 continue
             diffs = np.stack(
-                [cell[f"{m}_a"].to_numpy(float) - cell[f"{m}_b"].to_numpy(float) for m in PER_PAIR_METRICS],
+                [cell[f"{m}_a"].to_numpy(float) - cell[f"{m}_b"].to_numpy(float) for m in pm],
                 axis=1,
             )  # (n, 4)
             lo, hi = bootstrap_ci(diffs, n_boot, ci, _cell_rng(seed, "paired", method_a, method_b, bn, g))
-            for j, m in enumerate(PER_PAIR_METRICS):
+            for j, m in enumerate(pm):
                 d = diffs[:, j]
                 if np.all(d == 0):
                     p = 1.0
@@ -338,7 +361,7 @@ def paired_test(
 # ---- the paper layout ------------------------------------------------------------------------------
 def _columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
     bins = [b for b in BIN_NAMES if b in set(summary["bin"])]
-    groups = [g for g in ("N", "B") if g in set(summary["group"])]
+    groups = [g.value for g in GROUPS if g.value in set(summary["group"])]
     return [(b, g) for b in bins for g in groups]
 
 
@@ -346,20 +369,20 @@ def _blocks(summary: pd.DataFrame) -> list[tuple[str, list[str]]]:
     """[(metric, [methods in order])] for the metrics present."""
     methods = list(dict.fromkeys(summary["method"]))
     present = set(summary["metric"])
-    return [(m, methods) for m in METRICS if m in present]
+    return [(m, methods) for m in metric_order(list(dict.fromkeys(summary["metric"]))) if m in present]
 
 
 def _lookup(summary: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.Series]:
     return {(r.metric, r.method, r.bin, r.group): r for r in summary.itertuples(index=False)}
 
 
-def _best(summary: pd.DataFrame) -> set[tuple[str, str, str, str]]:
+def _best(summary: pd.DataFrame, ctx: TableContext | None = None) -> set[tuple[str, str, str, str]]:
     """(metric, method, bin, group) of the best mean per metric and column (ties: all), rounded as shown."""
     best = set()
     for (metric, b, g), cell in summary.groupby(["metric", "bin", "group"], sort=False):
         if len(cell) < 2:
             continue
-        spec = METRICS[metric]
+        spec = metric_info(metric, ctx.metrics if ctx else None)
         shown = cell["mean"].round(spec.decimals)
         target = shown.max() if spec.higher_is_better else shown.min()
         for r, v in zip(cell.itertuples(index=False), shown, strict=True):
@@ -400,10 +423,10 @@ def _text_rows(summary: pd.DataFrame, ctx: TableContext, style: str, show_ci: bo
     """Header and rows of formatted cells for 'md', 'text' or 'latex'."""
     cols = _columns(summary)
     look = _lookup(summary)
-    best = _best(summary) if style in ("md", "latex") else set()
+    best = _best(summary, ctx) if style in ("md", "latex") else set()
     rows = []
     for metric, methods in _blocks(summary):
-        spec = METRICS[metric]
+        spec = ctx.spec(metric)
         for i, method in enumerate(methods):
             label = ctx.label_of(metric) if (i == 0 or style != "latex") else ""
             if style == "latex":
@@ -524,7 +547,7 @@ def table_csv(summary: pd.DataFrame, ctx: TableContext | None = None) -> str:
     look = _lookup(summary)
     out_rows = []
     for metric, methods in _blocks(summary):
-        spec = METRICS[metric]
+        spec = ctx.spec(metric)
         for method in methods:
             row = {"metric": ctx.label_of(metric), "method": method}
             for b, g in cols:
@@ -572,16 +595,17 @@ def write_exports(
     return written
 
 
-def format_paired_text(paired: pd.DataFrame) -> str:
+def format_paired_text(paired: pd.DataFrame, ctx: TableContext | None = None) -> str:
     if paired is None or paired.empty:
         return ""
     a, b = paired["method_a"].iloc[0], paired["method_b"].iloc[0]
     rows = []
     for r in paired.itertuples(index=False):
-        d = METRICS[r.metric].decimals + 1
+        spec = metric_info(r.metric, ctx.metrics if ctx else None)
+        d = spec.decimals + 1
         rows.append(
             [
-                METRICS[r.metric].label,
+                spec.label,
                 bin_label(r.bin),
                 r.group,
                 r.n,
@@ -628,7 +652,7 @@ def compare_reference(summary: pd.DataFrame, reference: pd.DataFrame) -> pd.Data
     names = {str(m).lower(): m for m in summary["method"]}
     rows = []
     for r in reference.itertuples(index=False):
-        for metric in REFERENCE_METRICS:
+        for metric in [m for m in reference.columns if m in set(summary["metric"]) and m != "is"]:
             ref = getattr(r, metric, np.nan)
             if ref is None or not np.isfinite(float(ref)):
                 continue
@@ -654,13 +678,14 @@ def format_reference_text(cmp: pd.DataFrame, source: str = "") -> str:
     """Terminal rendering of compare_reference (fixed formats per metric)."""
     rows = []
     for r in cmp.itertuples(index=False):
-        d = METRICS[r.metric].decimals
+        spec = metric_info(r.metric)
+        d = spec.decimals
         rows.append(
             [
                 r.method,
                 bin_label(r.bin),
                 r.group,
-                METRICS[r.metric].label,
+                spec.label,
                 _fmt(r.reference, d),
                 _fmt(r.measured, d),
                 "–" if not np.isfinite(r.delta) else f"{r.delta:+.{d}f}",
@@ -682,6 +707,9 @@ class Tables:
     text: str  # terminal rendering of the table (and the paired test, the reference comparison)
     files: list[Path] = field(default_factory=list)
     n_pairs: int = 0
+    ctx: TableContext = field(default_factory=TableContext)
+    run: dict = field(default_factory=dict)  # run.json
+    pairs: pd.DataFrame | None = None
 
 
 def table_context(run: dict, n_boot: int | None = None) -> TableContext:
@@ -692,7 +720,9 @@ def table_context(run: dict, n_boot: int | None = None) -> TableContext:
     if isn.get("is_standin", True) and label == "IS":
         label = "IS*"  # a stand-in is never labelled IS
     feats = {m["label"]: m["features"] for m in run.get("methods", []) if m.get("features")}
+    metrics = {m["name"]: m for m in run.get("metrics", [])} or _registry_meta(bool(isn))
     return TableContext(
+        metrics=metrics,
         is_label=label,
         is_network=isn.get("name", ""),
         is_footnote=isn.get("footnote", ""),
@@ -701,6 +731,13 @@ def table_context(run: dict, n_boot: int | None = None) -> TableContext:
         seed=int(run.get("seed", 0)),
         command=run.get("command", ""),
     )
+
+
+def _registry_meta(with_is: bool) -> dict[str, dict]:
+    """Metadata of the registered metrics (for a run.json written before run.json listed its metrics)."""
+    from bench.metrics import available_metrics
+
+    return {n: m.meta() for n, m in available_metrics().items() if m.kind == "pair" or with_is}
 
 
 def resolve_paired(paired: Sequence[str], labels: Sequence[str]) -> tuple[str, str]:
@@ -731,10 +768,10 @@ def build_tables(
     formats: Sequence[str] = FORMATS,
     paired: Sequence[str] | None = None,
     reference: Path | None = None,
-    figures: bool = True,
     n_boot: int | None = None,
 ) -> Tables:
-    """Rebuild summary, paired test, tables (and figures) of an evaluation folder from its records.
+    """Rebuild summary, paired test and tables of an evaluation folder from its records (the figures are
+    bench.plots.write_figures).
 
     Each export is replaced only by a complete new file, and only when its content changes; a folder
     without records is a BenchError (its exports are kept)."""
@@ -757,25 +794,20 @@ def build_tables(
         except (OSError, ValueError, pd.errors.ParserError) as e:
             raise BenchError(f"reference {reference}: {str(e).splitlines()[0]}") from None
     ctx = table_context(run, n_boot)
-    loaded = load_records(out, run["methods"], pairs, PER_PAIR_METRICS)
+    pair_names = [n for n, m in ctx.metrics.items() if m["kind"] == "pair"]
+    loaded = load_records(out, run["methods"], pairs, pair_names)
     summary = summarize(loaded.frame, loaded.probs, methods=labels, bins=run["bins"], groups=run["groups"],
-                        n_boot=ctx.n_boot, seed=ctx.seed)  # fmt: skip
+                        n_boot=ctx.n_boot, seed=ctx.seed, metrics=pair_names)  # fmt: skip
     pt = paired_test(loaded.frame, paired[0], paired[1], n_boot=ctx.n_boot, seed=ctx.seed) if paired else None
     files = write_exports(out, summary, ctx, pt, formats)
     text = format_table_text(summary, ctx)
     if pt is not None and len(pt):
-        text += "\n" + format_paired_text(pt)
+        text += "\n" + format_paired_text(pt, ctx)
     if ref_df is not None:
         text += _reference_text(out, summary, ref_df, reference, files)
-    if figures and len(summary):
-        from bench import plots
-
-        files.append(plots.plot_curves(summary, out / "curves.png", ctx))
-        grid = plots.qualitative_grid(out, run, pairs)
-        if grid is not None:
-            files.append(grid)
     text += _incomplete(loaded.frame, pairs, labels, loaded.bad_lines, run)
-    return Tables(out=out, summary=summary, paired=pt, text=text, files=files, n_pairs=len(pairs))
+    return Tables(out=out, summary=summary, paired=pt, text=text, files=files, n_pairs=len(pairs), ctx=ctx,
+                  run=run, pairs=pairs)  # fmt: skip
 
 
 def _reference_text(out: Path, summary: pd.DataFrame, ref_df: pd.DataFrame, reference, files: list) -> str:

@@ -4,8 +4,12 @@ Phase 1: Adam at `cfg.lr` with BatchNorm on; phase 2 (from step `cfg.steps_phase
 with the encoder's BatchNorm frozen. The data stream is a pure function of (seed, step, rank, slot), so a
 run killed at any moment and resumed from `DIR/last.pt` sees exactly the batches it would have seen.
 
+>>> import tempfile
 >>> from bench.config import resolve_config
->>> last = train(resolve_config("smoke"), Path("runs/smoke"))   # -> runs/smoke/last.pt
+>>> cfg = resolve_config("smoke", overrides={"steps": 2, "features": "none", "size": 32})
+>>> last = train(cfg, Path(tempfile.mkdtemp()) / "run", progress=False)
+>>> last.name
+'last.pt'
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from bench.checkpoint import (
     LAST,
     build_model,
     load_checkpoint,
-    load_checkpoint_model,
     load_model_state,
     rng_state,
     save_checkpoint,
@@ -44,10 +47,10 @@ from bench.config import RESUME_LOCKED, TrainConfig
 from bench.errors import BenchError
 from bench.io import read_mask, write_png, write_text
 from bench.loss import TERMS, InpaintingLoss
+from masks.conventions import HOLE_FILL, is_valid
 
-__all__ = ["train", "load_checkpoint_model", "TrainSamples", "LOG_COLUMNS"]
+__all__ = ["train", "TrainSamples", "LOG_COLUMNS"]
 
-HOLE_FILL = 0.5  # hole pixels never reach the network: 0.5 (the paper's 127.5 for the Conv baseline)
 LOG_COLUMNS = ("step", "phase", "lr", "loss", *TERMS, "images_per_s", "features")
 _IMAGE_CACHE_BYTES = 512 << 20  # decoded training images kept in memory per worker (small sets only)
 
@@ -175,7 +178,7 @@ class TrainSamples(Dataset):
             img = img[:, ::-1]
         mask = self._mask(rng)
         image_t = torch.from_numpy(np.ascontiguousarray(img).transpose(2, 0, 1).astype(np.float32) / 255.0)
-        mask_t = torch.from_numpy((np.ascontiguousarray(mask) > 127).astype(np.float32))[None]
+        mask_t = torch.from_numpy(is_valid(np.ascontiguousarray(mask)).astype(np.float32))[None]
         return image_t, mask_t
 
 
@@ -348,8 +351,11 @@ def train(
     data: Path | None = None,
     masks: Path | None = None,
     resume: bool = False,
+    progress: bool = True,
 ) -> Path:
-    """Train per `cfg`, writing DIR/last.pt, DIR/log.csv and DIR/samples/; returns the last checkpoint."""
+    """Train per `cfg`, writing DIR/last.pt, DIR/log.csv and DIR/samples/; returns the last checkpoint.
+
+    `progress=False`: no progress bar and no messages."""
     from bench.folders import check_claim, claim
 
     cfg = dataclasses.replace(cfg).validate()
@@ -362,223 +368,238 @@ def train(
     try:
         # Only rank 0 writes (checkpoints, logs, samples), so only rank 0 holds the folder.
         with claim(out, "train") if d.main else contextlib.nullcontext():
-            return _train(cfg, out, last, d, device, data, masks, resume)
+            run = _prepare(cfg, out, d, device, data, masks, resume, progress and d.main)
+            if run.start >= cfg.total_steps:
+                run.say(f"{last} is already at step {run.start} of {cfg.total_steps}: nothing to do")
+                return last
+            return _loop(run)
     finally:
         if d.enabled and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(
-    cfg: TrainConfig,
-    out: Path,
-    last: Path,
-    d: Dist,
-    device: torch.device,
-    data: Path | None,
-    masks: Path | None,
-    resume: bool,
-) -> Path:
-    from bench.features import load_feature_net
+@dataclass
+class _Run:
+    """What the training loop needs, made by `_prepare`."""
+
+    cfg: TrainConfig
+    out: Path
+    d: Dist
+    device: torch.device
+    model: nn.Module  # the U-Net itself (not the DDP wrapper)
+    optimizer: torch.optim.Optimizer
+    loss_fn: nn.Module
+    dataset: TrainSamples
+    arch: dict[str, Any]
+    features: str  # name of the feature network ("vgg16", "efficientnet-lite0", "none")
+    feat_label: str  # the name as logged, "(stand-in)" when it is not VGG-16
+    standin: bool
+    start: int  # first step to run
+    amp: bool
+    channels_last: bool
+    say: Any  # message printer (a no-op on ranks > 0 and without progress)
+    progress: bool
+
+
+def _mask_files_checked(masks: Path | None, size: int) -> list[Path] | None:
+    """The mask files of a training mask folder, checked: present and of the training size."""
+    if masks is None:
+        return None
+    masks = Path(masks)
+    if not masks.is_dir():
+        raise BenchError(f"mask folder {masks} does not exist")
+    files = _mask_files(masks, size)
+    if not files:
+        raise BenchError(f"mask folder {masks} holds no masks")
+    try:
+        first = read_mask(files[0])
+    except ValueError as e:
+        raise BenchError(str(e)) from e
+    if first.shape != (size, size):
+        raise BenchError(
+            f"masks in {masks} are {first.shape[1]}x{first.shape[0]} (e.g. {files[0].name}) but "
+            f"training images are {size}x{size}; generate masks with --size {size}"
+        )
+    return files
+
+
+def _build(cfg: TrainConfig, device: torch.device, channels_last: bool) -> tuple[nn.Module, dict[str, Any]]:
+    """The U-Net of `cfg`, initialised from cfg.seed (the same on every rank)."""
     from bench.unet import layers_for_size
 
-    say = tqdm.write if d.main else (lambda *_a, **_k: None)
-    cuda = device.type == "cuda"
-    if (cfg.amp or cfg.channels_last) and not cuda:
-        say("note: --amp/--channels-last apply on CUDA only; ignored on the CPU")
-    amp, channels_last = cfg.amp and cuda, cfg.channels_last and cuda
-
-    # Features and data first: missing weights and bad input fail before any compute.
-    feature_net = load_feature_net(cfg.features, cfg.feature_weights, cfg.allow_download, device=device)
-    features = feature_net.name
-    feat_label = feature_label(feature_net)
-    files = training_files(data, cfg.size)
-    mask_files = None
-    if masks is not None:
-        masks = Path(masks)
-        if not masks.is_dir():
-            raise BenchError(f"mask folder {masks} does not exist")
-        mask_files = _mask_files(masks, cfg.size)
-        if not mask_files:
-            raise BenchError(f"mask folder {masks} holds no masks")
-        try:
-            first = read_mask(mask_files[0])
-        except ValueError as e:
-            raise BenchError(str(e)) from e
-        if first.shape != (cfg.size, cfg.size):
-            raise BenchError(
-                f"masks in {masks} are {first.shape[1]}x{first.shape[0]} (e.g. {mask_files[0].name}) but "
-                f"training images are {cfg.size}x{cfg.size}; generate masks with --size {cfg.size}"
-            )
-    dataset = TrainSamples(
-        files, cfg.size, cfg.seed, cfg.batch_size, d.rank, d.world, mask_files,
-        cfg.mask_kind, cfg.mask_bin_weights, cfg.mask_group_weights,
-    )  # fmt: skip
-
-    # Model and loss. Same init on every rank (DDP would broadcast rank 0's anyway).
     try:
         layers = cfg.layers if cfg.layers is not None else layers_for_size(cfg.size)
     except ValueError as e:
         raise BenchError(f"--size {cfg.size}: {e}") from e
     arch = {"layers": int(layers), "width": int(cfg.width), "conv": cfg.conv, "in_channels": 3}
     torch.manual_seed(cfg.seed)
-    model = build_model(arch, "the configuration")
-    arch = dict(model.arch())
-    loss_fn = InpaintingLoss(feature_net).to(device)
-    model.to(device)
+    model = build_model(arch, "the configuration").to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    return model, dict(model.arch())
 
-    start = 0
+
+def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: bool) -> _Run:
+    """Features, data, model, optimiser and the resumed state: bad input fails before any compute."""
+    from bench.features import load_feature_net
+
+    say = tqdm.write if progress else (lambda *_a, **_k: None)
+    cuda = device.type == "cuda"
+    if (cfg.amp or cfg.channels_last) and not cuda:
+        say("note: --amp/--channels-last apply on CUDA only; ignored on the CPU")
+    feature_net = load_feature_net(cfg.features, cfg.feature_weights, cfg.allow_download, device=device)
+    files = training_files(data, cfg.size)
+    dataset = TrainSamples(
+        files, cfg.size, cfg.seed, cfg.batch_size, d.rank, d.world, _mask_files_checked(masks, cfg.size),
+        cfg.mask_kind, cfg.mask_bin_weights, cfg.mask_group_weights,
+    )  # fmt: skip
+    model, arch = _build(cfg, device, cfg.channels_last and cuda)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    run = _Run(cfg, Path(out), d, device, model, optimizer, InpaintingLoss(feature_net).to(device), dataset,
+               arch, feature_net.name, feature_label(feature_net), bool(feature_net.is_standin), 0,
+               cfg.amp and cuda, cfg.channels_last and cuda, say, progress)  # fmt: skip
+    last = run.out / LAST
     if resume and last.exists():
         ckpt = load_checkpoint(last, map_location="cpu")
-        _check_resume(ckpt, cfg, arch, features, last)
+        _check_resume(ckpt, cfg, arch, run.features, last)
         load_model_state(model, ckpt["model"], last)
         optimizer.load_state_dict(ckpt["optimizer"])
-        start = int(ckpt["step"])
+        run.start = int(ckpt["step"])
         if d.world == ckpt.get("data", {}).get("world_size", 1) and "rng" in ckpt:
             set_rng_state(ckpt["rng"])  # per-rank states are not stored: ranks > 0 reseed below
-        say(f"resuming {last} at step {start} ({feat_label} features)")
+        say(f"resuming {last} at step {run.start} ({run.feat_label} features)")
     elif resume:
         say(f"no {last} yet: starting a fresh run")
     if d.rank > 0:
         torch.manual_seed(cfg.seed * 1000 + d.rank)
-    total = cfg.total_steps
-    if start >= total:
-        say(f"{last} is already at step {start} of {total}: nothing to do")
-        return last
+    say(f"training {arch} at {cfg.size}px, batch {cfg.batch_size} x {d.world} process(es) on {device}, "
+        f"steps {run.start}->{cfg.total_steps} (phase 2 from {cfg.steps_phase1}), {run.feat_label} features, "
+        f"{len(files)} training images")  # fmt: skip
+    return run
 
-    inner = model
 
-    def wrap(phase: int) -> nn.Module:
-        # The encoder-BN freeze changes which parameters take gradients, so DDP is (re)built after it.
-        inner.set_encoder_bn_frozen(phase == 2)
-        if not d.enabled:
-            return inner
-        return nn.parallel.DistributedDataParallel(inner, device_ids=[device.index] if cuda else None)
+def _wrap(run: _Run, phase: int) -> nn.Module:
+    """The model for `phase`: encoder BatchNorm frozen in phase 2; DDP (re)built after the freeze, which
+    changes the parameters that take gradients."""
+    run.model.set_encoder_bn_frozen(phase == 2)
+    if not run.d.enabled:
+        return run.model
+    cuda = run.device.type == "cuda"
+    return nn.parallel.DistributedDataParallel(run.model, device_ids=[run.device.index] if cuda else None)
 
-    model = wrap(cfg.phase_of(start))
 
-    loader = DataLoader(
-        dataset,
-        batch_sampler=StepBatches(start, total, cfg.batch_size),
+def _loader(run: _Run) -> DataLoader:
+    cfg = run.cfg
+    return DataLoader(
+        run.dataset,
+        batch_sampler=StepBatches(run.start, cfg.total_steps, cfg.batch_size),
         num_workers=cfg.workers,
         worker_init_fn=_loader_worker_init if cfg.workers > 0 else None,
-        pin_memory=cuda,
+        pin_memory=run.device.type == "cuda",
         persistent_workers=False,
         prefetch_factor=4 if cfg.workers > 0 else None,
     )
 
-    log = CsvLog(out / "log.csv", start) if d.main else None
-    tb = _tensorboard(out) if d.main else None
+
+def _save(run: _Run, done: int) -> None:
+    """Write DIR/last.pt after `done` steps (rank 0), every rank waiting for it."""
+    cfg = run.cfg
+    if run.d.main:
+        save_checkpoint(run.out / LAST, {
+            "format": FORMAT,
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "rng": rng_state(),
+            "data": {"seed": cfg.seed, "next_step": done, "world_size": run.d.world,
+                     "scheme": "pure function of (seed, step, rank, slot)"},
+            "step": done,
+            "phase": cfg.phase_of(done - 1),
+            "config": cfg.to_dict(),
+            "arch": run.arch,
+            "features": run.feat_label,
+            "features_name": run.features,
+            "features_standin": run.standin and run.features != "none",
+            "torch": str(torch.__version__),
+        })  # fmt: skip
+    if run.d.enabled:
+        dist.barrier()
+
+
+def _step(run: _Run, model: nn.Module, images: torch.Tensor, masks: torch.Tensor, step: int, last_saved):
+    """One optimisation step; returns (terms, output). A non-finite loss stops every rank (BenchError)."""
+    cfg = run.cfg
+    for group in run.optimizer.param_groups:
+        group["lr"] = cfg.lr_of(step)
+    model.train()  # InpaintingUNet.train keeps frozen encoder BN in eval mode
+    x = torch.where(masks > 0.5, images, torch.full_like(images, HOLE_FILL))  # holes never reach the net
+    masks_in = masks
+    if run.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+        masks_in = masks.contiguous(memory_format=torch.channels_last)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if run.amp else contextlib.nullcontext()
+    with autocast:
+        output = model(x, masks_in)
+        loss, terms = run.loss_fn(output, images, masks)
+    if not _all_finite(loss, run.d):
+        where = f"the last good checkpoint is {run.out / LAST} (step {last_saved})" if last_saved else (
+            "no checkpoint was written yet")  # fmt: skip
+        raise BenchError(f"the loss became {loss.item()} at step {step + 1} (phase {cfg.phase_of(step)}); "
+                         f"stopped: {where}")  # fmt: skip
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    return terms, output
+
+
+def _loop(run: _Run) -> Path:
+    """The training loop: batch, step, log, sample, checkpoint."""
+    cfg, d, total = run.cfg, run.d, run.cfg.total_steps
+    log = CsvLog(run.out / "log.csv", run.start) if d.main else None
+    tb = _tensorboard(run.out) if d.main else None
     if d.main:
-        (out / "samples").mkdir(parents=True, exist_ok=True)
-        say(
-            f"training {arch} at {cfg.size}px, batch {cfg.batch_size} x {d.world} process(es) on {device}, "
-            f"steps {start}->{total} (phase 2 from {cfg.steps_phase1}), {feat_label} features, "
-            f"{len(files)} training images"
-        )
-    bar = tqdm(total=total, initial=start, disable=not d.main, desc=f"train {cfg.conv}", dynamic_ncols=True,
-               unit="step")  # fmt: skip
-    last_saved = start if resume and start > 0 else None
-    rate = None
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
-
-    def checkpoint(done: int) -> None:
-        nonlocal last_saved
-        if d.main:
-            save_checkpoint(
-                last,
-                {
-                    "format": FORMAT,
-                    "model": inner.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "rng": rng_state(),
-                    "data": {
-                        "seed": cfg.seed,
-                        "next_step": done,
-                        "world_size": d.world,
-                        "scheme": "pure function of (seed, step, rank, slot)",
-                    },  # fmt: skip
-                    "step": done,
-                    "phase": cfg.phase_of(done - 1),
-                    "config": cfg.to_dict(),
-                    "arch": arch,
-                    "features": feat_label,
-                    "features_name": features,
-                    "features_standin": bool(feature_net.is_standin) and features != "none",
-                    "torch": str(torch.__version__),
-                },
-            )
-        if d.enabled:
-            dist.barrier()
-        last_saved = done
-
+        (run.out / "samples").mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=total, initial=run.start, disable=None if run.progress else True, unit="step",
+               desc=f"train {cfg.conv}", dynamic_ncols=True)  # fmt: skip
+    last_saved = run.start if run.start > 0 else None
+    model, rate, t0 = _wrap(run, cfg.phase_of(run.start)), None, time.perf_counter()
     try:
-        t0 = time.perf_counter()
-        for step, (images, masks_b) in zip(range(start, total), loader, strict=True):
-            phase = cfg.phase_of(step)
-            lr = cfg.lr_of(step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if step == cfg.steps_phase1 and step > start:
-                model = wrap(phase)  # the phase boundary: encoder BatchNorm frozen from here on
-            model.train()  # InpaintingUNet.train keeps frozen encoder BN in eval mode
-            images = images.to(device, non_blocking=True)
-            masks_b = masks_b.to(device, non_blocking=True)
-            x = torch.where(masks_b > 0.5, images, torch.full_like(images, HOLE_FILL))
-            if channels_last:
-                x, masks_in = (
-                    x.contiguous(memory_format=torch.channels_last),
-                    masks_b.contiguous(memory_format=torch.channels_last),
-                )
-            else:
-                masks_in = masks_b
-            with autocast:
-                output = model(x, masks_in)
-                loss, terms = loss_fn(output, images, masks_b)
-            done = step + 1
-            if not _all_finite(loss, d):
-                where = (
-                    f"the last good checkpoint is {last} (step {last_saved})"
-                    if last_saved
-                    else "no checkpoint was written yet"
-                )
-                value = loss.item()
-                raise BenchError(f"the loss became {value} at step {done} (phase {phase}); stopped: {where}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-            t1 = time.perf_counter()
+        for step, (images, masks) in zip(range(run.start, total), _loader(run), strict=True):
+            if step == cfg.steps_phase1 and step > run.start:
+                model = _wrap(run, 2)  # the phase boundary: encoder BatchNorm frozen from here on
+            images = images.to(run.device, non_blocking=True)
+            masks = masks.to(run.device, non_blocking=True)
+            terms, output = _step(run, model, images, masks, step, last_saved)
+            done, t1 = step + 1, time.perf_counter()
             ips = cfg.batch_size * d.world / max(t1 - t0, 1e-9)
-            t0 = t1
-            rate = ips if rate is None else 0.9 * rate + 0.1 * ips
-            if d.main:
-                if done % cfg.log_every == 0 or done == total:
-                    row = {"step": done, "phase": phase, "lr": lr, "loss": float(terms["total"]),
-                           "images_per_s": round(ips, 3), "features": feat_label}  # fmt: skip
-                    row.update({k: float(terms[k]) for k in TERMS})
-                    log.write(row)
-                    if tb is not None:
-                        for k, v in row.items():
-                            if k not in ("step", "features"):
-                                tb.add_scalar(f"train/{k}", v, done)
-                    bar.set_postfix(loss=f"{float(terms['total']):.4f}", img_s=f"{rate:.1f}", phase=phase)
-                if done % cfg.sample_every == 0 or done == total:
-                    write_png(
-                        out / "samples" / f"step_{done:07d}.png",
-                        sample_grid(images, masks_b, output.detach()),
-                    )
+            rate, t0 = (ips if rate is None else 0.9 * rate + 0.1 * ips), t1
+            if d.main and (done % cfg.log_every == 0 or done == total):
+                _log(run, log, tb, bar, done, terms, ips, rate)
+            if d.main and (done % cfg.sample_every == 0 or done == total):
+                grid = sample_grid(images, masks, output.detach())
+                write_png(run.out / "samples" / f"step_{done:07d}.png", grid)
             bar.update(1)
             if done % cfg.checkpoint_every == 0 or done == total:
-                checkpoint(done)
+                _save(run, done)
+                last_saved = done
     finally:
         bar.close()
         if log is not None:
             log.close()
         if tb is not None:
             tb.close()
-    if d.main:
-        say(f"done: {last} (step {total}, {feat_label} features)")
-    return last
+    run.say(f"done: {run.out / LAST} (step {total}, {run.feat_label} features)")
+    return run.out / LAST
+
+
+def _log(run: _Run, log: CsvLog, tb, bar, done: int, terms: dict, ips: float, rate: float) -> None:
+    cfg = run.cfg
+    phase = cfg.phase_of(done - 1)
+    row = {"step": done, "phase": phase, "lr": cfg.lr_of(done - 1), "loss": float(terms["total"]),
+           "images_per_s": round(ips, 3), "features": run.feat_label}  # fmt: skip
+    row.update({k: float(terms[k]) for k in TERMS})
+    log.write(row)
+    if tb is not None:
+        for k, v in row.items():
+            if k not in ("step", "features"):
+                tb.add_scalar(f"train/{k}", v, done)
+    bar.set_postfix(loss=f"{float(terms['total']):.4f}", img_s=f"{rate:.1f}", phase=phase)

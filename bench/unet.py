@@ -27,11 +27,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.pconv import PartialConv2d, all_valid, partial_conv2d_counts
+from masks.conventions import HOLE_FILL
 
 MAX_LAYERS = 8  # the paper's depth at 512 px
 MIN_BOTTLENECK = 2  # smallest spatial size at the bottleneck (2x2 at 512 px with 8 layers)
 CONV_KINDS = ("partial", "standard")
-HOLE_FILL = 0.5  # the Conv baseline's hole value (127.5 / 255)
 
 
 def layers_for_size(size: int, max_layers: int = MAX_LAYERS) -> int:

@@ -10,7 +10,7 @@ seeded by (--seed, photo index, bin index), group N by default.
 Metrics on the hole only (the valid pixels are copied by every method, so whole-image figures mostly
 measure the hole ratio):
 - hole PSNR = 10 log10(1 / MSE over the hole pixels, all three channels), data range 1;
-- hole SSIM = the SSIM map (Gaussian window sigma 1.5, K1 0.01, K2 0.03, per channel, as DESIGN.md)
+- hole SSIM = the SSIM map (Gaussian window sigma 1.5, K1 0.01, K2 0.03, per channel, as docs/conventions.md)
   averaged over the hole pixels and channels; windows near the hole edge also see valid pixels.
 Time: wall-clock seconds per image for one `inpaint` call on the bin's batch of photos, divided by the
 batch size (workers=1: one image at a time on one thread), and the process CPU seconds per image

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/masks.py [--size 512] [--n 200] [--kind mixed] [--seed 0] [--reference]
 
-Target (issue 3): at least 300 masks/s on one core in every cell at 512 px, B (0.5,0.6] included.
+Target: at least 300 masks/s on one core in every cell at 512 px, B (0.5,0.6] included.
 Cells are interleaved round-robin in small batches so that load from other processes hits all alike.
 Rates are masks per second of this process's CPU time (time.process_time: what one dedicated core
 would do; on a shared machine wall-clock rates drop with the load) and, for reference, per wall second.

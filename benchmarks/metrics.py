@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/metrics.py [--size 512] [--batch 8] [--reps 3] [--threads 2]
 
-Target (issue 6): L1 + PSNR + SSIM together at least 50 pairs/s at 512x512 on 2 cores.
+Target: L1 + PSNR + SSIM together at least 50 pairs/s at 512x512 on 2 cores.
 Contenders, interleaved round-robin so that load from other processes hits all alike:
   ours-numba   bench.metrics.all_metrics (CPU default: fused numba kernel; also gives hole L1)
   ours-torch   bench.metrics.all_metrics(backend="torch") (the path used on GPUs)
@@ -101,7 +101,7 @@ def main() -> None:
             times[name].append(time.perf_counter() - t)
             cpu[name].append(time.process_time() - c)
 
-    # Accuracy against skimage in float64, the reference of issue 6.
+    # Accuracy against skimage in float64, the reference of docs/conventions.md.
     ref = np.array(
         [
             (

@@ -1,6 +1,6 @@
-"""The conventions every module imports: mask polarity, hole ratio, bins, border groups.
+"""The conventions every module imports: mask polarity, hole ratio, bins, border groups, hole fill.
 
-Defined once here (DESIGN.md, "Conventions"); nothing else in the project redefines them.
+Defined once here (docs/conventions.md explains them); nothing else in the project redefines them.
 
 >>> parse_ratio("0.3-0.4")
 (Bin(lo=0.3, hi=0.4),)
@@ -18,6 +18,11 @@ import numpy as np
 # On disk (uint8 PNG) and in tensors: 1 / 255 = valid, 0 = hole (the paper's M).
 VALID: int = 255
 HOLE: int = 0
+# A uint8 mask pixel is valid from this value up (stored masks hold only 0 and 255).
+VALID_THRESHOLD: int = 128
+# What a hole pixel holds before a network sees it, and the fill of an image with no valid pixel at all:
+# mid-grey, the paper's 127.5 for the Conv baseline.
+HOLE_FILL: float = 0.5
 
 # Border margin of group B at the paper's 512 px.
 PAPER_SIZE: int = 512
@@ -87,11 +92,15 @@ def parse_ratio(text: str) -> tuple[Bin, ...]:
     return tuple(b for b in BINS if b.lo >= lo - 1e-9 and b.hi <= hi + 1e-9)
 
 
+def is_valid(mask: np.ndarray) -> np.ndarray:
+    """Bool array, True at valid pixels. `mask` is uint8 (255 valid, 0 hole) or float/bool (1 valid)."""
+    m = np.asarray(mask)
+    return m >= VALID_THRESHOLD if m.dtype == np.uint8 else m >= 0.5
+
+
 def hole_ratio(mask: np.ndarray) -> float:
     """Hole pixels / all pixels. `mask` is uint8 (255 valid, 0 hole) or float/bool (1 valid, 0 hole)."""
-    m = np.asarray(mask)
-    hole = m < (VALID / 2 if m.dtype == np.uint8 else 0.5)
-    return float(hole.mean())
+    return float((~is_valid(mask)).mean())
 
 
 def bin_of(ratio: float) -> Bin | None:
@@ -111,8 +120,7 @@ def margin_for(size: int, margin: int | None = None) -> int:
 
 def hole_within_margin(mask: np.ndarray, margin: int) -> bool:
     """True when some hole pixel lies less than `margin` px from the image border."""
-    m = np.asarray(mask)
-    hole = m < (VALID / 2 if m.dtype == np.uint8 else 0.5)
+    hole = ~is_valid(mask)
     if margin <= 0:
         return False
     inner = hole[margin:-margin, margin:-margin] if hole.shape[0] > 2 * margin else hole[:0, :0]

@@ -287,7 +287,6 @@ def generate_mask(
     # Group B draws into a view of the inner square: OpenCV clips there, the margin stays valid.
     region = canvas[m : size - m, m : size - m] if group is Group.B and m > 0 else canvas
     ext = region.shape[0]
-    inner = ext < size
     region_px = ext * ext
     touch = group is Group.N and rng.random() < 0.85
     # No specks: the last shape may overshoot the target, anything up to hi_px is kept.
@@ -310,44 +309,56 @@ def generate_mask(
             x, y = tips[int(rng.integers(len(tips)))]
         else:
             x, y = _anchor(rng, region, size, m, touch and i == 0, cover > 0.3)
-        for attempt in range(3):
-            ops, (x0, y0, x1, y1) = _PLAN[fam](rng, x, y, area, size)
-            if (
-                inner
-                and cover < 0.4
-                and x1 - x0 <= ext
-                and y1 - y0 <= ext
-                and (x0 < 0 or y0 < 0 or x1 > ext or y1 > ext)
-            ):
-                # Group B: move a shape that fits into the inner square rather than cut it straight at
-                # the margin (the paper's B masks have holes away from the border, not sliced ones).
-                # A region filled beyond 40 % will show the margin's straight edges anyway.
-                dx, dy = max(-x0, 0) - max(x1 - ext, 0), max(-y0, 0) - max(y1 - ext, 0)
-                ops = _shift(ops, dx, dy)
-                x, y, x0, x1, y0, y1 = x + dx, y + dy, x0 + dx, x1 + dx, y0 + dy, y1 + dy
-            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, ext), min(y1, ext)
-            if x0 >= x1 or y0 >= y1:
-                break  # entirely outside the image
-            roi = region[y0:y1, x0:x1]
-            prev = roi.copy()
-            before = cv2.countNonZero(roi)
-            _render(region, ops)
-            gain = cv2.countNonZero(roi) - before
-            if count + gain <= hi_px:
-                count += gain
-                tip = _tip(ops[-1])
-                if gain and 0 <= tip[0] < ext and 0 <= tip[1] < ext:
-                    tips.append(tip)
-                break
-            if attempt < 2:  # too big for the bin: put it back and try a smaller shape here
-                np.copyto(roi, prev)
-                area *= 0.9 * (need + (hi_px - target) / 2) / gain
-            else:  # keep the part of it nearest its anchor
-                _trim(roi, prev, need, x - x0, y - y0)
-                count = target
+        count = _place(rng, region, fam, (x, y), area, size, cover, count, target, hi_px, tips)
     else:
         count = _grow(region, count, target, hi_px)
     return cv2.bitwise_not(canvas)
+
+
+def _place(rng, region, fam: int, xy, area: float, size: int, cover: float, count: int, target: int,
+           hi_px: int, tips: list) -> int:  # fmt: skip
+    """Draw one primitive of family `fam` anchored at `xy` into `region`; returns the new hole count.
+
+    A shape too big for the bin is put back and tried smaller (twice), then trimmed to the pixels nearest
+    its anchor. `tips` collects the end points of drawn shapes."""
+    x, y = xy
+    ext = region.shape[0]
+    inner = ext < size
+    need = target - count
+    for attempt in range(3):
+        ops, (x0, y0, x1, y1) = _PLAN[fam](rng, x, y, area, size)
+        if (
+            inner
+            and cover < 0.4
+            and x1 - x0 <= ext
+            and y1 - y0 <= ext
+            and (x0 < 0 or y0 < 0 or x1 > ext or y1 > ext)
+        ):
+            # Group B: move a shape that fits into the inner square rather than cut it straight at the
+            # margin (the paper's B masks have holes away from the border, not sliced ones). A region
+            # filled beyond 40 % will show the margin's straight edges anyway.
+            dx, dy = max(-x0, 0) - max(x1 - ext, 0), max(-y0, 0) - max(y1 - ext, 0)
+            ops = _shift(ops, dx, dy)
+            x, y, x0, x1, y0, y1 = x + dx, y + dy, x0 + dx, x1 + dx, y0 + dy, y1 + dy
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, ext), min(y1, ext)
+        if x0 >= x1 or y0 >= y1:
+            return count  # entirely outside the image
+        roi = region[y0:y1, x0:x1]
+        prev = roi.copy()
+        before = cv2.countNonZero(roi)
+        _render(region, ops)
+        gain = cv2.countNonZero(roi) - before
+        if count + gain <= hi_px:
+            tip = _tip(ops[-1])
+            if gain and 0 <= tip[0] < ext and 0 <= tip[1] < ext:
+                tips.append(tip)
+            return count + gain
+        if attempt < 2:  # too big for the bin: put it back and try a smaller shape here
+            np.copyto(roi, prev)
+            area *= 0.9 * (need + (hi_px - target) / 2) / gain
+        else:  # keep the part of it nearest its anchor
+            _trim(roi, prev, need, x - x0, y - y0)
+    return target
 
 
 def _grow(region: np.ndarray, count: int, target: int, hi_px: int) -> int:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from bench.errors import BenchError
 from bench.folders import check_claim, claim, inside
-from bench.io import read_mask, write_bytes, write_csv, write_json, write_png
+from bench.io import IMAGE_SUFFIXES, read_mask, write_bytes, write_csv, write_json, write_png
 from bench.procs import die_with_parent
 from masks._worker import generate_chunk, mask_path, mask_seed  # noqa: F401 (mask_seed: public here)
 from masks.conventions import (
@@ -50,7 +50,6 @@ PARAMS = "generate.json"  # the parameters a generated set was made with (skip-i
 PREVIEW = "preview.png"
 HISTOGRAM = "hole_ratios.png"
 COLUMNS = ("file", "hole_ratio", "bin", "group", "kind", "seed", "size")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 POLARITIES = ("auto", "hole-white", "hole-black")
 _FORMAT_VERSION = 1
 

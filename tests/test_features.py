@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import vgg16_conv1_to_conv3
 
 from bench.errors import BenchError
 from bench.features import VGG16_ENV, load_efficientnet_lite0, load_feature_net
@@ -17,6 +18,7 @@ def _as_batch(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255
 
 
+@pytest.mark.slow
 def test_standin_classifier_recognises_real_photos():
     """The stand-in is a real ImageNet classifier: a cat photo and an espresso photo are named as such."""
     from skimage import data
@@ -46,14 +48,21 @@ def test_vgg16_from_explicit_path_and_env(tmp_path, no_hub_cache, monkeypatch):
     from torchvision.models import vgg16
 
     path = tmp_path / "vgg.pth"
-    torch.save(vgg16(weights=None).state_dict(), path)
+    ref = vgg16(weights=None).eval()
+    # Only conv1-conv3 (features[:17]) are read: a file of those 7 MB stands for the 528 MB one.
+    torch.save(vgg16_conv1_to_conv3(ref), path)
+    x = torch.rand(1, 3, 32, 32)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    want = ref.features[:17]((x - mean) / std)  # torchvision's own layers on ImageNet-normalised input
     for kwargs in ({"weights": path}, {}):
         if not kwargs:
             monkeypatch.setenv(VGG16_ENV, str(path))
         net = load_feature_net("auto", **kwargs)
         assert net.name == "vgg16" and not net.is_standin
-        feats = net(torch.rand(1, 3, 32, 32))
+        feats = net(x)
         assert [tuple(f.shape) for f in feats] == [(1, 64, 16, 16), (1, 128, 8, 8), (1, 256, 4, 4)]
+        assert torch.allclose(feats[2], want, atol=1e-5)
 
 
 def test_bad_weights_and_names(tmp_path, no_hub_cache):

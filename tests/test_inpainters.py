@@ -189,7 +189,7 @@ def _learned_batch():
 def test_learned_inpainter_matches_its_network(name, conv, checkpoints):
     import hashlib
 
-    from bench.train import load_checkpoint_model
+    from bench.checkpoint import load_checkpoint_model
 
     path = checkpoints[conv]
     ip = get_inpainter(name, checkpoint=path, device="cpu", batch_size=2)

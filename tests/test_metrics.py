@@ -21,7 +21,7 @@ from bench.metrics import (
     ssim,
 )
 
-SSIM_TOL = 5e-4  # issue 6
+SSIM_TOL = 5e-4  # the largest deviation from scikit-image accepted
 PSNR_TOL = 1e-3  # dB
 # Both implementations are checked against skimage: the fused numba kernel (CPU default) and the
 # torch one (any device).
@@ -29,7 +29,7 @@ BACKENDS = ["numba", "torch"]
 
 
 def _sk_ssim(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
-    # a, b (B,3,H,W) -> skimage on float64 HWC, the reference settings of DESIGN.md.
+    # a, b (B,3,H,W) -> skimage on float64 HWC, the reference settings of docs/conventions.md.
     return np.array(
         [
             structural_similarity(

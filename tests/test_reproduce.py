@@ -8,11 +8,15 @@ import shutil
 
 import pytest
 import torch
+from conftest import vgg16_conv1_to_conv3
 
 from bench.cli import main
 
 # Keep the end-to-end runs small: 2 test images x 12 cells x 7 methods.
 SMOKE = ["reproduce", "--profile", "smoke", "--limit", "2"]
+
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +78,8 @@ def test_paper_profile_on_cpu_with_small_overrides(tmp_path, runner):
     from torchvision.models import vgg16
 
     weights = tmp_path / "vgg16.pth"
-    torch.save(vgg16(weights=None).state_dict(), weights)  # random weights: the code path, not the numbers
+    # Random weights of the layers read (conv1-conv3): the code path, not the numbers.
+    torch.save(vgg16_conv1_to_conv3(vgg16(weights=None)), weights)
     out = tmp_path / "paper"
     args = ["reproduce", "--profile", "paper", "--out", str(out), "--size", "64", "--per-bin", "1",
             "--limit", "1", "--steps", "2", "--batch-size", "2", "--workers", "1",

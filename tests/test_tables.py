@@ -11,6 +11,8 @@ import pytest
 
 from bench import tables as T
 
+PAIR = ["l1_percent", "psnr", "ssim", "hole_l1_percent"]  # the builtin per-pair metrics
+
 
 def _frame(rng: np.random.Generator, methods=("a", "b"), bins=("0.1-0.2", "0.2-0.3"), n=12, shift=None):
     """A records frame with random metrics; method k gets `shift[k]` added to every metric."""
@@ -56,7 +58,7 @@ def test_summary_means_match_a_plain_loop(rng):
                 assert row["n"] == len(vals) == 12
                 assert row["mean"] == pytest.approx(sum(vals) / len(vals), rel=1e-12)
     # 2 methods x 2 bins x 2 groups x 4 per-pair metrics, no IS without probs
-    assert len(s) == 32 and set(s.metric) == set(T.PER_PAIR_METRICS)
+    assert len(s) == 32 and set(s.metric) == set(PAIR)
 
 
 def test_bootstrap_ci_contains_mean_is_seeded_and_has_the_right_width():
@@ -87,7 +89,7 @@ def test_summary_ci_is_seeded_per_cell(rng):
 
 def test_paired_test_identical_methods_and_a_known_shift(rng):
     f = _frame(rng, methods=("a", "b"), n=20)
-    f.loc[f.method == "b", T.PER_PAIR_METRICS] = f.loc[f.method == "a", T.PER_PAIR_METRICS].to_numpy()
+    f.loc[f.method == "b", PAIR] = f.loc[f.method == "a", PAIR].to_numpy()
     p = T.paired_test(f, "a", "b", n_boot=200)
     assert len(p) == 2 * 2 * 4
     assert (p.mean_diff == 0).all() and (p.p_value == 1.0).all() and (p.ci_low == 0).all()
@@ -97,7 +99,7 @@ def test_paired_test_identical_methods_and_a_known_shift(rng):
     for g in ("N", "B"):
         for bn in ("0.1-0.2", "0.2-0.3"):
             sel = (f2.method == "b") & (f2.group == g) & (f2.bin == bn)
-            f2.loc[sel, T.PER_PAIR_METRICS] = f2.loc[sel, T.PER_PAIR_METRICS].to_numpy() - step[:, None]
+            f2.loc[sel, PAIR] = f2.loc[sel, PAIR].to_numpy() - step[:, None]
     p2 = T.paired_test(f2, "a", "b", n_boot=200)
     assert np.allclose(p2.mean_diff, step.mean())
     assert (p2.ci_low <= step.mean()).all() and (step.mean() <= p2.ci_high).all()

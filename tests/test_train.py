@@ -298,6 +298,7 @@ def test_cli_smoke(runner, images, tmp_path):
     assert r.exit_code == 2 and "no images" in r.output
 
 
+@pytest.mark.slow
 def test_two_process_gloo(images, tmp_path):
     torchrun = Path(sys.executable).parent / "torchrun"
     if not torchrun.exists():
@@ -320,7 +321,7 @@ def test_config_precedence(tmp_path):
     yaml_file = tmp_path / "c.yaml"
     yaml_file.write_text("size: 48\nbatch_size: 3\nmask_bin_weights: {'0.3-0.4': 1.0}\n")
     cfg = resolve_config("smoke", yaml_file, {"batch_size": 5, "lr": None})
-    assert (cfg.size, cfg.batch_size, cfg.width) == (48, 5, PROFILES["smoke"]["width"])
+    assert (cfg.size, cfg.batch_size, cfg.width) == (48, 5, PROFILES["smoke"]["train"]["width"])
     assert cfg.mask_bin_weights == {"0.3-0.4": 1.0}
     assert cfg.lr == 2e-4 and cfg.finetune_lr == 5e-5
     paper = resolve_config("paper")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from bench.cli import set_interrupt_hint
+from bench.cli.params import out_option, seed_option
 from bench.data import DEFAULTS, prepare_dataset
 
 
@@ -15,7 +17,7 @@ def data() -> None:
 
 
 @data.command()
-@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@out_option("Output folder (new, empty, or an image set made here before).", required=True)
 @click.option(
     "--size", type=click.IntRange(min=8), default=DEFAULTS.size, show_default=True, help="Crop side S."
 )
@@ -25,7 +27,7 @@ def data() -> None:
     show_default=True,
     help="'builtin' (photos shipped in installed packages and wallpaper folders) or a folder of images.",
 )
-@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed of crops and split.")
+@seed_option("Seed of crops and split.", DEFAULTS.seed)
 @click.option(
     "--test-fraction",
     type=click.FloatRange(0.0, 1.0),
@@ -50,6 +52,10 @@ def prepare(
     bench data prepare --out data/builtin-256 --size 256
     bench data prepare --out data/places --size 512 --source ~/places365/val_large
     """
+    set_interrupt_hint(
+        f"crops written so far are kept in {out}; the set is marked complete only when manifest.csv is "
+        "written; rerun the same command to finish"
+    )
     log = None if quiet else (lambda msg: click.echo(msg, err=True))
     report = prepare_dataset(
         out,

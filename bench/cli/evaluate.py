@@ -10,9 +10,12 @@ from bench.cli import set_interrupt_hint
 from bench.cli.params import (
     border_option,
     command_line,
+    device_option,
     groups_from_flag,
+    out_option,
     pair_arg,
     ratio_option,
+    seed_option,
     workers_option,
 )
 from bench.evaluate import DEFAULTS, EvalConfig
@@ -38,13 +41,11 @@ from bench.evaluate import DEFAULTS, EvalConfig
 @click.option(
     "--limit", type=click.IntRange(min=1), default=DEFAULTS.limit, help="Use only the first N test images."
 )
-@click.option("--out", type=click.Path(path_type=Path), default=DEFAULTS.out, show_default=True)
-@click.option("--device", default=DEFAULTS.device, show_default=True, help="auto, cpu or cuda.")
+@out_option("Evaluation folder: records, run.json, tables, figures.", DEFAULTS.out)
+@device_option(DEFAULTS.device)
 @workers_option("Threads for loading pairs and for per-image methods.", DEFAULTS.workers)
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True)
-@click.option(
-    "--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed of the image-mask pairing."
-)
+@seed_option("Seed of the image-mask pairing.", DEFAULTS.seed)
 @click.option("--resize-masks", is_flag=True, help="Resize masks of another size (nearest neighbour).")
 @click.option(
     "--paired", default=None, help="Paired test A,B per cell (default pconv,conv or the first two)."

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from bench.cli.params import border_option, groups_from_flag, ratio_option, workers_option
+from bench.cli import set_interrupt_hint
+from bench.cli.params import (
+    border_option,
+    groups_from_flag,
+    out_option,
+    ratio_option,
+    seed_option,
+    workers_option,
+)
 from masks.generate import KINDS
 from masks.manifest import (
     DEFAULTS,
@@ -29,13 +37,7 @@ def masks() -> None:
 
 
 @masks.command()
-@click.option(
-    "--out",
-    "out",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Folder for the PNGs, manifest.csv and preview.png.",
-)
+@out_option("Folder for the PNGs, manifest.csv and preview.png.", required=True)
 @click.option("--size", type=int, default=DEFAULTS.size, show_default=True, help="Mask side in pixels.")
 @click.option(
     "--per-bin", type=int, default=DEFAULTS.per_bin, show_default=True, help="Masks per bin and group."
@@ -45,10 +47,14 @@ def masks() -> None:
 @click.option(
     "--kind", type=click.Choice(KINDS), default=DEFAULTS.kind, show_default=True, help="Mask family."
 )
-@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@seed_option("Seed of the masks (with bin, group and index).", DEFAULTS.seed)
 @workers_option("Processes; the masks are the same whatever this is.", DEFAULTS.workers)
 def generate(out, size, per_bin, ratio, border, kind, seed, workers) -> None:
     """Generate per-bin, per-group irregular masks (all six bins and both groups by default)."""
+    set_interrupt_hint(
+        f"masks written so far are kept in {out}; the set is marked complete only at the end; rerun the "
+        "same command to finish"
+    )
     df = generate_set(
         out,
         size=size,
@@ -65,13 +71,7 @@ def generate(out, size, per_bin, ratio, border, kind, seed, workers) -> None:
 
 @masks.command("import")
 @click.argument("src", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Folder for the converted PNGs, manifest.csv and preview.png.",
-)
+@out_option("Folder for the converted PNGs, manifest.csv and preview.png.", required=True)
 @click.option("--size", type=int, default=None, help="Resize to SIZE x SIZE (nearest neighbour).")
 @click.option(
     "--polarity",

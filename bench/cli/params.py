@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from bench.errors import BenchError
@@ -103,3 +105,56 @@ def command_line(ctx: click.Context) -> str:
         for v in value if param.multiple else (value,):
             parts += [param.opts[0], shlex.quote(_shown(v))]
     return " ".join(parts)
+
+
+# ---- options shared by several commands: each defined here once ---------------------------------------
+
+CHAIN = "Settings: dataclass defaults < --profile < --config FILE.yaml < these options."
+
+
+def out_option(help: str, default=None, required: bool = False):
+    return click.option(
+        "--out", type=click.Path(path_type=Path), default=default, required=required,
+        show_default=default is not None, help=help,
+    )  # fmt: skip
+
+
+def device_option(default: str | None = "auto"):
+    return click.option(
+        "--device", default=default, show_default=default is not None, help="auto, cpu or cuda."
+    )
+
+
+def seed_option(help: str, default: int | None = 0):
+    return click.option("--seed", type=int, default=default, show_default=default is not None, help=help)
+
+
+def profile_option():
+    from bench.config import PROFILES
+
+    return click.option(
+        "--profile",
+        type=click.Choice(list(PROFILES)),
+        default="quick",
+        show_default=True,
+        help="smoke (seconds, tests), quick (2 CPU cores, minutes), paper (512 px, GPUs). " + CHAIN,
+    )
+
+
+def config_option():
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="YAML file of settings, applied after the profile and before the options.",
+    )
+
+
+def feature_weights_option():
+    return click.option(
+        "--feature-weights",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="torchvision VGG-16 ImageNet weights (vgg16-397923af.pth) for the perceptual/style losses.",
+    )

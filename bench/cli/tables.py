@@ -35,7 +35,11 @@ def tables(directory, formats, reference, paired, no_figures) -> None:
         raise BenchError(f"--reference {reference} does not exist")
     result = build_tables(
         directory, formats=parse_formats(formats), paired=pair_arg(paired),
-        reference=reference or default_reference_path(), figures=not no_figures,
+        reference=reference or default_reference_path(),
     )  # fmt: skip
+    if not no_figures:
+        from bench.plots import write_figures
+
+        result.files += write_figures(result)
     click.echo(result.text)
     click.echo(f"Wrote: {', '.join(p.name for p in result.files)} in {directory}")

@@ -6,39 +6,31 @@ from pathlib import Path
 
 import click
 
-from bench.config import CONVS, FEATURES, PROFILES
+from bench.cli import set_interrupt_hint
+from bench.cli.params import (
+    config_option,
+    device_option,
+    feature_weights_option,
+    out_option,
+    profile_option,
+    seed_option,
+    workers_option,
+)
+from bench.config import CONVS, FEATURES
 
 
 @click.command()
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Run folder: last.pt, log.csv, samples/.",
-)
-@click.option(
-    "--profile",
-    type=click.Choice(list(PROFILES)),
-    default="quick",
-    show_default=True,
-    help="Override set: smoke (seconds), quick (~5 CPU minutes), paper (512 px, GPUs).",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="YAML file of TrainConfig settings, applied after the profile.",
-)
+@out_option("Run folder: last.pt, log.csv, samples/.", required=True)
+@profile_option()
+@config_option()
 @click.option(
     "--steps",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Total steps; the phase-1/phase-2 split keeps the profile's proportion.",
 )
-@click.option("--batch-size", type=int, default=None, help="Images per step per process.")
-@click.option("--size", type=int, default=None, help="Training crop size in px.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per step per process.")
+@click.option("--size", type=click.IntRange(min=8), default=None, help="Training crop size in px.")
 @click.option("--lr", type=float, default=None, help="Phase-1 learning rate (phase 2 uses finetune_lr).")
 @click.option(
     "--conv",
@@ -46,7 +38,7 @@ from bench.config import CONVS, FEATURES, PROFILES
     default=None,
     help="partial = PConv; standard = the Conv baseline (holes filled with 0.5).",
 )
-@click.option("--device", type=str, default=None, help="auto, cpu or cuda.")
+@device_option(None)
 @click.option(
     "--data",
     type=click.Path(file_okay=False, path_type=Path),
@@ -61,29 +53,27 @@ from bench.config import CONVS, FEATURES, PROFILES
     help="A mask folder (`bench masks generate`); default: fresh masks per sample.",
 )
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt (same settings).")
-@click.option("--checkpoint-every", type=int, default=None, help="Write OUT/last.pt every N steps.")
-@click.option("--seed", type=int, default=None)
+@click.option(
+    "--checkpoint-every", type=click.IntRange(min=1), default=None, help="Write OUT/last.pt every N steps."
+)
+@seed_option("Seed of the initialisation and the data stream.", None)
 @click.option(
     "--features",
     type=click.Choice(FEATURES),
     default=None,
     help="Perceptual/style feature network (auto: VGG-16 if its weights are found, else stand-in).",
 )
-@click.option(
-    "--feature-weights",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Path to torchvision VGG-16 ImageNet weights (vgg16-397923af.pth).",
-)
+@feature_weights_option()
 @click.option("--allow-download", is_flag=True, default=None, help="Allow downloading VGG-16 weights.")
 @click.option("--amp", is_flag=True, default=None, help="bf16 autocast (CUDA only).")
 @click.option("--channels-last", is_flag=True, default=None, help="channels_last memory format (CUDA only).")
-@click.option("--workers", type=int, default=None, help="Data-loader worker processes.")
+@workers_option("Data-loader worker processes (0: load in the training process).", None, min_value=0)
 def train(out, profile, config_file, masks_dir, data, resume, **flags) -> None:
     """Train PConv (or the Conv baseline with --conv standard); resumable; torchrun for many GPUs."""
     from bench.config import resolve_config
     from bench.train import train as run_training
 
+    set_interrupt_hint(f"the last checkpoint {Path(out) / 'last.pt'} is kept; rerun with --resume")
     cfg = resolve_config(profile, config_file, flags)
     last = run_training(cfg, out, data=data, masks=masks_dir, resume=resume)
     click.echo(str(last))
