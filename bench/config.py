@@ -30,6 +30,7 @@ from typing import Any
 from bench.errors import BenchError
 
 CONVS = ("partial", "standard")
+MASK_AUGMENTS = ("auto", "nvidia", "flips", "none")
 FEATURES = ("auto", "vgg16", "efficientnet-lite0", "none")
 
 
@@ -66,6 +67,10 @@ class TrainConfig:
     workers: int = 0  # DataLoader worker processes
     # Masks drawn fresh per sample (masks.sampler.MaskSampler) when no mask folder is given.
     mask_kind: str = "mixed"
+    # With --masks DIR: how each drawn mask is varied. nvidia = NVIDIA's pipeline (threshold 0.6, hole
+    # dilation 9-49 px at 512 px, translation, rotation, crop; masks.augment); flips = the 8 flips and
+    # quarter turns; none. auto = nvidia for an imported or raw mask folder, flips for a generated set.
+    mask_augment: str = "auto"
     mask_bin_weights: dict[str, float] | None = None  # e.g. {"0.3-0.4": 1.0}; None = uniform
     mask_group_weights: dict[str, float] | None = None  # {"N": .., "B": ..}; None = uniform
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, carried into the checkpoint
@@ -91,6 +96,10 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         if self.conv not in CONVS:
             raise BenchError(f"conv must be one of {', '.join(CONVS)}, not {self.conv!r}")
+        if self.mask_augment not in MASK_AUGMENTS:
+            raise BenchError(
+                f"mask_augment must be one of {', '.join(MASK_AUGMENTS)}, not {self.mask_augment!r}"
+            )
         if self.features not in FEATURES:
             raise BenchError(f"features must be one of {', '.join(FEATURES)}, not {self.features!r}")
         for name in ("size", "width", "batch_size", "checkpoint_every", "sample_every", "log_every"):
@@ -308,6 +317,7 @@ RESUME_LOCKED = (
     "seed",
     "features",
     "mask_kind",
+    "mask_augment",
     "mask_bin_weights",
     "mask_group_weights",
 )

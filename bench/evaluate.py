@@ -49,7 +49,7 @@ from bench.records import (
 from masks.conventions import BINS, GROUPS, Bin, Group, is_valid
 
 # run.json keys that must match for records in an existing folder to be reused.
-_SAME_RUN_KEYS = ("data", "masks", "seed", "resize_masks")
+_SAME_RUN_KEYS = ("data", "masks", "seed", "resize_masks", "pairing")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ class EvalConfig:
     device: str = "auto"
     workers: int = 1
     seed: int = 0
+    pairing: str = "cross"  # bench.pairing.PAIRINGS: cross (every image in every cell) or distinct
     batch_size: int = 8
     resize_masks: bool = False
     is_weights: Path | None = None
@@ -321,12 +322,13 @@ def prepare(cfg: EvalConfig, is_network: Any = None) -> Prepared:
     _check_options(cfg)
     data, masks = Path(cfg.data), Path(cfg.masks)
     check_claim(cfg.out, "eval")
-    image_paths = list_test_images(data)
-    n_use = len(image_paths) if cfg.limit is None else min(cfg.limit, len(image_paths))
+    keys = [p.relative_to(data).as_posix() for p in list_test_images(data)]
     sel = _select_masks(masks, cfg.bins, cfg.groups)
-    hw = _check_image_sizes(image_paths[:n_use])
+    pairs = _pairs(cfg, keys, sel)
+    used = [data / k for k in sorted(set(pairs["image"]))]  # the images of the pairs, and only them
+    hw = _check_image_sizes(used)
     cache = DigestCache(Path(cfg.out) / CACHE_FILE)
-    _verify_masks(masks, sel, hw, cfg.resize_masks, cache)
+    _verify_masks(masks, sel[sel["file"].isin(set(pairs["mask"]))], hw, cfg.resize_masks, cache)
     device = resolve_device(cfg.device)
     methods = build_methods(cfg.methods, cfg.device, cfg.workers, cfg.batch_size)
     metrics = _select_metrics(cfg)
@@ -337,9 +339,7 @@ def prepare(cfg: EvalConfig, is_network: Any = None) -> Prepared:
     labels = [label for label, _ in methods]
     paired = T.resolve_paired(cfg.paired, labels) if cfg.paired is not None else _default_paired(labels)
     _check_same_run(Path(cfg.out), _run_config_of(cfg))
-    keys = [p.relative_to(data).as_posix() for p in image_paths]
-    pairs = make_pairs(keys, sel, cfg.bins, cfg.groups, cfg.seed, cfg.limit)
-    image_digest = dict(zip(keys[:n_use], cache.digests(image_paths[:n_use], cfg.workers), strict=True))
+    image_digest = dict(zip(sorted(set(pairs["image"])), cache.digests(used, cfg.workers), strict=True))
     mask_files = sorted(set(pairs["mask"]))
     mask_digest = dict(zip(mask_files, cache.digests([masks / f for f in mask_files]), strict=True))
     pairs["inputs"] = [
@@ -361,6 +361,7 @@ def _check_same_run(out: Path, config: dict[str, Any]) -> None:
         old = json.loads(run.read_text())
     except (OSError, json.JSONDecodeError):
         raise BenchError(f"{run} is corrupt; use another --out") from None
+    old.setdefault("pairing", "cross")  # run.json of the first release, before --pairing
     diff = [k for k in _SAME_RUN_KEYS if old.get(k) != config.get(k)]
     if diff:
         k = diff[0]
@@ -370,9 +371,22 @@ def _check_same_run(out: Path, config: dict[str, Any]) -> None:
         )
 
 
+def _pairs(cfg: EvalConfig, keys: list[str], sel: pd.DataFrame) -> pd.DataFrame:
+    from bench.pairing import PAIRINGS, make_distinct_pairs
+
+    if cfg.pairing not in PAIRINGS:
+        raise BenchError(f"--pairing must be one of {', '.join(PAIRINGS)}, got {cfg.pairing!r}")
+    if cfg.pairing == "cross":
+        return make_pairs(keys, sel, cfg.bins, cfg.groups, cfg.seed, cfg.limit)
+    try:
+        return make_distinct_pairs(keys, sel, cfg.bins, cfg.groups, cfg.seed, cfg.limit)
+    except ValueError as e:
+        raise BenchError(f"{e} in {cfg.data}; use --limit N (masks per cell) or more test images") from None
+
+
 def _run_config_of(cfg: EvalConfig) -> dict[str, Any]:
     return dict(data=str(Path(cfg.data).resolve()), masks=str(Path(cfg.masks).resolve()), seed=int(cfg.seed),
-                resize_masks=bool(cfg.resize_masks))  # fmt: skip
+                resize_masks=bool(cfg.resize_masks), pairing=cfg.pairing)  # fmt: skip
 
 
 def _run_config(p: Prepared) -> dict[str, Any]:

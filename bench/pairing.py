@@ -1,10 +1,17 @@
 """Which mask each test image is paired with: seeded, independent of the methods evaluated.
 
-Cross pairing: each test image is paired with one mask from every selected (bin, group) cell. The mask of
-image i in a cell is entry i of a seeded sequence of permutations of that cell's masks (sorted by file),
-the generator seeded by (seed, cell name) only. So the pairs depend on the seed, the images and the mask
-set, never on the methods, the other selected cells or `limit` (which keeps the first N images). Pairs
-are listed image-major: image 0 in every cell, then image 1, ...
+Two pairings (`--pairing`):
+
+* `cross` (the default): each test image is paired with one mask from every selected (bin, group) cell, so
+  the same images recur in every cell.
+* `distinct`: one test image per mask, every image used once (the natural reading of the paper's 12,000
+  test masks over a test set): the selected masks, cell by cell in file order, meet a seeded permutation
+  of the images. It needs at least as many images as masks.
+
+Cross pairing in detail: the mask of image i in a cell is entry i of a seeded sequence of permutations of
+that cell's masks (sorted by file), the generator seeded by (seed, cell name) only. So the pairs depend on
+the seed, the images and the mask set, never on the methods, the other selected cells or `limit` (which
+keeps the first N images). Pairs are listed image-major: image 0 in every cell, then image 1, ...
 
 >>> import pandas as pd
 >>> man = pd.DataFrame({"file": ["a.png", "b.png"], "bin": ["0.1-0.2"] * 2, "group": ["N"] * 2})
@@ -54,6 +61,39 @@ def make_pairs(
         for i in range(n)
         for (b, g), cell in per_cell.items()
     ]
+    df = pd.DataFrame(rows, columns=["image", "mask", "bin", "group"])
+    df.insert(0, "pair_id", np.arange(len(df), dtype=int))
+    return df
+
+
+PAIRINGS: tuple[str, ...] = ("cross", "distinct")
+
+
+def make_distinct_pairs(
+    images: Sequence[str],
+    manifest: pd.DataFrame,
+    bins: Sequence[Bin] = BINS,
+    groups: Sequence[Group] = GROUPS,
+    seed: int = 0,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Every selected mask with an image of its own (seeded), in run order: cell by cell (bins, then groups),
+    masks in file order. `limit` keeps the first N masks of each cell. Raises ValueError when there are
+    fewer images than masks."""
+    cells = []
+    for b in bins:
+        for g in groups:
+            files = sorted(manifest.loc[(manifest["bin"] == b.name) & (manifest["group"] == str(g)), "file"])
+            cells.append((b.name, str(g), files[:limit] if limit is not None else files))
+    n_masks = sum(len(f) for *_, f in cells)
+    if n_masks > len(images):
+        raise ValueError(f"distinct pairing needs one image per mask: {n_masks} masks, {len(images)} images")
+    order = np.random.default_rng([seed, zlib.crc32(b"distinct")]).permutation(len(images))
+    rows, k = [], 0
+    for b, g, files in cells:
+        for f in files:
+            rows.append(dict(image=images[order[k]], mask=f, bin=b, group=g))
+            k += 1
     df = pd.DataFrame(rows, columns=["image", "mask", "bin", "group"])
     df.insert(0, "pair_id", np.arange(len(df), dtype=int))
     return df

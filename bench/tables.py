@@ -94,6 +94,7 @@ class TableContext:
     ci: float = 0.95
     seed: int = 0
     command: str = ""  # the command that produced the records, for provenance
+    pairing: str = ""  # "cross" or "distinct" (bench.pairing)
 
     metrics: dict[str, Any] = field(default_factory=dict)  # name -> metadata, from run.json
 
@@ -127,6 +128,10 @@ class TableContext:
         if self.features:
             feats = "; ".join(f"{m}: {f}" for m, f in self.features.items())
             lines.append(f"Perceptual/style features of the learned models: {feats}.")
+        if self.pairing:
+            how = {"cross": "each test image meets one mask of every cell (the same images in every cell)",
+                   "distinct": "each mask has a test image of its own"}.get(self.pairing, "")  # fmt: skip
+            lines.append(f"Pairing: {self.pairing}: {how}.")
         lines.append(
             f"Metrics on the composited output; ± is half the width of the {self.ci:.0%} percentile "
             f"bootstrap CI ({self.n_boot} resamples of the pairs, seed {self.seed}); IS has no CI."
@@ -730,6 +735,7 @@ def table_context(run: dict, n_boot: int | None = None) -> TableContext:
         n_boot=int(n_boot if n_boot is not None else run.get("n_boot", 1000)),
         seed=int(run.get("seed", 0)),
         command=run.get("command", ""),
+        pairing=run.get("pairing", "cross"),
     )
 
 

@@ -60,20 +60,25 @@ _IMAGE_CACHE_BYTES = 512 << 20  # decoded training images kept in memory per wor
 # ------------------------------------------------------------------------------------------------
 
 
-def _mask_files(mask_dir: Path, size: int) -> list[Path]:
-    """Mask PNGs of a folder: from its manifest when it has one (sizes checked there), else every *.png."""
+def _mask_files(mask_dir: Path, size: int, augment: str) -> tuple[list[Path], str]:
+    """(mask PNGs of a folder, the augmentation to use): from its manifest when it has one, else every
+    *.png. `augment` "auto" becomes "nvidia" for an imported or raw folder and "flips" for a generated
+    set. Without the NVIDIA pipeline (which crops and resizes), masks must have the training size."""
     from masks.manifest import MANIFEST, read_manifest
 
     if (mask_dir / MANIFEST).is_file():
         df = read_manifest(mask_dir)
+        if augment == "auto":
+            augment = "nvidia" if (df["kind"] == "imported").all() else "flips"
         other = sorted(set(int(s) for s in df["size"]) - {size})
-        if other:
+        if other and augment != "nvidia":
             raise BenchError(
                 f"masks in {mask_dir} are {other[0]}x{other[0]} px but training images are {size}x{size}; "
                 f"generate masks with --size {size}"
             )
-        return [mask_dir / str(f) for f in df["file"]]
-    return sorted(p for p in mask_dir.rglob("*.png") if p.is_file())
+        return [mask_dir / str(f) for f in df["file"]], augment
+    files = sorted(p for p in mask_dir.rglob("*.png") if p.is_file())
+    return files, ("nvidia" if augment == "auto" else augment)
 
 
 class TrainSamples(Dataset):
@@ -94,6 +99,7 @@ class TrainSamples(Dataset):
         world: int = 1,
         mask_files: list[Path] | None = None,
         mask_kind: str = "mixed",
+        mask_augment: str = "flips",
         bin_weights: dict[str, float] | None = None,
         group_weights: dict[str, float] | None = None,
     ) -> None:
@@ -102,6 +108,7 @@ class TrainSamples(Dataset):
         self.files = list(files)
         self.size, self.seed, self.batch_size, self.rank, self.world = size, seed, batch_size, rank, world
         self.mask_files = list(mask_files) if mask_files is not None else None
+        self.augment = mask_augment
         self.sampler = None
         if self.mask_files is None:
             from masks.sampler import MaskSampler
@@ -154,10 +161,16 @@ class TrainSamples(Dataset):
             m = read_mask(path)
         except ValueError as e:
             raise BenchError(str(e)) from e
+        if self.augment == "nvidia":
+            from masks.augment import nvidia_augment
+
+            return nvidia_augment(m, rng, self.size)
         if m.shape != (self.size, self.size):
             raise BenchError(
                 f"mask {path} is {m.shape[1]}x{m.shape[0]} but training images are {self.size}x{self.size}"
             )
+        if self.augment == "none":
+            return m
         # Random flips/transposes multiply the variety of a fixed mask set by 8.
         k = int(rng.integers(8))
         m = np.rot90(m, k % 4)
@@ -401,26 +414,27 @@ class _Run:
     progress: bool
 
 
-def _mask_files_checked(masks: Path | None, size: int) -> list[Path] | None:
-    """The mask files of a training mask folder, checked: present and of the training size."""
+def _mask_files_checked(masks: Path | None, size: int, augment: str) -> tuple[list[Path] | None, str]:
+    """The mask files of a training mask folder and the augmentation, checked: present, and of the
+    training size unless NVIDIA's pipeline (which crops and resizes) is used."""
     if masks is None:
-        return None
+        return None, augment
     masks = Path(masks)
     if not masks.is_dir():
         raise BenchError(f"mask folder {masks} does not exist")
-    files = _mask_files(masks, size)
+    files, augment = _mask_files(masks, size, augment)
     if not files:
         raise BenchError(f"mask folder {masks} holds no masks")
     try:
         first = read_mask(files[0])
     except ValueError as e:
         raise BenchError(str(e)) from e
-    if first.shape != (size, size):
+    if first.shape != (size, size) and augment != "nvidia":
         raise BenchError(
             f"masks in {masks} are {first.shape[1]}x{first.shape[0]} (e.g. {files[0].name}) but "
-            f"training images are {size}x{size}; generate masks with --size {size}"
+            f"training images are {size}x{size}; generate masks with --size {size}, or --mask-augment nvidia"
         )
-    return files
+    return files, augment
 
 
 def _build(cfg: TrainConfig, device: torch.device, channels_last: bool) -> tuple[nn.Module, dict[str, Any]]:
@@ -449,10 +463,13 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
         say("note: --amp/--channels-last apply on CUDA only; ignored on the CPU")
     feature_net = load_feature_net(cfg.features, cfg.feature_weights, cfg.allow_download, device=device)
     files = training_files(data, cfg.size)
+    mask_files, augment = _mask_files_checked(masks, cfg.size, cfg.mask_augment)
     dataset = TrainSamples(
-        files, cfg.size, cfg.seed, cfg.batch_size, d.rank, d.world, _mask_files_checked(masks, cfg.size),
-        cfg.mask_kind, cfg.mask_bin_weights, cfg.mask_group_weights,
+        files, cfg.size, cfg.seed, cfg.batch_size, d.rank, d.world, mask_files, cfg.mask_kind, augment,
+        cfg.mask_bin_weights, cfg.mask_group_weights,
     )  # fmt: skip
+    if mask_files is not None:
+        say(f"training masks: {len(mask_files)} from {masks}, augmentation {augment}")
     model, arch = _build(cfg, device, cfg.channels_last and cuda)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run = _Run(cfg, Path(out), d, device, model, optimizer, InpaintingLoss(feature_net).to(device), dataset,

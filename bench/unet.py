@@ -103,6 +103,9 @@ class InpaintingUNet(nn.Module):
                 f"layers, width and in_channels must be >= 1 (got {layers}, {width}, {in_channels})"
             )
         self.layers, self.width, self.conv, self.in_channels = int(layers), int(width), conv, int(in_channels)
+        # One draw from the global generator seeds the initialisation, so a seeded run gives the same
+        # weights to the PConv and Conv networks (their layers consume the global generator differently).
+        init_seed = int(torch.randint(0, 2**62, (1,)))
         partial = conv == "partial"
         chans = encoder_channels(layers, width)
         self.encoder = nn.ModuleList(
@@ -132,6 +135,16 @@ class InpaintingUNet(nn.Module):
             )
         self.decoder = nn.ModuleList(dec)
         self._encoder_bn_frozen = False
+        self.init_weights(torch.Generator().manual_seed(init_seed))
+
+    def init_weights(self, generator: torch.Generator) -> None:
+        """He initialisation (kaiming normal, fan_in, gain sqrt(2)) of every convolution, biases 0: the
+        paper's and the common reimplementations' choice, instead of PyTorch's default uniform."""
+        for block in [*self.encoder, *self.decoder]:
+            nn.init.kaiming_normal_(block.conv.weight, a=0.0, mode="fan_in", nonlinearity="relu",
+                                    generator=generator)  # fmt: skip
+            if block.conv.bias is not None:
+                nn.init.zeros_(block.conv.bias)
 
     # ---- description, phases -------------------------------------------------------------------------
     def arch(self) -> dict[str, Any]:

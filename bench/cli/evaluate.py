@@ -19,6 +19,7 @@ from bench.cli.params import (
     workers_option,
 )
 from bench.evaluate import DEFAULTS, EvalConfig
+from bench.pairing import PAIRINGS
 
 
 @click.command()
@@ -46,6 +47,13 @@ from bench.evaluate import DEFAULTS, EvalConfig
 @workers_option("Threads for loading pairs and for per-image methods.", DEFAULTS.workers)
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True)
 @seed_option("Seed of the image-mask pairing.", DEFAULTS.seed)
+@click.option(
+    "--pairing",
+    type=click.Choice(PAIRINGS),
+    default=DEFAULTS.pairing,
+    show_default=True,
+    help="cross: every test image meets one mask of every cell; distinct: one test image per mask.",
+)
 @click.option("--resize-masks", is_flag=True, help="Resize masks of another size (nearest neighbour).")
 @click.option(
     "--paired", default=None, help="Paired test A,B per cell (default pconv,conv or the first two)."

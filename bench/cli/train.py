@@ -16,7 +16,7 @@ from bench.cli.params import (
     seed_option,
     workers_option,
 )
-from bench.config import CONVS, FEATURES
+from bench.config import CONVS, FEATURES, MASK_AUGMENTS
 
 
 @click.command()
@@ -51,6 +51,13 @@ from bench.config import CONVS, FEATURES
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="A mask folder (`bench masks generate`); default: fresh masks per sample.",
+)
+@click.option(
+    "--mask-augment",
+    type=click.Choice(MASK_AUGMENTS),
+    default=None,
+    help="With --masks: nvidia (threshold 0.6, dilation 9-49 px at 512 px, shift, rotation, crop), flips, "
+    "none; auto (default): nvidia for an imported or raw folder, flips for a generated set.",
 )
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt (same settings).")
 @click.option(

@@ -1,0 +1,129 @@
+"""The paper's protocol around the models: distinct pairing, He initialisation, NVIDIA's training-mask
+augmentation in the trainer, NVIDIA's test-set layout on import."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bench.cli import main
+from bench.io import write_png
+from bench.pairing import make_distinct_pairs
+from masks.conventions import BINS, Group
+
+SIZE = 32
+
+
+def _images(folder, n, astronaut):
+    for i in range(n):
+        y, x = (37 * i) % 300, (53 * i) % 300
+        crop = cv2.resize(astronaut[y : y + 200, x : x + 200], (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+        write_png(folder / f"im{i:02d}.png", crop)
+    return folder
+
+
+def test_distinct_pairing_gives_each_mask_its_own_image():
+    man = pd.DataFrame(
+        [
+            dict(file=f"{b.name}/{g}/{i}.png", bin=b.name, group=g)
+            for b in BINS[:2]
+            for g in "NB"
+            for i in range(3)
+        ]
+    )
+    images = [f"img{i}.png" for i in range(15)]
+    a = make_distinct_pairs(images, man, BINS[:2], (Group.N, Group.B), seed=1)
+    assert len(a) == 12 and a["image"].is_unique and a["mask"].is_unique
+    assert a.equals(make_distinct_pairs(images, man, BINS[:2], (Group.N, Group.B), seed=1))
+    assert not a["image"].equals(
+        make_distinct_pairs(images, man, BINS[:2], (Group.N, Group.B), seed=2)["image"]
+    )
+    one = make_distinct_pairs(images, man, BINS[:2], (Group.N, Group.B), seed=1, limit=1)
+    assert one.groupby(["bin", "group"]).size().eq(1).all()
+    with pytest.raises(ValueError, match="12 masks, 11 images"):
+        make_distinct_pairs(images[:11], man, BINS[:2], (Group.N, Group.B))
+
+
+def test_distinct_pairing_end_to_end_and_too_few_images(runner, tmp_path, astronaut):
+    from masks.manifest import generate_set
+
+    generate_set(tmp_path / "masks", size=SIZE, per_bin=1, bins=BINS[1:2], seed=0, progress=False)
+    base = ["evaluate", "--masks", str(tmp_path / "masks"), "--method", "mean", "--ratio", "0.1-0.2",
+            "--no-is", "--no-figures", "--pairing", "distinct"]  # fmt: skip
+    two = _images(tmp_path / "two", 2, astronaut)
+    res = runner.invoke(main, [*base, "--data", str(two), "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 0, res.output
+    pairs = pd.read_csv(tmp_path / "ev" / "pairs.csv")
+    assert len(pairs) == 2 and pairs["image"].nunique() == 2
+    assert json.loads((tmp_path / "ev" / "run.json").read_text())["pairing"] == "distinct"
+    assert "Pairing: distinct" in (tmp_path / "ev" / "table.md").read_text()
+    one = _images(tmp_path / "one", 1, astronaut)
+    res = runner.invoke(main, [*base, "--data", str(one), "--out", str(tmp_path / "ev1")])
+    assert res.exit_code == 2 and "2 masks, 1 images" in res.output
+    assert not (tmp_path / "ev1").exists()
+
+
+def test_unet_convolutions_are_he_initialised_and_seeded():
+    from bench.unet import InpaintingUNet
+
+    torch.manual_seed(0)
+    a = InpaintingUNet(layers=4, width=32)
+    torch.manual_seed(0)
+    b = InpaintingUNet(layers=4, width=32, conv="standard")
+    for net in (a, b):
+        for block in [*net.encoder, *net.decoder]:
+            w = block.conv.weight
+            fan_in = w.shape[1] * w.shape[2] * w.shape[3]
+            # kaiming_normal_(fan_in, relu): std = sqrt(2 / fan_in); checked on every layer's sample std.
+            assert float(w.detach().std()) == pytest.approx((2.0 / fan_in) ** 0.5, rel=0.15)
+            if block.conv.bias is not None:
+                assert float(block.conv.bias.detach().abs().max()) == 0.0
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_nvidia_mask_augmentation_in_the_trainer(tmp_path, astronaut):
+    from bench.errors import BenchError
+    from bench.train import TrainSamples, _mask_files_checked
+
+    images = _images(tmp_path / "img", 3, astronaut)
+    raw = tmp_path / "raw"  # a raw folder of 48 px training masks (as NVIDIA's are of their own size)
+    raw.mkdir()
+    for i in range(3):
+        m = np.full((48, 48), 255, np.uint8)
+        m[10 + i : 20 + i, 12:22] = 0
+        write_png(raw / f"{i}.png", m)
+    files, augment = _mask_files_checked(raw, SIZE, "auto")
+    assert augment == "nvidia" and len(files) == 3
+    ds = TrainSamples(sorted(images.glob("*.png")), SIZE, 0, 2, mask_files=files, mask_augment=augment)
+    a, b = ds[(5, 1)][1], ds[(5, 1)][1]
+    assert a.shape == (1, SIZE, SIZE) and torch.equal(a, b)  # seeded by (seed, step, slot)
+    assert set(torch.unique(a).tolist()) <= {0.0, 1.0}
+    holes = [float((1 - ds[(s, 0)][1]).sum()) for s in range(12)]
+    # Dilation by 5..25 px at 32 px (9..49 at 512) grows the 10x10 px source holes (scaled to 6.7 px).
+    assert max(holes) > 45 and len(set(holes)) > 3
+    with pytest.raises(BenchError, match="--mask-augment nvidia"):
+        _mask_files_checked(raw, SIZE, "flips")
+
+
+def test_train_cli_with_nvidia_augmentation(runner, tmp_path, astronaut):
+    images = _images(tmp_path / "img", 3, astronaut)
+    from bench.data import prepare_dataset
+
+    prepare_dataset(tmp_path / "data", size=SIZE, source=str(images), test_fraction=0.0, progress=False)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    m = np.full((64, 64), 255, np.uint8)
+    m[20:30, 20:30] = 0
+    write_png(raw / "a.png", m)
+    res = runner.invoke(main, ["train", "--profile", "smoke", "--size", str(SIZE), "--steps", "2",
+                               "--features", "none", "--data", str(tmp_path / "data"), "--masks", str(raw),
+                               "--out", str(tmp_path / "run")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    from bench.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["config"]["mask_augment"] == "auto"
