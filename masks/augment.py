@@ -1,14 +1,9 @@
 """NVIDIA's augmentation of its raw training masks, in the project's polarity (255 valid, 0 hole).
 
-NVIDIA's dataset page (https://nv-adlr.github.io/publication/partialconv-inpainting, "Training Set"):
-"To train the network, please use random augmentation tricks including random translation, rotation,
-dilation and cropping to augment the dataset. For our training, we use threshold 0.6 to binarize the
-masks first and then use from 9 to 49 pixels dilation to randomly dilate the holes, followed by random
-translation, rotation and cropping."  Its FAQ adds: "we use random dilation, rotation and cropping to
-augment the mask dataset".  The first author (NVIDIA/partialconv issue "About mask training dataset"):
-"The training set is the raw mask dataset and you need to apply the augmentation on top of it by
-yourself."  Nothing states the dilation kernel's shape, the translation range, the rotation range, the
-interpolation, or what fills the area uncovered by a rotation; the choices below are ours.
+NVIDIA's dataset page says their training binarised the raw masks at threshold 0.6, dilated the holes by
+9 to 49 px at random, then translated, rotated and cropped them (quoted in docs/nvidia-masks.md). Nothing
+states the dilation kernel's shape, the translation range, the rotation range, the interpolation, or what
+fills the area uncovered by a rotation; the choices below are ours.
 
 Steps, in NVIDIA's order (`nvidia_augment`):
 

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from bench.errors import BenchError
 from bench.folders import check_claim, claim, inside
-from bench.io import IMAGE_SUFFIXES, read_mask, write_bytes, write_csv, write_json, write_png
+from bench.io import IMAGE_SUFFIXES, encode_png, read_mask, write_bytes, write_csv, write_json, write_png
 from bench.procs import die_with_parent
 from masks._worker import generate_chunk, mask_path, mask_seed  # noqa: F401 (mask_seed: public here)
 from masks.conventions import (
@@ -450,8 +450,14 @@ def import_set(
     polarity: str = "auto",
     margin: int | None = None,
     progress: bool = True,
+    layout: str = "auto",
 ) -> tuple[pd.DataFrame, str]:
     """Convert an existing mask set into this project's convention; returns (manifest, polarity used).
+
+    `layout`: "measured" (bin and group measured per mask), "nvidia-test" (NVIDIA's 12,000-file test set:
+    measured too, since NVIDIA does not publish its order, with the conventional labels beside the
+    measurement and a report per label block, see docs/nvidia-masks.md; holes white unless --polarity
+    says otherwise), or "auto" (nvidia-test when `src` holds exactly files 0..11999, else measured).
 
     Reads every image under `src` (recursively), binarises each at the midpoint of its value range
     (`_read_binary`), converts polarity (auto-detected with a warning, or forced), resizes square masks
@@ -472,6 +478,9 @@ def import_set(
     files = _list_images(src, out.resolve() if out.exists() else None)
     if not files:
         raise BenchError(f"{src} holds no mask images ({', '.join(IMAGE_SUFFIXES)})")
+    layout = _resolve_layout(layout, files)
+    if layout == "nvidia-test" and polarity == "auto":
+        polarity = "hole-white"  # NVIDIA's test masks have white holes (docs/nvidia-masks.md)
     with tqdm(files, unit="mask", desc="read", disable=None if progress else True) as bar:
         reads = [_read_binary(p) for p in bar]
     side = _check_sizes(reads, size)
@@ -494,9 +503,47 @@ def import_set(
             _import_one(r, rel, src, out, side, polarity, margin) for r, rel in zip(reads, rels, strict=True)
         ]
         df = pd.DataFrame(rows)
+        if layout == "nvidia-test":
+            df = _nvidia_labels(df, files)
+        if hasattr(os, "sync"):
+            os.sync()  # the masks reach the disk before the manifest that lists them
         write_preview(out, df)
         write_csv(out / MANIFEST, df, float_format="%.6f")
-    return read_manifest(out), polarity
+    result = read_manifest(out)
+    result.attrs.update(df.attrs)
+    return result, polarity
+
+
+LAYOUTS = ("auto", "nvidia-test", "measured")
+
+
+def _resolve_layout(layout: str, files: list[Path]) -> str:
+    from masks.nvidia import is_nvidia_test_layout
+
+    if layout not in LAYOUTS:
+        raise BenchError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    nvidia = is_nvidia_test_layout([f.name for f in files])
+    if layout == "nvidia-test" and not nvidia:
+        raise BenchError(
+            f"--layout nvidia-test needs exactly the 12,000 files 0..11999 (.png) of NVIDIA's test set; "
+            f"the source holds {len(files)} image files"
+        )
+    return "nvidia-test" if layout == "auto" and nvidia else ("measured" if layout == "auto" else layout)
+
+
+def _nvidia_labels(df: pd.DataFrame, files: list[Path]) -> pd.DataFrame:
+    """Add NVIDIA's conventional labels (nvidia_bin, nvidia_group) beside the measured bin and group, and
+    a report per label block of how far they agree (in df.attrs; `bench masks import` prints it)."""
+    from masks.nvidia import infer_half_order, label_report, nvidia_test_index, nvidia_test_label
+
+    idx = [nvidia_test_index(f.name) for f in files]
+    measured = [Group(g) for g in df["group"]]
+    order = infer_half_order(idx, measured)
+    labels = [nvidia_test_label(i, order) if order else nvidia_test_label(i) for i in idx]
+    df = df.assign(nvidia_bin=[b.name for b, _ in labels], nvidia_group=[g.value for _, g in labels])
+    df.attrs["nvidia_report"] = label_report(labels, df["hole_ratio"].tolist(), measured)
+    df.attrs["nvidia_half_order"] = "".join(g.value for g in order) if order else ""
+    return df
 
 
 def _import_one(
@@ -507,7 +554,8 @@ def _import_one(
         mask = flip_polarity(mask)  # the one helper for the opposite convention
     if mask.shape != (side, side):
         mask = cv2.resize(mask, (side, side), interpolation=cv2.INTER_NEAREST)
-    write_png(inside(out, rel, "mask file"), mask)
+    # No fsync per mask (thousands of small files); import_set syncs once before the manifest.
+    write_bytes(inside(out, rel, "mask file"), encode_png(mask), fsync=False)
     ratio = hole_ratio(mask)
     b = bin_of(ratio)
     return {

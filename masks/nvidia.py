@@ -1,48 +1,11 @@
 """NVIDIA's Irregular Mask Dataset (the PConv paper's masks): the test set's layout, labels and polarity.
 
-What is stated, and by whom
----------------------------
-NVIDIA's dataset page, https://nv-adlr.github.io/publication/partialconv-inpainting (source in the
-repository nv-adlr/nv-adlr.github.io, file _projects/partialconv-inpainting.md), section "Testing Set":
-"The testing test covers different hole-to-image area ratios: (0.01, 0.1], (0.1, 0.2], (0.2, 0.3],
-(0.3, 0.4], (0.4, 0.5], (0.5, 0.6]. Each category contains 1000 masks with and without border
-constraints. In total, we have created 6 x 2 x 1000 = 12, 000 masks."  Nothing on that page says which
-file holds which category.
-
-The README shipped inside the test download (test_mask.zip; a copy is in micbia/FORGER-21cm,
-inputs/mask/readme.txt) holds only the licence, a contact and the citation: no ordering either.
-
-Guilin Liu (first author) in NVIDIA/partialconv issue "About mask training dataset" (Dec 2020): "The
-testing set is the already augmented and well-organized according to the mask ratio."  "Well organised"
-is the closest thing to an ordering statement; the index ranges themselves are not given.  The question
-"the masks with ratio of (0.01, 0.1] are form 0.png to 999.png?" was asked in NVIDIA/partialconv issue
-"How to test the code with the different ratios mask?" (Nov 2020) and never answered by the authors.
-
-What repositories do (the convention implemented here)
-------------------------------------------------------
-The download unpacks to mask/testing_mask_dataset/00000.png .. 11999.png (five-digit names; paths such
-as "test_mask/mask/testing_mask_dataset" recur across many repositories).  Scripts that split the test set
-by index take six consecutive blocks of 2000 files in ascending ratio order: one public script iterates
-``range(k * 2000, (k + 1) * 2000)`` for ratio level k = 0..5 over zero-padded names, another copies one
-folder per ratio step from consecutive runs of the sorted file list.  Others (e.g. BAT-Fill, issue "Some
-questions about the test?"; several evaluation scripts) do not trust the order and re-bin by measured
-hole ratio instead, and report 2000 masks per measured bin.  So "block i of 2000 = bin i" is the common
-convention, consistent with the authors' "well-organized according to the mask ratio", but unconfirmed
-by NVIDIA.  Which half of a block is border-constrained is stated nowhere we could find; the default here
-(first 1000 = group N, second 1000 = group B) only mirrors the paper's Table 1 column order (N before B
-for every ratio).  `infer_half_order` decides it from measured border groups, and `label_report` shows
-disagreements, so run both on the real files before trusting a label.
-
-Polarity and size
------------------
-Test set: 512x512, hole = white (255), valid = black (0), i.e. the OPPOSITE of this project.  Evidence:
-bobqywei/inpainting-partial-conv issue "where is the mask dataset?" ("The masks are 512x512 and inverted");
-knazeri/edge-connect issue "The problem about the generation of train, test and validation set" ("The
-images in mask dataset own the resolution 512x512"); scripts that measure the ratio as mean(mask) / 255
-or as the share of pixels > 0, and a dataset class that inverts test masks (``1 - image``) but not training
-masks.  Training set (irregular_mask/disocclusion_img_mask, 55,116 masks): hole = black, valid = white,
-the same as this project (knazeri/edge-connect issue "the question about mask's color": "the region of mask
-is flaged by black"); NVIDIA's augmentation for it is in masks/augment.py.
+The layout of the 12,000-file test set (six blocks of 2,000 masks in ascending ratio order, each block
+half N and half B) is a convention of the repositories that use it, not a statement of NVIDIA's: see
+docs/nvidia-masks.md for what is stated and by whom. `bench masks import --layout nvidia-test` therefore
+measures every mask's bin and group, and reports the conventional labels beside the measurements
+(`label_report`). Test masks are 512x512 with white holes (the opposite of this project); training masks
+have black holes, like this project's.
 
 >>> nvidia_test_label(0)
 (Bin(lo=0.01, hi=0.1), <Group.N: 'N'>)

@@ -127,3 +127,35 @@ def test_train_cli_with_nvidia_augmentation(runner, tmp_path, astronaut):
     from bench.checkpoint import load_checkpoint
 
     assert load_checkpoint(tmp_path / "run" / "last.pt")["config"]["mask_augment"] == "auto"
+
+
+@pytest.mark.slow
+def test_nvidia_test_layout_import_reports_labels_beside_measurement(runner, tmp_path):
+    """A synthetic NVIDIA-style folder: 12,000 numbered masks, white holes, six blocks of 2,000 in ratio
+    order, each block's first half touching the border (N) and second half clear of it (B)."""
+    from masks.conventions import flip_polarity, group_of, margin_for
+    from masks.generate import generate_mask
+
+    src = tmp_path / "testing_mask_dataset"
+    src.mkdir()
+    size = 32
+    for b_i, b in enumerate(BINS):
+        for half, g in enumerate((Group.N, Group.B)):
+            rng = np.random.default_rng([b_i, half])
+            templates = []
+            while len(templates) < 3:  # N templates that do reach into the margin
+                m = generate_mask(rng, size, b, g)
+                if group_of(m, margin_for(size)) is g:
+                    templates.append(flip_polarity(m))  # NVIDIA's white holes
+            for k in range(1000):
+                cv2.imwrite(str(src / f"{b_i * 2000 + half * 1000 + k:05d}.png"), templates[k % 3])
+    res = runner.invoke(main, ["masks", "import", str(src), "--out", str(tmp_path / "imp")])
+    assert res.exit_code == 0, res.output
+    assert "NVIDIA does not publish" in res.output and "halves NB" in res.output
+    df = pd.read_csv(tmp_path / "imp" / "manifest.csv", keep_default_na=False)
+    assert len(df) == 12000 and {"nvidia_bin", "nvidia_group"} <= set(df.columns)
+    # The measured bins and groups are the manifest's; here they agree with the labels everywhere.
+    assert (df["bin"] == df["nvidia_bin"]).all() and (df["group"] == df["nvidia_group"]).all()
+    assert "bin_mismatch" in res.output
+    # Polarity: NVIDIA's white holes became this project's black holes.
+    assert df["hole_ratio"].between(0.01, 0.6).all()

@@ -20,6 +20,7 @@ from masks.generate import KINDS
 from masks.manifest import (
     DEFAULTS,
     HISTOGRAM,
+    LAYOUTS,
     MANIFEST,
     POLARITIES,
     PREVIEW,
@@ -74,19 +75,35 @@ def generate(out, size, per_bin, ratio, border, kind, seed, workers) -> None:
 @out_option("Folder for the converted PNGs, manifest.csv and preview.png.", required=True)
 @click.option("--size", type=int, default=None, help="Resize to SIZE x SIZE (nearest neighbour).")
 @click.option(
+    "--layout",
+    type=click.Choice(LAYOUTS),
+    default="auto",
+    show_default=True,
+    help="nvidia-test: NVIDIA's 12,000 numbered test masks (labels reported beside the measurement); "
+    "measured; auto: nvidia-test when SRC holds exactly files 0..11999.",
+)
+@click.option(
     "--polarity",
     type=click.Choice(POLARITIES),
     default="auto",
     show_default=True,
     help="Which colour marks the holes in SRC; auto guesses (holes are the minority).",
 )
-def import_(src, out, size, polarity) -> None:
+def import_(src, out, size, polarity, layout) -> None:
     """Import an existing mask set (e.g. NVIDIA's irregular masks, LaMa masks with white holes)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        df, used = import_set(src, out, size=size, polarity=polarity)
+        df, used = import_set(src, out, size=size, polarity=polarity, layout=layout)
     for w in caught:
         click.echo(f"Warning: {w.message}", err=True)
+    if "nvidia_report" in df.attrs:
+        half = df.attrs["nvidia_half_order"] or "N then B (the default: the measurements did not tell)"
+        click.echo(
+            "NVIDIA's test set: NVIDIA does not publish which file is in which bin and group, so bins and "
+            "groups are measured; the conventional labels (six blocks of 2,000 in ratio order, halves "
+            f"{half}) are in the nvidia_bin/nvidia_group columns (docs/nvidia-masks.md). Per label block:"
+        )
+        click.echo(df.attrs["nvidia_report"].to_markdown(index=False, floatfmt=".4f"))
     outside = df[df["bin"] == ""]
     click.echo(f"{len(df)} masks imported into {out} (polarity {used}); {len(outside)} outside every bin")
     for f, r in zip(outside["file"].head(20), outside["hole_ratio"].head(20), strict=True):
