@@ -257,6 +257,9 @@ def _dpkg_installed(package: str) -> bool:
 # ------------------------------------------------------------------------------------------------
 
 
+_GREY_NOTE = "grey-scale kept as RGB"
+
+
 class UnusableImage(ValueError):
     """A file that cannot be used as a colour photo; the message names the file and says why."""
 
@@ -281,7 +284,9 @@ def _png_bit_depth(path: Path) -> int | None:
     return None
 
 
-def decode_photo(path: Path, min_short: int | None = None, max_reduce: int | None = None) -> Decoded:
+def decode_photo(
+    path: Path, min_short: int | None = None, max_reduce: int | None = None, keep_grey: bool = False
+) -> Decoded:
     """Decode an image file as 8-bit RGB, strictly. Raises UnusableImage naming the file.
 
     With `min_short` (and/or `max_reduce`), a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (libjpeg DCT
@@ -322,15 +327,21 @@ def decode_photo(path: Path, min_short: int | None = None, max_reduce: int | Non
             raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
             if raw is None:
                 raise UnusableImage(f"{path}: 16-bit PNG that OpenCV cannot read")
-            if raw.ndim == 2 or raw.shape[2] == 2:
+            if (raw.ndim == 2 or raw.shape[2] == 2) and not keep_grey:
                 raise UnusableImage(f"{path}: grey-scale (16-bit); colour inpainting needs an RGB photo")
+            if raw.ndim == 2 or raw.shape[2] == 2:
+                raw = np.repeat((raw if raw.ndim == 2 else raw[..., 0])[..., None], 3, axis=2)
+                notes.append(_GREY_NOTE)
             arr = np.round(raw.astype(np.float64) / 257.0).astype(np.uint8)
             arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
             notes.append("16-bit converted to 8-bit")
         elif mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F", "P") and (
             mode != "P" or _palette_is_grey(im)
         ):
-            raise UnusableImage(f"{path}: grey-scale (mode {mode}); colour inpainting needs an RGB photo")
+            if not keep_grey:
+                raise UnusableImage(f"{path}: grey-scale (mode {mode}); colour inpainting needs an RGB photo")
+            arr = np.asarray(im.convert("RGB"))
+            notes.append(_GREY_NOTE)
         elif mode == "RGB":
             arr = np.asarray(im)
         elif mode in ("RGBA", "RGBa") or (mode == "P" and "transparency" in im.info):
@@ -438,9 +449,9 @@ def builtin_crops(photo: Path, size: int, count: int, short_side_factor: float, 
     return crops, d
 
 
-def centre_crop(photo: Path, size: int) -> tuple[Crop, Decoded]:
+def centre_crop(photo: Path, size: int, keep_grey: bool = False) -> tuple[Crop, Decoded]:
     """The paper's crop of a user image: the centred square resized to SxS. Raises UnusableImage."""
-    d = decode_photo(photo, min_short=size)
+    d = decode_photo(photo, min_short=size, keep_grey=keep_grey)
     if min(d.width, d.height) < size:
         raise UnusableImage(f"{photo}: {d.width}x{d.height} is smaller than {size}x{size}")
     x0, y0, side = _centre_box(d)
@@ -518,6 +529,9 @@ class PrepareReport:
             lines.append(f"  skipped {len(self.skipped)} unusable file(s)")
         if self.ignored:
             lines.append(f"  ignored {self.ignored} file(s) without an image extension")
+        grey = sum(n.endswith(_GREY_NOTE) for n in self.notes)
+        if grey:
+            lines.append(f"  kept {grey} grey-scale image(s) as RGB (--skip-grey leaves them out)")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -563,9 +577,10 @@ def _slug(text: str) -> str:
 
 
 def _params(
-    size: int, source: str, seed: int, test_fraction: float, crops: int, factor: float, fp: str
-) -> dict:
-    return {
+    size: int, source: str, seed: int, test_fraction: float, crops: int, factor: float, fp: str,
+    split: str = "auto", keep_grey: bool = True,
+) -> dict:  # fmt: skip
+    params = {
         "format": FORMAT_VERSION,
         "size": size,
         "source": source,
@@ -575,6 +590,56 @@ def _params(
         "short_side_factor": factor if source == "builtin" else None,
         "inputs": fp,
     }
+    if split != "auto":
+        params["split"] = split if split in ("train", "test") else f"file:{_file_digest(Path(split))}"
+    if source != "builtin" and not keep_grey:
+        params["skip_grey"] = True
+    return params
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+SPLIT_MODES = ("auto", "train", "test")
+
+
+def read_split_list(path: Path) -> dict[str, str]:
+    """An official split list: one image per line, its path relative to the source folder first, then
+    optionally its split (train, test, or val, read as test). Without a split column the listed images
+    are the test split. Blank lines and lines starting with # are skipped."""
+    out: dict[str, str] = {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BenchError(f"--split {path}: not a readable split list ({e})") from None
+    for line in lines:
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        split = (
+            parts[1].lower() if len(parts) > 1 and parts[1].lower() in ("train", "test", "val") else "test"
+        )
+        out[parts[0].lstrip("/")] = "test" if split == "val" else split
+    if not out:
+        raise BenchError(f"--split {path}: the list names no image")
+    return out
+
+
+def _split_rows(rows: list[dict], seed: int, test_fraction: float, split: str) -> None:
+    """Set each row's split: by photo (auto), all train or all test, or from an official list (FILE)."""
+    if split in ("train", "test"):
+        for r in rows:
+            r["split"] = split
+        return
+    if split == "auto":
+        by_photo = split_photos(sorted({r["source"] for r in rows}), seed, test_fraction)
+        for r in rows:
+            r["split"] = by_photo[r["source"]]
+        return
+    listed = read_split_list(Path(split))
+    for r in rows:
+        r["split"] = listed.get(r["source"], "train")  # images the list does not name are for training
 
 
 def _existing(out: Path, params: dict) -> dict | None:
@@ -634,21 +699,29 @@ def prepare_dataset(
     log: Callable[[str], None] | None = None,
     progress: bool = True,
     wait: bool = False,
+    split: str = "auto",
+    keep_grey: bool = True,
 ) -> PrepareReport:
     """Build (or reuse) an image set of SxS crops with a train/test split by source photo in `out`.
 
     `source` is "builtin" or a folder. Messages (absent sources, skipped files, conversions) go to
     `log` as they happen and are kept in the report. Raises BenchError on bad input, having written
     nothing when nothing usable was found. `out` must be new, empty or an image set; it is locked while
-    it is written (`wait`: wait for another process that holds it instead of refusing).
+    it is written (`wait`: wait for another process that holds it instead of refusing). `split`: "auto"
+    (seeded, by source photo), "train" or "test" (the whole folder), or the path of an official split
+    list (`read_split_list`). `keep_grey`: grey-scale images of a user folder are kept as RGB (counted in
+    the summary); False skips them, as the builtin set does.
     """
     say = log or (lambda _msg: None)
     out = Path(out)
     _validate_prepare(size, crops_per_photo, short_side_factor, test_fraction)
+    if split not in SPLIT_MODES and not Path(split).is_file():
+        raise BenchError(f"--split must be auto, train, test or a split-list file; {split!r} is none of them")
     check_claim(out, "data", busy_ok=wait)
     photos, source_label, ignored = _find_photos(source, out, say)
     fp = _fingerprint([(p.source, p.path) for p in photos])
-    params = _params(size, source_label, seed, test_fraction, crops_per_photo, short_side_factor, fp)
+    params = _params(size, source_label, seed, test_fraction, crops_per_photo, short_side_factor, fp, split,
+                     keep_grey)  # fmt: skip
     with claim(out, "data", wait=wait):
         info = _existing(out, params)
         if info is not None:
@@ -661,15 +734,13 @@ def prepare_dataset(
         old_files = _own_crop_files(out)
         (out / MANIFEST).unlink(missing_ok=True)
         rows, skipped, notes = _write_crops(out, photos, size, seed, crops_per_photo, short_side_factor,
-                                            say, progress)  # fmt: skip
+                                            say, progress, keep_grey)  # fmt: skip
         if not rows:
             raise BenchError(
                 f"no usable images in {source_label}: {len(skipped)} file(s) skipped"
                 + (f" (first: {skipped[0]})" if skipped else "")
             )
-        split = split_photos(sorted({r["source"] for r in rows}), seed, test_fraction)
-        for r in rows:
-            r["split"] = split[r["source"]]
+        _split_rows(rows, seed, test_fraction, split)
         df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
         for stale in sorted(old_files - set(df["file"])):
             (out / stale).unlink(missing_ok=True)
@@ -683,7 +754,7 @@ def prepare_dataset(
     return report
 
 
-def _write_crops(out, photos, size, seed, crops_per_photo, factor, say, progress) -> tuple[list, list, list]:
+def _write_crops(out, photos, size, seed, crops_per_photo, factor, say, progress, keep_grey=True):
     """Decode, crop and write every photo; (manifest rows without split, skipped messages, notes).
 
     Crop files do not depend on the split (it needs the set of usable photos): the split lives in the
@@ -693,7 +764,7 @@ def _write_crops(out, photos, size, seed, crops_per_photo, factor, say, progress
     rows: list[dict] = []
     for index, photo in enumerate(_bar(photos, "cropping", progress)):
         try:
-            crops, decoded = _make_crops(photo, size, seed, crops_per_photo, factor)
+            crops, decoded = _make_crops(photo, size, seed, crops_per_photo, factor, keep_grey)
         except UnusableImage as e:
             skipped.append(str(e))
             say(f"skipped: {e}")
@@ -721,15 +792,23 @@ def _write_manifest(out: Path, df: pd.DataFrame, params: dict, report: PrepareRe
     write_bytes(out / MANIFEST, manifest)  # last: its presence means the folder is complete
 
 
-def _make_crops(photo: Photo, size: int, seed: int, count: int, factor: float) -> tuple[list[Crop], Decoded]:
+def _make_crops(photo: Photo, size: int, seed: int, count: int, factor: float, keep_grey: bool = False):
+    """(crops, decoded photo). Grey photos: kept as RGB for user folders with `keep_grey`, else refused
+    (the builtin set keeps its reviewed list of colour photos)."""
+    keep = keep_grey and photo.collection == "user"
     if photo.collection == "user":
-        crop, decoded = centre_crop(photo.path, size)
+        crop, decoded = centre_crop(photo.path, size, keep_grey=keep)
         crops = [crop]
     else:
         rng = np.random.default_rng([seed, _stable_id(photo.source)])
         crops, decoded = builtin_crops(photo.path, size, count, factor, rng)
     if _is_grey(decoded.rgb):
-        raise UnusableImage(f"{photo.path}: grey-scale content (R=G=B); colour inpainting needs an RGB photo")
+        if not keep:
+            raise UnusableImage(
+                f"{photo.path}: grey-scale content (R=G=B); colour inpainting needs an RGB photo"
+            )
+        if _GREY_NOTE not in decoded.notes:
+            decoded.notes.append(_GREY_NOTE)
     return crops, decoded
 
 

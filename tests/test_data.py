@@ -311,6 +311,7 @@ def test_bad_files_are_skipped_and_named(tmp_path, runner):
             str(S),
             "--source",
             str(tmp_path / "src"),
+            "--skip-grey",  # grey images count as unusable here (by default they are kept as RGB)
         ],
     )
     assert result.exit_code == 0, result.output
@@ -326,7 +327,18 @@ def test_nothing_usable_exits_2_and_writes_nothing(tmp_path, runner):
     _bad_files(tmp_path / "src", np.random.default_rng(4))
     out = tmp_path / "out"
     result = runner.invoke(
-        main, ["data", "prepare", "--out", str(out), "--size", str(S), "--source", str(tmp_path / "src")]
+        main,
+        [
+            "data",
+            "prepare",
+            "--out",
+            str(out),
+            "--size",
+            str(S),
+            "--source",
+            str(tmp_path / "src"),
+            "--skip-grey",
+        ],
     )
     assert result.exit_code == 2, result.output
     assert "no usable images" in result.output

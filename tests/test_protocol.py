@@ -159,3 +159,35 @@ def test_nvidia_test_layout_import_reports_labels_beside_measurement(runner, tmp
     assert "bin_mismatch" in res.output
     # Polarity: NVIDIA's white holes became this project's black holes.
     assert df["hole_ratio"].between(0.01, 0.6).all()
+
+
+def test_grey_photos_are_kept_as_rgb_and_splits(runner, tmp_path, astronaut):
+    src = _images(tmp_path / "src", 4, astronaut)
+    grey = cv2.cvtColor(astronaut[:200, :200], cv2.COLOR_RGB2GRAY)
+    cv2.imwrite(str(src / "grey.png"), grey)
+    res = runner.invoke(main, ["data", "prepare", "--out", str(tmp_path / "d"), "--size", str(SIZE),
+                               "--source", str(src)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "kept 1 grey-scale image(s) as RGB" in res.output
+    df = pd.read_csv(tmp_path / "d" / "manifest.csv")
+    g = cv2.imread(str(tmp_path / "d" / df.loc[df.source == "grey.png", "file"].item()))
+    assert g.shape == (SIZE, SIZE, 3) and (g[..., 0] == g[..., 1]).all()
+    res = runner.invoke(main, ["data", "prepare", "--out", str(tmp_path / "d2"), "--size", str(SIZE),
+                               "--source", str(src), "--skip-grey"])  # fmt: skip
+    assert res.exit_code == 0 and "grey.png" not in set(pd.read_csv(tmp_path / "d2" / "manifest.csv").source)
+    # Whole folder in one split, or an official list.
+    for split in ("train", "test"):
+        out = tmp_path / f"s-{split}"
+        res = runner.invoke(main, ["data", "prepare", "--out", str(out), "--size", str(SIZE), "--source",
+                                   str(src), "--split", split])  # fmt: skip
+        assert res.exit_code == 0 and set(pd.read_csv(out / "manifest.csv").split) == {split}
+    lst = tmp_path / "list.txt"
+    lst.write_text("# official test list\nim01.png\nim03.png 17\n")
+    res = runner.invoke(main, ["data", "prepare", "--out", str(tmp_path / "sl"), "--size", str(SIZE),
+                               "--source", str(src), "--split", str(lst)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(tmp_path / "sl" / "manifest.csv")
+    assert sorted(df.loc[df.split == "test", "source"]) == ["im01.png", "im03.png"]
+    res = runner.invoke(main, ["data", "prepare", "--out", str(tmp_path / "bad"), "--size", str(SIZE),
+                               "--source", str(src), "--split", "validation"])  # fmt: skip
+    assert res.exit_code == 2 and "--split" in res.output

@@ -42,15 +42,24 @@ def data() -> None:
     show_default=True,
     help="builtin: at most this many random crops per photo (a user folder gives one per image).",
 )
+@click.option(
+    "--split",
+    default="auto",
+    show_default=True,
+    help="auto (seeded, by source photo, --test-fraction), train or test (the whole folder), or an official "
+    "split list FILE (one image path per line, optionally followed by train/test/val; listed = test).",
+)
+@click.option("--skip-grey", is_flag=True, help="Leave grey-scale images out (default: kept as RGB).")
 @click.option("--quiet", is_flag=True, help="Print only the summary.")
 def prepare(
-    out: Path, size: int, source: str, seed: int, test_fraction: float, crops_per_photo: int, quiet: bool
-) -> None:
+    out: Path, size: int, source: str, seed: int, test_fraction: float, crops_per_photo: int, split: str,
+    skip_grey: bool, quiet: bool,
+) -> None:  # fmt: skip
     """Build SxS PNG crops with manifest.csv and a train/test split by source photo.
 
     \b
     bench data prepare --out data/builtin-256 --size 256
-    bench data prepare --out data/places --size 512 --source ~/places365/val_large
+    bench data prepare --out data/places --size 512 --source ~/places365/val_large --split test
     """
     set_interrupt_hint(
         f"crops written so far are kept in {out}; the set is marked complete only when manifest.csv is "
@@ -65,5 +74,7 @@ def prepare(
         test_fraction=test_fraction,
         crops_per_photo=crops_per_photo,
         log=log,
+        split=split,
+        keep_grey=not skip_grey,
     )
     click.echo(report.summary())
