@@ -131,8 +131,17 @@ class ReproduceConfig:
     methods: tuple[str, ...] = ("pconv", "conv", *BASELINES)
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     paired: tuple[str, str] = ("pconv", "conv")
+    pairing: str = "cross"  # bench.pairing: cross or distinct (one test image per mask)
     seed: int = 0
     workers: int = 2  # processes for masks, threads for baselines and loading (also the training loader)
+    # Inputs a paper run brings (None: made by the run): a prepared image set or a folder of images for
+    # training (and testing, unless test_data is given), test masks (e.g. NVIDIA's, imported), training
+    # masks (e.g. NVIDIA's raw ones: augmented with NVIDIA's pipeline), Inception weights for IS.
+    data: str | None = None
+    test_data: str | None = None
+    masks: str | None = None
+    train_masks: str | None = None
+    is_weights: str | None = None
 
 
 # Profiles: override sets on top of the dataclass defaults, for training and for reproduce. The
@@ -162,7 +171,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "steps_phase2": 100_000, "features": "vgg16", "checkpoint_every": 5000, "sample_every": 5000,
             "log_every": 50, "workers": 8,
         },
-        "reproduce": {"size": 512, "per_bin": 1000, "workers": 8},
+        "reproduce": {"size": 512, "per_bin": 1000, "workers": 8, "pairing": "distinct"},
     },
 }  # fmt: skip
 

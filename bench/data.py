@@ -239,6 +239,28 @@ def builtin_photos(log: Callable[[str], None] | None = None) -> list[Photo]:
     return sorted(photos, key=lambda p: p.source)
 
 
+BUILTIN_COUNT = (
+    len(SKIMAGE_PHOTOS) + len(SKLEARN_PHOTOS) + len(MATPLOTLIB_PHOTOS) + len(MATE_PHOTOS) + len(LOMIRI_PHOTOS)
+)
+
+
+def builtin_shortfall(photos: list[Photo]) -> str:
+    """One line when the builtin set on this machine is smaller than the full one (what is missing and how
+    to install it), else ''."""
+    if len(photos) >= BUILTIN_COUNT:
+        return ""
+    have = {p.collection for p in photos}
+    missing = [pkg for pkg in WALLPAPER_PACKAGES if pkg not in have]
+    how = f" (sudo apt-get install {' '.join(missing)})" if missing else ""
+    what = (
+        f"Debian package(s) {', '.join(missing)} are missing{how}" if missing else "some photos are missing"
+    )
+    return (
+        f"note: the builtin image set has {len(photos)} of its {BUILTIN_COUNT} photos on this machine: "
+        f"{what}; results will differ from results/quick"
+    )
+
+
 def _module_data_folder(module: str, sub: str) -> Path:
     if module == "matplotlib":
         import matplotlib
@@ -515,6 +537,7 @@ class PrepareReport:
     notes: list[str] = field(default_factory=list)  # conversions made (RGBA, 16-bit, ...)
     ignored: int = 0  # files without an image extension
     reused: bool = False  # True when an existing folder with the same parameters was kept
+    shortfall: str = ""  # one line when the builtin set is reduced on this machine
 
     def summary(self) -> str:
         lines = [
@@ -532,6 +555,8 @@ class PrepareReport:
         grey = sum(n.endswith(_GREY_NOTE) for n in self.notes)
         if grey:
             lines.append(f"  kept {grey} grey-scale image(s) as RGB (--skip-grey leaves them out)")
+        if self.shortfall:
+            lines.append(self.shortfall)
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -720,6 +745,7 @@ def prepare_dataset(
     check_claim(out, "data", busy_ok=wait)
     photos, source_label, ignored = _find_photos(source, out, say)
     fp = _fingerprint([(p.source, p.path) for p in photos])
+    shortfall = builtin_shortfall(photos) if source == "builtin" else ""
     params = _params(size, source_label, seed, test_fraction, crops_per_photo, short_side_factor, fp, split,
                      keep_grey)  # fmt: skip
     with claim(out, "data", wait=wait):
@@ -728,7 +754,7 @@ def prepare_dataset(
             rep = info["report"]
             return PrepareReport(out=out, size=size, source=source_label, seed=seed, photos=rep["photos"],
                                  crops=rep["crops"], skipped=rep["skipped"], notes=rep["notes"],
-                                 ignored=rep["ignored"], reused=True)  # fmt: skip
+                                 ignored=rep["ignored"], reused=True, shortfall=shortfall)  # fmt: skip
         # The old manifest goes first: a folder is never described by a stale manifest, and the new one
         # is written last. Only crop files the old manifest listed inside images/ are ever deleted.
         old_files = _own_crop_files(out)
@@ -748,7 +774,7 @@ def prepare_dataset(
             out=out, size=size, source=source_label, seed=seed,
             photos={s: int(df.loc[df["split"] == s, "source"].nunique()) for s in SPLITS},
             crops={s: int((df["split"] == s).sum()) for s in SPLITS},
-            skipped=skipped, notes=notes, ignored=ignored,
+            skipped=skipped, notes=notes, ignored=ignored, shortfall=shortfall,
         )  # fmt: skip
         _write_manifest(out, df, params, report)
     return report

@@ -179,21 +179,22 @@ def reproduce(
 ) -> ReproduceResult:
     """Run every stage of the protocol in `out` (settings from bench.config.resolve_reproduce); copy
     tables, figures and the environment record into `results` (default OUT/results). Complete stages
-    are skipped."""
+    are skipped. `data` (or profile.data) overrides the builtin image set."""
     from bench.folders import check_claim, claim
 
     out = Path(out)
     results = Path(results) if results is not None else out / "results"
+    if data is not None:
+        profile = replace(profile, data=str(data))
     check_prerequisites(profile, train)
-    if data is not None and not Path(data).is_dir():
-        raise BenchError(f"--data {data}: no such folder")
+    _check_inputs(profile)
     check_claim(out, "reproduce")
     check_claim(results, "results", "--results")
     with claim(out, "reproduce"):
         stages = Stages(out, log)
-        data_dir, mask_dir = _prepare_inputs(profile, out, data, stages, log)
-        checkpoints, feature_nets = _train_models(profile, train, out, data_dir, device, stages)
-        n_pairs = _evaluate(profile, out, data_dir, mask_dir, checkpoints, device, command, stages, log)
+        inputs = _prepare_inputs(profile, out, stages, log, results)
+        checkpoints, feature_nets = _train_models(profile, train, out, inputs, device, stages)
+        n_pairs = _evaluate(profile, out, inputs, checkpoints, device, command, stages, log)
         # The paper's confirmed Table 1 cells beside ours (reference.csv and the printed comparison).
         from bench.tables import build_tables, default_reference_path
 
@@ -210,6 +211,7 @@ def reproduce(
                     "feature_networks": feature_nets,
                     "is_network": _is_network_of(out / "eval"),
                     "pairs": n_pairs,
+                    "image_set": inputs.summary,
                 },
             )
             io.write_json(results / "environment.json", env)
@@ -217,31 +219,99 @@ def reproduce(
     return ReproduceResult(out=out, results=results, text=tables.text, files=files, timings=stages.timings)
 
 
-def _prepare_inputs(profile, out: Path, data: Path | None, stages: Stages, log) -> tuple[Path, Path]:
-    """Stages `data` and `masks`: the image set and the test masks in OUT/data and OUT/masks."""
-    from bench.data import prepare_dataset
-    from masks.manifest import generate_set
+@dataclass
+class _Inputs:
+    train_data: Path  # a prepared image set (its train split is used)
+    test_data: Path  # a prepared image set (its test split is used)
+    masks: Path  # the test masks
+    summary: dict[str, Any]  # photos per split and where the images came from (for environment.json)
 
-    data_dir, mask_dir = out / "data", out / "masks"
-    source = str(Path(data).resolve()) if data is not None else "builtin"
+
+def _check_inputs(p: ReproduceConfig) -> None:
+    for name in ("data", "test_data", "masks", "train_masks"):
+        value = getattr(p, name)
+        if value is not None and not Path(value).is_dir():
+            raise BenchError(f"--{name.replace('_', '-')} {value}: no such folder")
+    if p.is_weights is not None and not Path(p.is_weights).is_file():
+        raise BenchError(f"--is-weights {p.is_weights}: no such file")
+
+
+def _is_image_set(folder: Path) -> bool:
+    return (folder / "manifest.csv").is_file() and (folder / "dataset.json").is_file()
+
+
+def _image_set(stages: Stages, name: str, folder: Path, source: str, split: str, profile, log) -> Path:
+    """A prepared image set as a stage: `source` used as it is when it is one, else prepared into folder."""
+    from bench.data import prepare_dataset
+
+    if source != "builtin" and _is_image_set(Path(source)):
+        return Path(source)
     stages.run(
-        "data",
-        {"size": profile.size, "source": source, "seed": profile.seed},
-        lambda: (data_dir / "manifest.csv").is_file(),
-        lambda: log(prepare_dataset(data_dir, profile.size, source=source, seed=profile.seed).summary()),
-    )
-    stages.run(
-        "masks",
-        {"size": profile.size, "per_bin": profile.per_bin, "seed": profile.seed},
-        lambda: (mask_dir / "manifest.csv").is_file(),
-        lambda: generate_set(
-            mask_dir, size=profile.size, per_bin=profile.per_bin, seed=profile.seed, workers=profile.workers
+        name,
+        {"size": profile.size, "source": source, "seed": profile.seed, "split": split},
+        lambda: (folder / "manifest.csv").is_file(),
+        lambda: log(
+            prepare_dataset(folder, profile.size, source=source, seed=profile.seed, split=split).summary()
         ),
     )
-    return data_dir, mask_dir
+    return folder
 
 
-def _train_models(profile, train_cfg: TrainConfig, out: Path, data_dir: Path, device: str, stages: Stages):
+def _prepare_inputs(profile, out: Path, stages: Stages, log, results: Path) -> _Inputs:
+    """Stages `data` (and `test-data`) and `masks`: image sets and test masks, made or given."""
+    from masks.manifest import generate_set
+
+    source = str(Path(profile.data).resolve()) if profile.data is not None else "builtin"
+    train_split = "train" if profile.test_data is not None else "auto"
+    train_data = _image_set(stages, "data", out / "data", source, train_split, profile, log)
+    test_data = train_data
+    if profile.test_data is not None:
+        test_src = str(Path(profile.test_data).resolve())
+        test_data = _image_set(stages, "test-data", out / "test-data", test_src, "test", profile, log)
+    masks = Path(profile.masks) if profile.masks is not None else out / "masks"
+    if profile.masks is None:
+        stages.run(
+            "masks",
+            {"size": profile.size, "per_bin": profile.per_bin, "seed": profile.seed},
+            lambda: (masks / "manifest.csv").is_file(),
+            lambda: generate_set(
+                masks, size=profile.size, per_bin=profile.per_bin, seed=profile.seed, workers=profile.workers
+            ),
+        )
+    summary = _image_set_summary(train_data, test_data, source)
+    _warn_if_other_data(summary, results, log)
+    return _Inputs(train_data, test_data, masks, summary)
+
+
+def _image_set_summary(train_data: Path, test_data: Path, source: str) -> dict[str, Any]:
+    def photos(folder: Path, split: str) -> int:
+        try:
+            info = json.loads((folder / "dataset.json").read_text())
+            return int(info["report"]["photos"].get(split, 0))
+        except (OSError, ValueError, KeyError, AttributeError):
+            return 0
+
+    return {
+        "source": source,
+        "photos": {"train": photos(train_data, "train"), "test": photos(test_data, "test")},
+    }
+
+
+def _warn_if_other_data(summary: dict[str, Any], results: Path, log) -> None:
+    """One line when this run's image set differs from the one that wrote the results folder before."""
+    try:
+        old = json.loads((results / "environment.json").read_text()).get("image_set")
+    except (OSError, ValueError):
+        return
+    if isinstance(old, dict) and old != summary:
+        log(
+            f"note: this run's image set ({summary['source']}, photos {summary['photos']}) differs from the "
+            f"one that produced {results} ({old.get('source')}, photos {old.get('photos')}): the numbers "
+            "will differ"
+        )
+
+
+def _train_models(profile, train_cfg: TrainConfig, out: Path, inputs: _Inputs, device: str, stages: Stages):
     """Stages `train-pconv` and `train-conv`; returns (checkpoint per method, feature network per method)."""
     from bench.checkpoint import load_checkpoint
     from bench.train import train
@@ -259,7 +329,7 @@ def _train_models(profile, train_cfg: TrainConfig, out: Path, data_dir: Path, de
             {k: v for k, v in cfg.to_dict().items() if k not in ("device", "workers")},
             lambda last=last, cfg=cfg: _train_done(last, cfg.total_steps),
             lambda cfg=cfg, run_dir=run_dir, last=last: train(
-                cfg, run_dir, data=data_dir, resume=last.is_file()
+                cfg, run_dir, data=inputs.train_data, masks=profile.train_masks, resume=last.is_file()
             ),
         )
         checkpoints[method] = last
@@ -268,7 +338,7 @@ def _train_models(profile, train_cfg: TrainConfig, out: Path, data_dir: Path, de
     return checkpoints, feature_nets
 
 
-def _evaluate(profile, out, data_dir, mask_dir, checkpoints, device, command, stages: Stages, log) -> int:
+def _evaluate(profile, out, inputs: _Inputs, checkpoints, device, command, stages: Stages, log) -> int:
     """Stage `evaluate`: every method of the profile; records resume pair by pair. Returns the pairs."""
     from bench.evaluate import EvalConfig, evaluate
 
@@ -281,8 +351,10 @@ def _evaluate(profile, out, data_dir, mask_dir, checkpoints, device, command, st
     paired = profile.paired if all(m in profile.methods for m in profile.paired) else None
     t0 = time.perf_counter()
     result = evaluate(EvalConfig(
-        data=data_dir, masks=mask_dir, methods=tuple(methods), out=out / "eval", limit=profile.eval_limit,
-        device=device, workers=profile.workers, seed=profile.seed, paired=paired, command=command,
+        data=inputs.test_data, masks=inputs.masks, methods=tuple(methods), out=out / "eval",
+        limit=profile.eval_limit, device=device, workers=profile.workers, seed=profile.seed, paired=paired,
+        command=command, pairing=profile.pairing,
+        is_weights=Path(profile.is_weights) if profile.is_weights else None,
     ))  # fmt: skip
     wall = time.perf_counter() - t0
     marker = out / "stages" / "evaluate.json"

@@ -191,3 +191,39 @@ def test_grey_photos_are_kept_as_rgb_and_splits(runner, tmp_path, astronaut):
     res = runner.invoke(main, ["data", "prepare", "--out", str(tmp_path / "bad"), "--size", str(SIZE),
                                "--source", str(src), "--split", "validation"])  # fmt: skip
     assert res.exit_code == 2 and "--split" in res.output
+
+
+@pytest.mark.slow
+def test_reproduce_takes_every_input_of_a_paper_run(runner, tmp_path, astronaut):
+    """Train and test folders, imported test masks, raw training masks, distinct pairing: the smoke
+    profile with everything a paper run brings."""
+    from masks.manifest import generate_set, import_set
+
+    train_dir = tmp_path / "train"
+    train_dir.mkdir()
+    for i in range(4):
+        write_png(train_dir / f"p{i}.png", astronaut[i * 60 : i * 60 + 150, i * 50 : i * 50 + 150])
+    test_dir = tmp_path / "test"
+    test_dir.mkdir()
+    for i in range(12):
+        crop = cv2.resize(astronaut[i * 20 : i * 20 + 200, 100:300], (64, 64), interpolation=cv2.INTER_AREA)
+        write_png(test_dir / f"t{i:02d}.png", crop)
+    generate_set(tmp_path / "gen", size=64, per_bin=1, seed=3, progress=False)
+    import_set(tmp_path / "gen", tmp_path / "test-masks", polarity="hole-black", progress=False)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    m = np.full((96, 96), 255, np.uint8)
+    m[30:50, 30:50] = 0
+    write_png(raw / "0.png", m)
+    out = tmp_path / "run"
+    args = ["reproduce", "--profile", "smoke", "--out", str(out), "--data", str(train_dir),
+            "--test-data", str(test_dir), "--masks", str(tmp_path / "test-masks"), "--train-masks", str(raw),
+            "--pairing", "distinct", "--steps", "2"]  # fmt: skip
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "[masks]" not in res.output and "augmentation nvidia" in res.output
+    pairs = pd.read_csv(out / "eval" / "pairs.csv")
+    assert len(pairs) == 12 and pairs["image"].is_unique  # one test image per mask
+    env = json.loads((out / "results" / "environment.json").read_text())
+    assert env["image_set"]["photos"] == {"train": 4, "test": 12}
+    assert env["profile"]["pairing"] == "distinct"

@@ -16,6 +16,7 @@ from bench.cli.params import (
     profile_option,
     workers_option,
 )
+from bench.pairing import PAIRINGS
 
 
 @click.command("reproduce")
@@ -30,9 +31,20 @@ from bench.cli.params import (
 )
 @click.option(
     "--data",
-    type=click.Path(path_type=Path),
     default=None,
-    help="A folder of your own images (Places365, CelebA-HQ, ...) instead of the builtin set.",
+    help="Your images instead of the builtin set: a `bench data prepare` folder, or a folder of images "
+    "(split by photo, or all for training when --test-data is given).",
+)
+@click.option(
+    "--test-data", default=None, help="A folder of test images (e.g. Places2 val_large), all for test."
+)
+@click.option("--masks", default=None, help="Test masks: a mask set (e.g. NVIDIA's, via bench masks import).")
+@click.option(
+    "--train-masks", default=None, help="Training masks (e.g. NVIDIA's raw ones: NVIDIA's augmentation)."
+)
+@click.option("--is-weights", default=None, help="torch-fidelity's Inception-v3 weights for IS.")
+@click.option(
+    "--pairing", type=click.Choice(PAIRINGS), default=None, help="cross or distinct (paper: distinct)."
 )
 @device_option()
 @click.option("--size", type=click.IntRange(min=8), default=None, help="Image, mask and training size.")
@@ -44,7 +56,7 @@ from bench.cli.params import (
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Training batch size.")
 @feature_weights_option()
 @workers_option("Parallel workers for masks, baselines and data loading.", None)
-def reproduce_cmd(profile, config_file, out, results, data, device, **options) -> None:
+def reproduce_cmd(profile, config_file, out, results, device, **options) -> None:
     """Run the whole protocol: data, masks, train PConv and Conv, evaluate every method, tables."""
     from bench.config import resolve_reproduce
     from bench.reproduce import reproduce as run
@@ -52,8 +64,8 @@ def reproduce_cmd(profile, config_file, out, results, data, device, **options) -
     rep, train = resolve_reproduce(profile, config_file, options)
     out = out or Path("runs") / profile
     set_interrupt_hint(f"finished stages and records are kept in {out}; rerun the same command to resume")
-    res = run(rep, train, out, results=results, data=data, device=device,
-              command=command_line(click.get_current_context()), log=click.echo)  # fmt: skip
+    command = command_line(click.get_current_context())
+    res = run(rep, train, out, results=results, device=device, command=command, log=click.echo)
     click.echo("")
     click.echo(res.text)
     click.echo("")
