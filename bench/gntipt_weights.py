@@ -22,7 +22,6 @@ a missing or unexpected tensor is refused with a BenchError naming it. Files are
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -93,23 +92,9 @@ def mmagic_names(net: GntIptGenerator) -> dict[str, str]:
 
 
 def _read_state(path: Path) -> dict[str, Tensor]:
-    if not path.is_file():
-        raise BenchError(f"{path}: no such file")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as exc:
-        raise BenchError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BenchError(
-            f"{path}: cannot be read with weights_only=True ({first}); save its state dict alone"
-        ) from None
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise BenchError(
-            f"{path}: not a state dict of tensors (nor a checkpoint holding one in 'state_dict')"
-        )
-    return state
+    from bench.weights import load_state_dict
+
+    return load_state_dict(path, "weights file")
 
 
 def _names(names: Sequence[str]) -> str:

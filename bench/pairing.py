@@ -49,7 +49,7 @@ def make_pairs(
     per_cell: dict[tuple[str, str], list[str]] = {}
     for b in bins:
         for g in groups:
-            files = sorted(manifest.loc[(manifest["bin"] == b.name) & (manifest["group"] == str(g)), "file"])
+            files = _cell_files(manifest, b, g)
             if not files:
                 continue
             rng = np.random.default_rng([seed, zlib.crc32(f"{b.name}|{g}".encode())])
@@ -69,6 +69,11 @@ def make_pairs(
 PAIRINGS: tuple[str, ...] = ("cross", "distinct")
 
 
+def _cell_files(manifest: pd.DataFrame, b: Bin, g: Group) -> list[str]:
+    """The mask files of one (bin, group) cell, sorted."""
+    return sorted(manifest.loc[(manifest["bin"] == b.name) & (manifest["group"] == str(g)), "file"])
+
+
 def make_distinct_pairs(
     images: Sequence[str],
     manifest: pd.DataFrame,
@@ -83,7 +88,7 @@ def make_distinct_pairs(
     cells = []
     for b in bins:
         for g in groups:
-            files = sorted(manifest.loc[(manifest["bin"] == b.name) & (manifest["group"] == str(g)), "file"])
+            files = _cell_files(manifest, b, g)
             cells.append((b.name, str(g), files[:limit] if limit is not None else files))
     n_masks = sum(len(f) for *_, f in cells)
     if n_masks > len(images):

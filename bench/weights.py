@@ -70,8 +70,22 @@ def _reason(e: Exception) -> str:
             detail = ln.split("WeightsUnpickler error", 1)[1].strip(" :;")
             if not detail and i + 1 < len(lines):
                 detail = lines[i + 1]
-            return f"refused by the safe loader: {detail.split(';')[0]}"
+            detail = detail.split(";")[0].split(". ")[0].rstrip(".")  # the forbidden global, not torch's advice
+            return f"refused by the safe loader: {detail}"
     first = lines[0]
     if "weights_only" in first:
         return "it holds Python objects other than tensors and plain containers; refused for safety"
     return first[:200]
+
+
+def load_state_dict(path: str | os.PathLike, what: str = "state dict") -> dict[str, Any]:
+    """A state dict of tensors from a file that holds one, or a checkpoint holding it under 'state_dict'
+    (mmagic's layout); anything else is a one-line BenchError naming the file."""
+    path = Path(path)
+    ckpt = load_weights(path, what)
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BenchError(
+            f"{path}: not a state dict of tensors (nor a checkpoint holding one in 'state_dict')"
+        )
+    return state
