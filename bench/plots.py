@@ -26,24 +26,41 @@ from masks.conventions import BIN_NAMES, GROUPS, Group, bin_by_name, is_valid  #
 _LINES = {Group.N.value: "-", Group.B.value: "--"}  # group N solid, B dashed
 
 
-def _save(fig: Any, path: Path, dpi: int = 110) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+# Sized for a paper: the figure is the text width of a one-column article, fonts 7-8 pt at that size.
+TEXT_WIDTH_IN = 6.5
+plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 7, "legend.fontsize": 7,
+                     "xtick.labelsize": 6.5, "ytick.labelsize": 6.5, "pdf.fonttype": 42})  # fmt: skip
+
+
+def _save(fig: Any, path: Path, dpi: int = 200) -> list[Path]:
+    """PNG at `path` and a vector PDF beside it (same name, .pdf), both byte-stable for the same figure."""
+    out = []
+    for fmt, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta)
+        target = Path(path).with_suffix(f".{fmt}")
+        write_bytes(target, buf.getvalue())
+        out.append(target)
     plt.close(fig)
-    write_bytes(path, buf.getvalue())
-    return Path(path)
+    return out
 
 
-def plot_curves(summary: pd.DataFrame, path: Path, ctx: TableContext | None = None) -> Path:
-    """One panel per metric: mean vs hole ratio (bin centre) per method; N solid, B dashed; CI bands."""
+def plot_curves(summary: pd.DataFrame, path: Path, ctx: TableContext | None = None) -> list[Path]:
+    """One panel per metric: mean vs hole ratio (bin centre) per method; N solid, B dashed; CI bands.
+
+    Three panels a row at a paper's text width; written as PNG and PDF (returns both paths)."""
     ctx = ctx or TableContext()
     metrics = metric_order(list(dict.fromkeys(summary["metric"])), ctx.metrics)
     methods = list(dict.fromkeys(summary["method"]))
     bins = [b for b in BIN_NAMES if b in set(summary["bin"])]
     centre = {b: (bin_by_name(b).lo + bin_by_name(b).hi) / 2 for b in bins}
     colours = plt.get_cmap("tab10")
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.3), squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    ncols = min(3, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(TEXT_WIDTH_IN, 2.0 * nrows), squeeze=False)
+    for ax in axes.flat[len(metrics) :]:
+        ax.set_visible(False)
+    for ax, metric in zip(axes.flat, metrics, strict=False):
         sm = summary[summary["metric"] == metric]
         for k, method in enumerate(methods):
             for g in (g.value for g in GROUPS):
@@ -59,26 +76,22 @@ def plot_curves(summary: pd.DataFrame, path: Path, ctx: TableContext | None = No
                     )
         ax.set_title(ctx.label_of(metric))
         ax.set_xlabel("hole-to-image area ratio")
-        ax.set_xticks([centre[b] for b in bins], [bin_label(b) for b in bins], rotation=45, fontsize=7)
+        ax.set_xticks([centre[b] for b in bins], [bin_label(b) for b in bins], rotation=45)
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     # Below the figure (x tick labels included); savefig's bbox_inches="tight" makes room for it.
-    fig.legend(handles, labels, loc="upper center", ncol=min(7, max(1, len(labels))), fontsize=8,
+    fig.legend(handles, labels, loc="upper center", ncol=min(4, max(1, len(labels))),
                bbox_to_anchor=(0.5, 0.0))  # fmt: skip
-    notes = [n for n in ctx.notes() if not n.startswith("Command:")]
     fig.tight_layout()
-    fig.suptitle("\n".join(notes[:2]), fontsize=7, y=1.02 + 0.03 * min(2, len(notes)))
     return _save(fig, path)
 
 
 def write_figures(tables: Any) -> list[Path]:
-    """curves.png and grid.png of an evaluation, from what bench.tables.build_tables made of it."""
+    """curves.png/.pdf and grid.png/.pdf of an evaluation, from what bench.tables.build_tables made of it."""
     if not len(tables.summary):
         return []
-    files = [plot_curves(tables.summary, tables.out / "curves.png", tables.ctx)]
-    grid = qualitative_grid(tables.out, tables.run, tables.pairs)
-    if grid is not None:
-        files.append(grid)
+    files = plot_curves(tables.summary, tables.out / "curves.png", tables.ctx)
+    files += qualitative_grid(tables.out, tables.run, tables.pairs)
     return files
 
 
@@ -92,11 +105,12 @@ def _thumb(img: np.ndarray, side: int) -> np.ndarray:
 
 def qualitative_grid(
     out: Path, run: dict[str, Any], pairs: pd.DataFrame, path: Path | None = None, thumb: int = 192
-) -> Path | None:
+) -> list[Path]:
     """Fig. 6-style grid: one row per sample pair; columns masked input, each method, ground truth.
 
     Method columns show the composited outputs stored during `bench evaluate`; the input and ground truth
-    are read from the data and mask folders in run.json. Returns None when they are no longer readable.
+    are read from the data and mask folders in run.json. Returns the PNG and PDF written, or [] when they
+    are no longer readable.
     """
     from bench.pairing import sample_pairs
     from bench.records import MethodRecords, sample_name
@@ -105,7 +119,7 @@ def qualitative_grid(
     path = Path(path) if path is not None else out / "grid.png"
     rows = sample_pairs(pairs, int(run.get("samples_per_bin", 2)))
     if rows.empty:
-        return None
+        return []
     data, masks = Path(run["data"]), Path(run["masks"])  # absolute paths written by bench evaluate
     methods = run["methods"]
     cols = ["input", *[m["label"] for m in methods], "ground truth"]
@@ -118,7 +132,7 @@ def qualitative_grid(
             m = read_mask(inside(masks, p.mask, "mask"))
         except (ValueError, BenchError):
             plt.close(fig)
-            return None
+            return []
         if m.shape != gt.shape[:2]:
             m = cv2.resize(m, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_NEAREST)
         masked = np.where(is_valid(m)[..., None], gt, 255).astype(np.uint8)  # holes shown white
@@ -139,4 +153,4 @@ def qualitative_grid(
             if c == 0:
                 ax.set_ylabel(f"{bin_label(p.bin)} {p.group}", fontsize=7)
     fig.tight_layout(pad=0.3)
-    return _save(fig, path, dpi=100)
+    return _save(fig, path, dpi=150)

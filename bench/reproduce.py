@@ -129,7 +129,9 @@ _EXPORTS = (
     "reference.csv",
     "run.json",
     "curves.png",
+    "curves.pdf",
     "grid.png",
+    "grid.pdf",
 )
 
 

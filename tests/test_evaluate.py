@@ -242,7 +242,9 @@ def test_one_method_with_two_settings(dataset, tmp_path):
 def test_figures_are_written(dataset, tmp_path):
     r = _run(dataset, tmp_path / "o", methods=("mean",), figures=True, samples_per_bin=1)
     names = {p.name for p in r.files}
-    assert {"curves.png", "grid.png", "table.md"} <= names
+    assert {"curves.png", "grid.png", "curves.pdf", "grid.pdf", "table.md"} <= names
+    for f in ("curves.pdf", "grid.pdf"):
+        assert (tmp_path / "o" / f).read_bytes().startswith(b"%PDF")  # vector figures beside the PNGs
     for f in ("curves.png", "grid.png"):
         assert cv2.imread(str(tmp_path / "o" / f)) is not None
 
