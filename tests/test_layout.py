@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "bench.inception", "bench.gl", "bench.contextual_attention", "bench.gntipt",
                   "bench.gntipt_weights", "bench.distribution", "bench.lpips")),
     ("inpainters", ("bench.inpainters", "baselines", "baselines.classical", "baselines.patchmatch",
-                    "baselines.biharmonic")),
+                    "baselines.biharmonic", "baselines.released")),
     ("metrics", ("bench.metrics",)),
     ("records", ("bench.records",)),
     ("tables", ("bench.tables", "bench.latex", "bench.report")),

@@ -1,0 +1,108 @@
+"""GL and GntIpt, the two Table 1 methods with released weights: `--method gl:weights=FILE` and
+`--method gntipt:weights=FILE`.
+
+* `gl`: Iizuka et al. 2017's completion network (bench.gl). FILE is the authors' Torch7 model
+  (`completionnet_places2.t7`, read without Lua) or mmagic's GL checkpoint. The released code feeds
+  images in [0,1] minus the file's mean pixel with the holes zeroed, plus the hole mask; the network is
+  fully convolutional and runs at the evaluation's resolution (sides padded to a multiple of 4), as the
+  released `inpaint.lua` does for any image up to 600 px. `postprocess` (default on, as the paper and the
+  released code's `--postproc`): fast marching, then Poisson blending of the holes.
+* `gntipt`: Yu et al. 2018's coarse-to-fine network with contextual attention (bench.gntipt). FILE is
+  the widely used PyTorch port of the authors' TensorFlow model (keys `coarse_generator.*` /
+  `fine_generator.*`, optionally under `netG.`) or mmagic's DeepFill v1 checkpoint (`generator.*`). The
+  released models were trained at 256 px; they run at the evaluation's resolution (a multiple of 8),
+  where contextual attention searches the whole image, as the released `test.py` does.
+
+Every tensor of the file is mapped by name and shape; a file with missing or unexpected tensors is
+refused naming them (exit 2). The method's fingerprint covers the file's sha256.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from bench.errors import BenchError
+from bench.inpainters import Inpainter, register, sha256_file
+
+
+class _Released(Inpainter):
+    """A network read from released weights, run in batches on `device`."""
+
+    defaults: ClassVar[dict[str, Any]] = {"weights": ""}
+    runtime_defaults: ClassVar[dict[str, Any]] = {"device": "auto", "batch_size": 8}
+
+    def __init__(self, **options: Any) -> None:
+        from bench.device import resolve_device
+
+        super().__init__(**options)
+        path = Path(self.options["weights"]) if self.options["weights"] else None
+        if path is None:
+            raise BenchError(
+                f"method {self.name!r} needs released weights: --method {self.name}:weights=FILE"
+            )
+        if not path.is_file():
+            raise BenchError(f"method {self.name!r}: weights file {path} does not exist")
+        self.options["weights"] = str(path)
+        self.options["weights_sha256"] = sha256_file(path)
+        self.device = resolve_device(self.runtime["device"])
+        self.net = self._load(path).to(self.device).eval()
+        self.meta = {"weights": str(path), "label": f"{self.name} (released weights {path.name})"}
+
+    def _load(self, path: Path) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _run(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return self.net.complete(images, masks)
+
+    def _fill(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        bs = max(1, int(self.runtime["batch_size"]))
+        outs = []
+        with torch.no_grad():
+            for i in range(0, images.shape[0], bs):
+                img, m = images[i : i + bs].to(self.device), masks[i : i + bs].to(self.device)
+                outs.append(self._run(img, m).float().to(images.device))
+        return torch.cat(outs)
+
+
+@register("gl")
+class GLInpainter(_Released):
+    """GL (Iizuka et al. 2017) from the authors' Torch7 model or mmagic's checkpoint."""
+
+    name = "gl"
+    defaults: ClassVar[dict[str, Any]] = {"weights": "", "postprocess": True}
+
+    def _load(self, path: Path) -> torch.nn.Module:
+        from bench.gl import load_mmagic_gl, load_torch7_gl
+
+        return load_torch7_gl(path) if path.suffix.lower() == ".t7" else load_mmagic_gl(path)
+
+    def _run(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        out = self.net.complete(images, masks)
+        if not self.options["postprocess"]:
+            return out
+        from bench.gl import gl_postprocess
+
+        done = []
+        for o, img, m in zip(out.cpu(), images.cpu(), masks.cpu(), strict=True):
+            hwc = lambda t: np.ascontiguousarray(t.permute(1, 2, 0).numpy())  # noqa: E731 - (C,H,W) -> (H,W,C)
+            done.append(torch.from_numpy(gl_postprocess(hwc(o), hwc(img), hwc(m)[..., 0])).permute(2, 0, 1))
+        return torch.stack(done).to(images.device)
+
+
+@register("gntipt")
+class GntIptInpainter(_Released):
+    """GntIpt (Yu et al. 2018, DeepFill v1) from the PyTorch port of the TF model or mmagic's checkpoint."""
+
+    name = "gntipt"
+
+    def _load(self, path: Path) -> torch.nn.Module:
+        from bench.gntipt_weights import load_mmagic, load_tf_port
+        from bench.weights import load_state_dict
+
+        keys = load_state_dict(path, "weights file")
+        mmagic = any(k.startswith("generator.") for k in keys)
+        return load_mmagic(path) if mmagic else load_tf_port(path)
