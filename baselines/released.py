@@ -30,27 +30,47 @@ from bench.inpainters import Inpainter, register, sha256_file
 
 
 class _Released(Inpainter):
-    """A network read from released weights, run in batches on `device`."""
+    """A network read from released weights (`weights=FILE`) or trained here (`NAME=CHECKPOINT`, a
+    `bench train --model NAME` checkpoint), run in batches on `device`."""
 
-    defaults: ClassVar[dict[str, Any]] = {"weights": ""}
+    defaults: ClassVar[dict[str, Any]] = {"weights": "", "checkpoint": ""}
     runtime_defaults: ClassVar[dict[str, Any]] = {"device": "auto", "batch_size": 8}
+    paper_name: ClassVar[str] = ""
 
     def __init__(self, **options: Any) -> None:
         from bench.device import resolve_device
 
         super().__init__(**options)
-        path = Path(self.options["weights"]) if self.options["weights"] else None
-        if path is None:
+        given = [k for k in ("weights", "checkpoint") if self.options[k]]
+        if len(given) != 1:
             raise BenchError(
-                f"method {self.name!r} needs released weights: --method {self.name}:weights=FILE"
+                f"method {self.name!r} needs released weights or a checkpoint of this project: "
+                f"--method {self.name}:weights=FILE or --method {self.name}=CHECKPOINT"
             )
+        path = Path(self.options[given[0]])
         if not path.is_file():
-            raise BenchError(f"method {self.name!r}: weights file {path} does not exist")
-        self.options["weights"] = str(path)
-        self.options["weights_sha256"] = sha256_file(path)
+            raise BenchError(f"method {self.name!r}: {given[0]} file {path} does not exist")
+        self.options[given[0]] = str(path)
+        self.options["file_sha256"] = sha256_file(path)
         self.device = resolve_device(self.runtime["device"])
-        self.net = self._load(path).to(self.device).eval()
-        self.meta = {"weights": str(path), "label": f"{self.name} (released weights {path.name})"}
+        self.net = (self._load(path) if given[0] == "weights" else self._trained(path)).to(self.device).eval()
+        how = (
+            f"released weights {path.name}"
+            if given[0] == "weights"
+            else f"retrained on irregular masks ({path})"
+        )
+        self.meta = {"file": str(path), "label": f"{self.paper_name}: {how}"}
+
+    def _trained(self, path: Path) -> torch.nn.Module:
+        from bench.checkpoint import load_checkpoint_model
+
+        model, meta = load_checkpoint_model(path, device="cpu")
+        got = (meta.get("arch") or {}).get("model", "pconv")
+        if got != self.name:
+            raise BenchError(
+                f"method {self.name!r}: {path} is a {got!r} checkpoint; use --method {got}={path}"
+            )
+        return model
 
     def _load(self, path: Path) -> torch.nn.Module:
         raise NotImplementedError
@@ -73,7 +93,9 @@ class GLInpainter(_Released):
     """GL (Iizuka et al. 2017) from the authors' Torch7 model or mmagic's checkpoint."""
 
     name = "gl"
-    defaults: ClassVar[dict[str, Any]] = {"weights": "", "postprocess": True}
+    paper_name = "GL"
+    # postprocess: "auto" = on for released weights (as the released code), off for networks trained here.
+    defaults: ClassVar[dict[str, Any]] = {"weights": "", "checkpoint": "", "postprocess": "auto"}
 
     def _load(self, path: Path) -> torch.nn.Module:
         from bench.gl import load_mmagic_gl, load_torch7_gl
@@ -82,7 +104,10 @@ class GLInpainter(_Released):
 
     def _run(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         out = self.net.complete(images, masks)
-        if not self.options["postprocess"]:
+        post = str(self.options["postprocess"]).lower()
+        if post not in ("auto", "true", "false", "1", "0", "yes", "no", "on", "off"):
+            raise BenchError(f"method 'gl': postprocess must be auto, true or false, got {post!r}")
+        if post in ("false", "0", "no", "off") or (post == "auto" and not self.options["weights"]):
             return out
         from bench.gl import gl_postprocess
 
@@ -98,6 +123,7 @@ class GntIptInpainter(_Released):
     """GntIpt (Yu et al. 2018, DeepFill v1) from the PyTorch port of the TF model or mmagic's checkpoint."""
 
     name = "gntipt"
+    paper_name = "GntIpt"
 
     def _load(self, path: Path) -> torch.nn.Module:
         from bench.gntipt_weights import load_mmagic, load_tf_port

@@ -99,14 +99,24 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], path: str
 
 
 def build_model(arch: dict[str, Any], path: str | os.PathLike) -> nn.Module:
-    """InpaintingUNet(**arch); an arch dict it does not accept is a BenchError naming the file."""
+    """The generator an arch dict describes: InpaintingUNet(**arch) for PConv/Conv, GL's completion network
+    or GntIpt's generator when arch["model"] says so. An arch it does not accept is a BenchError."""
     from bench.unet import InpaintingUNet
 
     if not isinstance(arch, dict):
         raise BenchError(f"{path}: checkpoint field 'arch' is not a dict ({type(arch).__name__})")
     try:
-        return InpaintingUNet(**arch)
-    except (TypeError, ValueError) as e:
+        model = arch.get("model", "pconv")
+        if model == "gl":
+            from bench.gl import GLCompletionNet
+
+            return GLCompletionNet(width=int(arch["width"]))
+        if model == "gntipt":
+            from bench.gntipt import GntIptGenerator
+
+            return GntIptGenerator(cnum=int(arch["width"]), flavour=arch.get("flavour", "tf"))
+        return InpaintingUNet(**{k: v for k, v in arch.items() if k != "model"})
+    except (TypeError, ValueError, KeyError) as e:
         raise BenchError(f"{path}: cannot build the network it describes ({arch}): {e}") from e
 
 

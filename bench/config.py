@@ -30,6 +30,7 @@ from typing import Any
 from bench.errors import BenchError
 
 CONVS = ("partial", "standard")
+MODELS = ("pconv", "conv", "gl", "gntipt")
 MASK_AUGMENTS = ("auto", "nvidia", "flips", "none")
 FEATURES = ("auto", "vgg16", "efficientnet-lite0", "none")
 
@@ -41,9 +42,10 @@ class TrainConfig:
     profile: str = "quick"
     # Network (bench.unet.InpaintingUNet): layers None -> from the image size (8 at 512 px).
     size: int = 128
-    width: int = 32
+    width: int = 32  # U-Net width; GL's width; GntIpt's cnum (the papers use 64, 64 and 32)
     layers: int | None = None
-    conv: str = "partial"
+    model: str = "pconv"  # pconv, conv (the same U-Net with plain convolutions), gl, gntipt
+    conv: str = "partial"  # kept for `--conv standard`, a synonym of `--model conv`
     # Optimisation: Adam at lr for phase 1 (BatchNorm on), finetune_lr for phase 2 (encoder BN frozen).
     # The phase boundary is steps_phase1, fixed here, never by where a run happens to stop.
     batch_size: int = 4  # per process (per GPU under torchrun)
@@ -94,6 +96,11 @@ class TrainConfig:
         return apply_overrides(cls(), d, source)
 
     def validate(self) -> TrainConfig:
+        if self.model not in MODELS:
+            raise BenchError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
+        if self.model == "pconv" and self.conv == "standard":
+            self.model = "conv"  # --conv standard
+        self.conv = "standard" if self.model == "conv" else "partial"
         if self.conv not in CONVS:
             raise BenchError(f"conv must be one of {', '.join(CONVS)}, not {self.conv!r}")
         if self.mask_augment not in MASK_AUGMENTS:
@@ -315,6 +322,7 @@ def resolve_reproduce(
 # Settings that must agree between a checkpoint and the run that resumes it: they define the model, the
 # data stream or the schedule up to the phase boundary. Others (steps_phase2, logging, device) may change.
 RESUME_LOCKED = (
+    "model",
     "size",
     "width",
     "layers",

@@ -51,7 +51,8 @@ from masks.conventions import HOLE_FILL, is_valid
 
 __all__ = ["train", "TrainSamples", "LOG_COLUMNS"]
 
-LOG_COLUMNS = ("step", "phase", "lr", "loss", *TERMS, "images_per_s", "features")
+# The loss terms of PConv/Conv (bench.loss), then GL's/GntIpt's (reconstruction, critic loss).
+LOG_COLUMNS = ("step", "phase", "lr", "loss", *TERMS, "recon", "d_loss", "images_per_s", "features")
 _IMAGE_CACHE_BYTES = 512 << 20  # decoded training images kept in memory per worker (small sets only)
 
 
@@ -412,6 +413,14 @@ class _Run:
     channels_last: bool
     say: Any  # message printer (a no-op on ranks > 0 and without progress)
     progress: bool
+    critics: nn.Module | None = None  # GL's discriminators, GntIpt's critics (bench.adversarial)
+    opt_d: torch.optim.Optimizer | None = None
+
+    def check_finite(self, loss: torch.Tensor) -> None:
+        """A non-finite loss stops every rank together, naming the step and the last checkpoint."""
+        if not _all_finite(loss, self.d):
+            raise BenchError(f"the loss became {loss.item()}; stopped: the last good checkpoint is "
+                             f"{self.out / LAST} (if one was written)")  # fmt: skip
 
 
 def _mask_files_checked(masks: Path | None, size: int, augment: str) -> tuple[list[Path] | None, str]:
@@ -438,9 +447,14 @@ def _mask_files_checked(masks: Path | None, size: int, augment: str) -> tuple[li
 
 
 def _build(cfg: TrainConfig, device: torch.device, channels_last: bool) -> tuple[nn.Module, dict[str, Any]]:
-    """The U-Net of `cfg`, initialised from cfg.seed (the same on every rank)."""
+    """The generator of `cfg`, initialised from cfg.seed (the same on every rank)."""
+    from bench.adversarial import ADVERSARIAL
     from bench.unet import layers_for_size
 
+    if cfg.model in ADVERSARIAL:
+        arch = {"model": cfg.model, "width": int(cfg.width)}
+        torch.manual_seed(cfg.seed)
+        return build_model(arch, "the configuration").to(device), arch
     try:
         layers = cfg.layers if cfg.layers is not None else layers_for_size(cfg.size)
     except ValueError as e:
@@ -475,12 +489,16 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
     run = _Run(cfg, Path(out), d, device, model, optimizer, InpaintingLoss(feature_net).to(device), dataset,
                arch, feature_net.name, feature_label(feature_net), bool(feature_net.is_standin), 0,
                cfg.amp and cuda, cfg.channels_last and cuda, say, progress)  # fmt: skip
+    _add_critics(run)
     last = run.out / LAST
     if resume and last.exists():
         ckpt = load_checkpoint(last, map_location="cpu")
         _check_resume(ckpt, cfg, arch, run.features, last)
         load_model_state(model, ckpt["model"], last)
-        optimizer.load_state_dict(ckpt["optimizer"])
+        run.optimizer.load_state_dict(ckpt["optimizer"])
+        if run.critics is not None:
+            load_model_state(run.critics, ckpt["discriminator"], last)
+            run.opt_d.load_state_dict(ckpt["optimizer_d"])
         run.start = int(ckpt["step"])
         if d.world == ckpt.get("data", {}).get("world_size", 1) and "rng" in ckpt:
             set_rng_state(ckpt["rng"])  # per-rank states are not stored: ranks > 0 reseed below
@@ -495,9 +513,24 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
     return run
 
 
+def _add_critics(run: _Run) -> None:
+    """GL and GntIpt: their discriminators/critics and both optimisers (bench.adversarial)."""
+    from bench.adversarial import ADVERSARIAL, build_critics, optimisers
+
+    cfg = run.cfg
+    if cfg.model not in ADVERSARIAL:
+        return
+    if run.d.enabled:
+        raise BenchError(f"--model {cfg.model} trains in one process for now; run it without torchrun")
+    run.critics = build_critics(cfg.model, cfg.size, cfg.width).to(run.device)
+    run.optimizer, run.opt_d = optimisers(cfg.model, run.model, run.critics, cfg.lr)
+
+
 def _wrap(run: _Run, phase: int) -> nn.Module:
     """The model for `phase`: encoder BatchNorm frozen in phase 2; DDP (re)built after the freeze, which
-    changes the parameters that take gradients."""
+    changes the parameters that take gradients. GL and GntIpt have no such phases."""
+    if run.critics is not None:
+        return run.model
     run.model.set_encoder_bn_frozen(phase == 2)
     if not run.d.enabled:
         return run.model
@@ -537,6 +570,8 @@ def _save(run: _Run, done: int) -> None:
             "features_name": run.features,
             "features_standin": run.standin and run.features != "none",
             "torch": str(torch.__version__),
+            **({"discriminator": run.critics.state_dict(), "optimizer_d": run.opt_d.state_dict()}
+               if run.critics is not None else {}),
         })  # fmt: skip
     if run.d.enabled:
         dist.barrier()
@@ -545,6 +580,10 @@ def _save(run: _Run, done: int) -> None:
 def _step(run: _Run, model: nn.Module, images: torch.Tensor, masks: torch.Tensor, step: int, last_saved):
     """One optimisation step; returns (terms, output). A non-finite loss stops every rank (BenchError)."""
     cfg = run.cfg
+    if run.critics is not None:
+        from bench.adversarial import STEPS
+
+        return STEPS[cfg.model](run, images, masks, step)
     for group in run.optimizer.param_groups:
         group["lr"] = cfg.lr_of(step)
     model.train()  # InpaintingUNet.train keeps frozen encoder BN in eval mode
@@ -609,11 +648,15 @@ def _loop(run: _Run) -> Path:
 
 
 def _log(run: _Run, log: CsvLog, tb, bar, done: int, terms: dict, ips: float, rate: float) -> None:
+    from bench.adversarial import phase_of
+
     cfg = run.cfg
-    phase = cfg.phase_of(done - 1)
-    row = {"step": done, "phase": phase, "lr": cfg.lr_of(done - 1), "loss": float(terms["total"]),
+    adversarial = run.critics is not None
+    phase = phase_of(cfg.model, done - 1, cfg.total_steps) if adversarial else cfg.phase_of(done - 1)
+    lr = cfg.lr if adversarial else cfg.lr_of(done - 1)
+    row = {"step": done, "phase": phase, "lr": lr, "loss": float(terms["total"]),
            "images_per_s": round(ips, 3), "features": run.feat_label}  # fmt: skip
-    row.update({k: float(terms[k]) for k in TERMS})
+    row.update({k: float(v) for k, v in terms.items() if k in LOG_COLUMNS and k != "loss"})
     log.write(row)
     if tb is not None:
         for k, v in row.items():

@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("records", ("bench.records",)),
     ("tables", ("bench.tables", "bench.latex", "bench.report")),
     ("plots", ("bench.plots",)),
-    ("evaluate, train", ("bench.evaluate", "bench.train")),
+    ("evaluate, train", ("bench.evaluate", "bench.train", "bench.adversarial")),
     ("reproduce", ("bench.reproduce",)),
     ("cli", ("bench.cli", "bench.cli.params", "bench.cli.data", "bench.cli.masks", "bench.cli.train",
              "bench.cli.evaluate", "bench.cli.tables", "bench.cli.reproduce", "bench.__main__")),

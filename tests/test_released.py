@@ -31,7 +31,7 @@ def test_gl_from_mmagic_weights_fills_holes_and_keeps_valid_pixels(tmp_path):
         valid = mask.expand_as(img) > 0
         assert torch.equal(out[valid], img[valid]) and out.shape == img.shape
         assert 0 <= float(out.min()) and float(out.max()) <= 1
-    assert m.options["weights_sha256"] and "gl_places.pth" in m.meta["label"]
+    assert m.options["file_sha256"] and "gl_places.pth" in m.meta["label"]
     a = get_inpainter("gl", weights=str(path), postprocess=False).fingerprint
     assert a != get_inpainter("gl", weights=str(path)).fingerprint
 
@@ -46,7 +46,7 @@ def test_gntipt_from_the_tf_port_and_refusals(tmp_path):
     with torch.no_grad():
         want = net.complete(img, mask)
     assert torch.allclose(m.inpaint(img, mask), want.clamp(0, 1), atol=1e-6)
-    with pytest.raises(BenchError, match="needs released weights"):
+    with pytest.raises(BenchError, match="needs released weights or a checkpoint"):
         get_inpainter("gntipt")
     with pytest.raises(BenchError, match="does not exist"):
         get_inpainter("gl", weights=str(tmp_path / "absent.t7"))

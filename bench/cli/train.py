@@ -16,7 +16,7 @@ from bench.cli.params import (
     seed_option,
     workers_option,
 )
-from bench.config import CONVS, FEATURES, MASK_AUGMENTS
+from bench.config import CONVS, FEATURES, MASK_AUGMENTS, MODELS
 
 
 @click.command()
@@ -32,6 +32,12 @@ from bench.config import CONVS, FEATURES, MASK_AUGMENTS
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per step per process.")
 @click.option("--size", type=click.IntRange(min=8), default=None, help="Training crop size in px.")
 @click.option("--lr", type=float, default=None, help="Phase-1 learning rate (phase 2 uses finetune_lr).")
+@click.option(
+    "--model",
+    type=click.Choice(MODELS),
+    default=None,
+    help="pconv (the paper's), conv (its plain-conv twin), gl (Iizuka et al. 2017), gntipt (Yu et al. 2018).",
+)
 @click.option(
     "--conv",
     type=click.Choice(CONVS),
