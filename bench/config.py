@@ -135,8 +135,11 @@ class ReproduceConfig:
     size: int = 128  # image and mask size, px (also the training size)
     per_bin: int = 24  # test masks per bin and group
     eval_limit: int | None = None  # test images used (None: all)
-    methods: tuple[str, ...] = ("pconv", "conv", *BASELINES)
+    methods: tuple[str, ...] = ("pconv", "conv", "gl", "gntipt", *BASELINES)
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Network width of each trained model where it differs from the training config's `width` (GL's
+    # width, GntIpt's cnum). Every model gets the same number of training steps.
+    model_widths: dict[str, int] = field(default_factory=dict)
     paired: tuple[str, str] = ("pconv", "conv")
     pairing: str = "cross"  # bench.pairing: cross or distinct (one test image per mask)
     seed: int = 0
@@ -168,7 +171,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # 128 px, a narrow net (width 32, 6 encoder layers), 1000 + 200 steps of batch 4. Without the
     # perceptual/style terms: on 2 cores a feature network costs 2-3x the U-Net's own step, so the quick
     # models learn the L1 + TV part of the loss only (logged as features "none").
-    "quick": {"train": {"features": "none"}, "reproduce": {}},
+    # GL and GntIpt are trained at width 16 and cnum 8 here (the papers': 64 and 32) to fit the CPU budget.
+    "quick": {"train": {"features": "none"}, "reproduce": {"model_widths": {"gl": 16, "gntipt": 8}}},
     # Liu et al. 2018: 512 px, 8 encoder layers, 64 channels, batch 6, VGG-16 features, 1,000 test
     # masks per bin and group. The paper reports training time, not step counts; 1,000,000 + 100,000
     # steps is our documented choice.
@@ -178,7 +182,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "steps_phase2": 100_000, "features": "vgg16", "checkpoint_every": 5000, "sample_every": 5000,
             "log_every": 50, "workers": 8,
         },
-        "reproduce": {"size": 512, "per_bin": 1000, "workers": 8, "pairing": "distinct"},
+        "reproduce": {"size": 512, "per_bin": 1000, "workers": 8, "pairing": "distinct",
+                      "model_widths": {"gl": 64, "gntipt": 32}},
     },
 }  # fmt: skip
 

@@ -177,6 +177,7 @@ def build_methods(
     out, seen = [], set()
     for inp in built:
         label = inp.name if names.count(inp.name) == 1 else f"{inp.name}@{inp.fingerprint[:6]}"
+        label = getattr(inp, "label", "") or label  # a method naming its own label (outputs:label=NAME)
         if label in seen:
             raise BenchError(f"method {label!r} is given twice with the same options")
         seen.add(label)
@@ -331,6 +332,7 @@ def prepare(cfg: EvalConfig, is_network: Any = None) -> Prepared:
     _verify_masks(masks, sel[sel["file"].isin(set(pairs["mask"]))], hw, cfg.resize_masks, cache)
     device = resolve_device(cfg.device)
     methods = build_methods(cfg.methods, cfg.device, cfg.workers, cfg.batch_size)
+    bind_methods(methods, pairs, data, masks, hw, cache)
     metrics = _select_metrics(cfg)
     if not any(m.network == "is" for m in metrics):
         is_network = None
@@ -348,6 +350,38 @@ def prepare(cfg: EvalConfig, is_network: Any = None) -> Prepared:
     samples = set(zip(*[sample_pairs(pairs, cfg.samples_per_bin)[c] for c in ("image", "mask")], strict=True))
     return Prepared(cfg, data, masks, pairs, hw, methods, is_network, _is_info(is_network), metrics,
                     paired, samples, cache, device)  # fmt: skip
+
+
+def bind_methods(
+    methods: Sequence[tuple[str, Any]], pairs: pd.DataFrame, data: Path, masks: Path, hw: tuple[int, int],
+    cache: DigestCache,
+) -> None:
+    """Give the methods that read files per pair (e.g. `outputs`) the pairs of this run: they check every
+    file they will read (a BenchError naming the offenders) and add the files' digests to their options."""
+    for _, inp in methods:
+        if hasattr(inp, "bind_pairs"):
+            inp.bind_pairs(pairs, data=data, masks=masks, hw=hw, cache=cache)
+
+
+def protocol_pairs(cfg: EvalConfig, cache: DigestCache) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """The pairs `bench evaluate` scores with these options and the images' (H, W), validated as `prepare`
+    validates them (options, images, mask set, sizes), with their `inputs` digests; writes nothing and
+    needs no method (`bench export` writes these pairs for other programs)."""
+    _check_options(cfg)
+    data, masks = Path(cfg.data), Path(cfg.masks)
+    keys = [p.relative_to(data).as_posix() for p in list_test_images(data)]
+    sel = _select_masks(masks, cfg.bins, cfg.groups)
+    pairs = _pairs(cfg, keys, sel)
+    used = [data / k for k in sorted(set(pairs["image"]))]
+    hw = _check_image_sizes(used)
+    _verify_masks(masks, sel[sel["file"].isin(set(pairs["mask"]))], hw, cfg.resize_masks, cache)
+    image_digest = dict(zip(sorted(set(pairs["image"])), cache.digests(used, cfg.workers), strict=True))
+    mask_files = sorted(set(pairs["mask"]))
+    mask_digest = dict(zip(mask_files, cache.digests([masks / f for f in mask_files]), strict=True))
+    pairs["inputs"] = [
+        f"{image_digest[i]}:{mask_digest[m]}" for i, m in zip(pairs["image"], pairs["mask"], strict=True)
+    ]
+    return pairs, hw
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -482,8 +516,13 @@ def compute_chunk(
     class probabilities behind the Inception Score."""
     from bench.metrics import composite, pair_metric_values
 
+    if hasattr(inp, "outputs_for"):  # a method reading files per pair (outputs); it may lack some pairs
+        skipped = getattr(inp, "skipped_pairs", set())
+        rows = [j for j in rows if int(chunk["pair_id"].iloc[j]) not in skipped]
+        if not rows:
+            return
     with torch.no_grad():
-        output = inp.inpaint(imgs, msks)
+        output = inp.outputs_for(chunk, imgs, msks) if hasattr(inp, "outputs_for") else inp.inpaint(imgs, msks)
         comp = composite(output.to(imgs.device), imgs, msks)  # I_comp, (B,3,H,W)
         mets = pair_metric_values(comp, imgs, msks, [n for n in names if n != "is"])
         probs = None

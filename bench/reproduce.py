@@ -144,8 +144,14 @@ class ReproduceResult:
     timings: dict[str, float]
 
 
-def _train_config(train: TrainConfig, conv: str, device: str) -> TrainConfig:
-    return replace(train, conv=conv, device=device).validate()
+LEARNED: tuple[str, ...] = ("pconv", "conv", "gl", "gntipt")  # the methods bench reproduce trains
+
+
+def _train_config(train: TrainConfig, model: str, device: str, widths: dict[str, int]) -> TrainConfig:
+    conv = "standard" if model == "conv" else "partial"
+    return replace(
+        train, model=model, conv=conv, width=widths.get(model, train.width), device=device
+    ).validate()
 
 
 def _train_done(path: Path, total_steps: int) -> bool:
@@ -320,10 +326,10 @@ def _train_models(profile, train_cfg: TrainConfig, out: Path, inputs: _Inputs, d
 
     checkpoints: dict[str, Path] = {}
     feature_nets: dict[str, str] = {}
-    for method, conv in (("pconv", "partial"), ("conv", "standard")):
-        if method not in profile.methods:
-            continue
-        cfg = _train_config(train_cfg, conv, device)
+    for method in LEARNED:
+        if method not in profile.methods or "weights" in profile.method_options.get(method, {}):
+            continue  # not evaluated, or evaluated from released weights
+        cfg = _train_config(train_cfg, method, device, profile.model_widths)
         run_dir = out / "train" / method
         last = run_dir / "last.pt"
         stages.run(

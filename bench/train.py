@@ -475,7 +475,11 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
     cuda = device.type == "cuda"
     if (cfg.amp or cfg.channels_last) and not cuda:
         say("note: --amp/--channels-last apply on CUDA only; ignored on the CPU")
-    feature_net = load_feature_net(cfg.features, cfg.feature_weights, cfg.allow_download, device=device)
+    from bench.adversarial import ADVERSARIAL
+
+    # GL and GntIpt have losses of their own: no perceptual/style feature network.
+    features = "none" if cfg.model in ADVERSARIAL else cfg.features
+    feature_net = load_feature_net(features, cfg.feature_weights, cfg.allow_download, device=device)
     files = training_files(data, cfg.size)
     mask_files, augment = _mask_files_checked(masks, cfg.size, cfg.mask_augment)
     dataset = TrainSamples(

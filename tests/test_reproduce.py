@@ -35,12 +35,13 @@ def test_smoke_end_to_end(smoke_run):
     for name in ("table.md", "table.csv", "table.tex", "summary.csv", "curves.png", "environment.json"):
         assert (res / name).is_file(), name
     table = (res / "table.md").read_text()
-    for method in ("pconv", "conv", "patchmatch", "telea", "ns", "biharmonic", "mean"):
+    for method in ("pconv", "conv", "gl", "gntipt", "patchmatch", "telea", "ns", "biharmonic", "mean"):
         assert f"| {method} " in table
     assert "(0.5,0.6] B" in table and "(0.01,0.1] N" in table
     assert "IS*" in table and "| IS " not in table  # the stand-in is never labelled IS
     env = json.loads((res / "environment.json").read_text())
-    assert env["feature_networks"] == {"pconv": "efficientnet-lite0", "conv": "efficientnet-lite0"}
+    assert env["feature_networks"] == {"pconv": "efficientnet-lite0", "conv": "efficientnet-lite0",
+                                       "gl": "none", "gntipt": "none"}  # fmt: skip
     assert set(env["wall_time_s"]) >= {"data", "masks", "train-pconv", "train-conv", "evaluate", "total"}
     assert env["packages"]["torch"] == torch.__version__.split("+")[0]
     assert env["commands"] and "reproduce" in env["commands"][0]
@@ -56,7 +57,7 @@ def test_rerun_skips_complete_stages_and_resumes_a_removed_one(smoke_run):
     result = CliRunner().invoke(main, [*SMOKE, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "[masks] running" in result.output
-    for stage in ("data", "train-pconv", "train-conv"):
+    for stage in ("data", "train-pconv", "train-conv", "train-gl", "train-gntipt"):
         assert f"[{stage}] complete, skipped" in result.output
     assert "[evaluate] complete, records reused" in result.output
     assert (out / "results" / "table.csv").read_text() == before
@@ -87,7 +88,7 @@ def test_paper_profile_on_cpu_with_small_overrides(tmp_path, runner):
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     env = json.loads((out / "results" / "environment.json").read_text())
-    assert env["feature_networks"] == {"pconv": "vgg16", "conv": "vgg16"}
+    assert env["feature_networks"] == {"pconv": "vgg16", "conv": "vgg16", "gl": "none", "gntipt": "none"}
     from bench.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(out / "train" / "pconv" / "last.pt")
