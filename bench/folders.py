@@ -44,12 +44,14 @@ KINDS: dict[str, str] = {
 }
 # Files by which folders written before markers existed are recognised.
 LEGACY_SIGNS: dict[str, tuple[str, ...]] = {
+    # Checked in this order: a results folder also holds a copy of run.json, a reproduce folder holds
+    # folders of other kinds.
+    "reproduce": ("stages",),
+    "results": ("environment.json",),
     "data": ("dataset.json",),
     "masks": ("generate.json", "preview.png"),
     "train": ("last.pt", "log.csv"),
     "eval": ("run.json",),
-    "reproduce": ("stages",),
-    "results": ("environment.json",),
 }
 # Entries that do not make a folder "non-empty" (made by the OS, or our own lock left alone).
 _IGNORABLE = {".DS_Store", "lost+found"}
