@@ -60,6 +60,7 @@ class _Released(Inpainter):
             else f"retrained on irregular masks ({path})"
         )
         self.meta = {"file": str(path), "label": f"{self.paper_name}: {how}"}
+        self.label = self.paper_name  # the row name in tables: the paper's (GL, GntIpt)
 
     def _trained(self, path: Path) -> torch.nn.Module:
         from bench.checkpoint import load_checkpoint_model

@@ -353,7 +353,11 @@ def prepare(cfg: EvalConfig, is_network: Any = None) -> Prepared:
 
 
 def bind_methods(
-    methods: Sequence[tuple[str, Any]], pairs: pd.DataFrame, data: Path, masks: Path, hw: tuple[int, int],
+    methods: Sequence[tuple[str, Any]],
+    pairs: pd.DataFrame,
+    data: Path,
+    masks: Path,
+    hw: tuple[int, int],
     cache: DigestCache,
 ) -> None:
     """Give the methods that read files per pair (e.g. `outputs`) the pairs of this run: they check every
@@ -516,13 +520,14 @@ def compute_chunk(
     class probabilities behind the Inception Score."""
     from bench.metrics import composite, pair_metric_values
 
-    if hasattr(inp, "outputs_for"):  # a method reading files per pair (outputs); it may lack some pairs
+    per_pair = hasattr(inp, "outputs_for")  # a method reading files per pair (outputs); may lack some pairs
+    if per_pair:
         skipped = getattr(inp, "skipped_pairs", set())
         rows = [j for j in rows if int(chunk["pair_id"].iloc[j]) not in skipped]
         if not rows:
             return
     with torch.no_grad():
-        output = inp.outputs_for(chunk, imgs, msks) if hasattr(inp, "outputs_for") else inp.inpaint(imgs, msks)
+        output = inp.outputs_for(chunk, imgs, msks) if per_pair else inp.inpaint(imgs, msks)
         comp = composite(output.to(imgs.device), imgs, msks)  # I_comp, (B,3,H,W)
         mets = pair_metric_values(comp, imgs, msks, [n for n in names if n != "is"])
         probs = None

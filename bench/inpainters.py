@@ -33,7 +33,12 @@ from masks.conventions import HOLE_FILL
 
 # Modules that register the non-learned methods; imported on first use of the registry so that
 # `import bench.inpainters` stays cheap (numba, cv2, skimage load only when a method is asked for).
-_BUILTIN_MODULES: tuple[str, ...] = ("baselines.classical", "baselines.patchmatch", "baselines.released")
+_BUILTIN_MODULES: tuple[str, ...] = (
+    "baselines.classical",
+    "baselines.patchmatch",
+    "baselines.released",
+    "baselines.outputs",
+)
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:

@@ -95,6 +95,8 @@ class TableContext:
     seed: int = 0
     command: str = ""  # the command that produced the records, for provenance
     pairing: str = ""  # "cross" or "distinct" (bench.pairing)
+    about: dict[str, str] = field(default_factory=dict)  # method -> what it is (GL: released weights X, ...)
+    method_notes: list[str] = field(default_factory=list)  # notes a method left in its meta (e.g. outputs)
 
     metrics: dict[str, Any] = field(default_factory=dict)  # name -> metadata, from run.json
 
@@ -125,6 +127,8 @@ class TableContext:
                 f"{self.is_label} per cell over all its pairs in min({IS_SPLITS}, n // {IS_MIN_PER_SPLIT}) "
                 "splits (at least 1); with few pairs it is biased low."
             )
+        if self.about:
+            lines.append("Methods: " + "; ".join(f"{m} = {a}" for m, a in self.about.items()) + ".")
         if self.features:
             feats = "; ".join(f"{m}: {f}" for m, f in self.features.items())
             lines.append(f"Perceptual/style features of the learned models: {feats}.")
@@ -132,6 +136,7 @@ class TableContext:
             how = {"cross": "each test image meets one mask of every cell (the same images in every cell)",
                    "distinct": "each mask has a test image of its own"}.get(self.pairing, "")  # fmt: skip
             lines.append(f"Pairing: {self.pairing}: {how}.")
+        lines += self.method_notes
         lines.append(
             f"Metrics on the composited output; ± is half the width of the {self.ci:.0%} percentile "
             f"bootstrap CI ({self.n_boot} resamples of the pairs, seed {self.seed}); IS has no CI."
@@ -736,6 +741,8 @@ def table_context(run: dict, n_boot: int | None = None) -> TableContext:
         seed=int(run.get("seed", 0)),
         command=run.get("command", ""),
         pairing=run.get("pairing", "cross"),
+        method_notes=[str(n) for m in run.get("methods", []) for n in (m.get("meta") or {}).get("notes", [])],
+        about={m["label"]: m["meta"]["label"] for m in run.get("methods", []) if _meta_label(m)},
     )
 
 
@@ -744,6 +751,10 @@ def _registry_meta(with_is: bool) -> dict[str, dict]:
     from bench.metrics import available_metrics
 
     return {n: m.meta() for n, m in available_metrics().items() if m.kind == "pair" or with_is}
+
+
+def _meta_label(method: dict) -> str:
+    return str((method.get("meta") or {}).get("label") or "")
 
 
 def resolve_paired(paired: Sequence[str], labels: Sequence[str]) -> tuple[str, str]:
@@ -835,7 +846,9 @@ def _incomplete(frame: pd.DataFrame, pairs: pd.DataFrame, labels: Sequence[str],
                 "`bench evaluate` with the same options."
             )
     counts = frame.groupby("method").size() if len(frame) else pd.Series(dtype=int)
-    missing = [f"{m} ({int(counts.get(m, 0))}/{len(pairs)})" for m in labels if counts.get(m, 0) < len(pairs)]
+    skipped = {m["label"]: int((m.get("meta") or {}).get("n_skipped") or 0) for m in run.get("methods", [])}
+    missing = [f"{m} ({int(counts.get(m, 0))}/{len(pairs)})" for m in labels
+               if counts.get(m, 0) < len(pairs) - skipped.get(m, 0)]  # fmt: skip
     if missing:
         text += (
             f"\nIncomplete: {', '.join(missing)} pairs recorded; rerun `bench evaluate` with the same "

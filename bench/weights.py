@@ -70,7 +70,8 @@ def _reason(e: Exception) -> str:
             detail = ln.split("WeightsUnpickler error", 1)[1].strip(" :;")
             if not detail and i + 1 < len(lines):
                 detail = lines[i + 1]
-            detail = detail.split(";")[0].split(". ")[0].rstrip(".")  # the forbidden global, not torch's advice
+            # The forbidden global, not torch's advice that follows it.
+            detail = detail.split(";")[0].split(". ")[0].rstrip(".")
             return f"refused by the safe loader: {detail}"
     first = lines[0]
     if "weights_only" in first:

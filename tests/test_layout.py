@@ -28,15 +28,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "bench.inception", "bench.gl", "bench.contextual_attention", "bench.gntipt",
                   "bench.gntipt_weights", "bench.distribution", "bench.lpips")),
     ("inpainters", ("bench.inpainters", "baselines", "baselines.classical", "baselines.patchmatch",
-                    "baselines.biharmonic", "baselines.released")),
+                    "baselines.biharmonic", "baselines.released", "baselines.outputs")),
     ("metrics", ("bench.metrics",)),
     ("records", ("bench.records",)),
     ("tables", ("bench.tables", "bench.latex", "bench.report")),
     ("plots", ("bench.plots",)),
-    ("evaluate, train", ("bench.evaluate", "bench.train", "bench.adversarial")),
+    ("evaluate, train", ("bench.evaluate", "bench.train", "bench.adversarial", "bench.export")),
     ("reproduce", ("bench.reproduce",)),
     ("cli", ("bench.cli", "bench.cli.params", "bench.cli.data", "bench.cli.masks", "bench.cli.train",
-             "bench.cli.evaluate", "bench.cli.tables", "bench.cli.reproduce", "bench.__main__")),
+             "bench.cli.evaluate", "bench.cli.tables", "bench.cli.reproduce", "bench.cli.export",
+             "bench.__main__")),
 ]  # fmt: skip
 
 

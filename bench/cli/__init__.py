@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "masks": "bench.cli.masks:masks",
     "train": "bench.cli.train:train",
     "evaluate": "bench.cli.evaluate:evaluate",
+    "export": "bench.cli.export:export",
     "tables": "bench.cli.tables:tables",
     "reproduce": "bench.cli.reproduce:reproduce",
 }

@@ -67,10 +67,15 @@ from bench.pairing import PAIRINGS
 @click.option("--allow-download", is_flag=True, help="Allow fetching the Inception weights.")
 @click.option("--no-is", is_flag=True, help="Skip the Inception Score (its network dominates CPU time).")
 @click.option("--no-figures", is_flag=True, help="Skip the curves and the qualitative grid.")
-def evaluate(methods, ratio, border, paired, no_is, no_figures, **opts) -> None:
+@click.option(
+    "--allow-missing", is_flag=True, help="outputs: methods score the pairs that have a file, skip the rest."
+)
+def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, **opts) -> None:
     """Evaluate methods on the paper's protocol: per-pair records, Table 1, figures (resumable)."""
     from bench.evaluate import evaluate as run
 
+    if allow_missing:  # the same as allow_missing=true on every `outputs:` method
+        methods = [m + ",allow_missing=true" if m.strip().startswith("outputs:") else m for m in methods]
     cfg = EvalConfig(
         methods=tuple(methods), bins=ratio, groups=groups_from_flag(border), paired=pair_arg(paired),
         compute_is=not no_is, figures=not no_figures, command=command_line(click.get_current_context()),

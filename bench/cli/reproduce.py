@@ -56,12 +56,22 @@ from bench.pairing import PAIRINGS
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Training batch size.")
 @feature_weights_option()
 @workers_option("Parallel workers for masks, baselines and data loading.", None)
-def reproduce_cmd(profile, config_file, out, results, device, **options) -> None:
+@click.option(
+    "--method",
+    "extra_methods",
+    multiple=True,
+    help="Another method to evaluate beside the profile's, e.g. outputs:dir=PATH,label=NAME; repeatable.",
+)
+def reproduce_cmd(profile, config_file, out, results, device, extra_methods, **options) -> None:
     """Run the whole protocol: data, masks, train PConv and Conv, evaluate every method, tables."""
+    import dataclasses
+
     from bench.config import resolve_reproduce
     from bench.reproduce import reproduce as run
 
     rep, train = resolve_reproduce(profile, config_file, options)
+    if extra_methods:  # specs go through as they are (bench.evaluate parses NAME:key=value,...)
+        rep = dataclasses.replace(rep, methods=(*rep.methods, *extra_methods))
     out = out or Path("runs") / profile
     set_interrupt_hint(f"finished stages and records are kept in {out}; rerun the same command to resume")
     command = command_line(click.get_current_context())

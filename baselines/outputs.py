@@ -1,0 +1,188 @@
+"""`outputs`: score the images another program wrote, one per pair of the evaluation (`bench export`).
+
+`--method outputs:dir=P[,label=NAME][,allow_missing=true]` reads `P/<pair_id>.png`, or LaMa's naming
+`P/<pair_id>_mask.png` (its bin/predict.py names an output after the mask `<pair_id>_mask.png`), for the
+pairs of this evaluation, matched by pair_id (zero-padded or not). Outputs are composited like every
+method's (valid pixels restored) before the metrics.
+
+Before anything is written, `bind_pairs` checks every file it will read: present (unless
+`allow_missing`), a readable 8-bit colour image (3 channels, or 4 with an opaque alpha) of the images'
+size. A single-channel (grey-scale) file is refused; an RGB file whose channels happen to be equal is a
+colour image and is accepted. Its options carry a digest over (file name, file digest, image, mask) of
+every file read, so a changed file gets a new fingerprint (rescored) and an unchanged folder is reused.
+
+It also measures the mean absolute change the program made to the valid pixels (`meta`, run.json and a
+table note): near 0 for a program that keeps the known pixels, large when outputs and pairs do not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+import torch
+
+from bench.errors import BenchError
+from bench.inpainters import Inpainter, register
+from masks.conventions import HOLE_FILL, is_valid
+
+PAIR_ID_WIDTH = 6  # pair ids in file names are zero-padded to this width, so names sort as pair ids
+OUTPUT_NAME = re.compile(r"(\d+)(_mask)?\.png")  # <pair_id>.png, or LaMa's <pair_id>_mask.png
+SHOW = 3  # offenders named in an error message
+
+
+def pair_stem(pair_id: int) -> str:
+    """The file stem of a pair in an export: `000042`."""
+    return f"{int(pair_id):0{PAIR_ID_WIDTH}d}"
+
+
+def list_outputs(folder: Path) -> dict[int, list[str]]:
+    """pair_id -> file names in `folder` that name it (more than one is ambiguous)."""
+    found: dict[int, list[str]] = {}
+    for name in sorted(p.name for p in Path(folder).iterdir()):
+        m = OUTPUT_NAME.fullmatch(name)
+        if m:
+            found.setdefault(int(m.group(1)), []).append(name)
+    return found
+
+
+def read_output(path: Path, hw: tuple[int, int]) -> tuple[np.ndarray | None, str]:
+    """(uint8 (H,W,3) RGB, "") or (None, what is wrong with the file)."""
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        return None, "not a readable image"
+    if raw.dtype != np.uint8:
+        return None, f"{raw.dtype.itemsize * 8}-bit; write 8-bit PNGs"
+    if raw.ndim == 2 or raw.shape[2] < 3:
+        return None, "grey-scale (one channel); write RGB"
+    if raw.shape[:2] != tuple(hw):
+        return None, f"{raw.shape[1]}x{raw.shape[0]} px, the images are {hw[1]}x{hw[0]}"
+    if raw.shape[2] == 4 and (raw[..., 3] != 255).any():
+        return None, "has transparent pixels"
+    return cv2.cvtColor(np.ascontiguousarray(raw[..., :3]), cv2.COLOR_BGR2RGB), ""
+
+
+def _offenders(items: list[str], what: str, hint: str) -> BenchError:
+    shown = "; ".join(items[:SHOW]) + (f"; and {len(items) - SHOW} more" if len(items) > SHOW else "")
+    return BenchError(f"{len(items)} output file(s) {what}: {shown}. {hint}")
+
+
+@register("outputs")
+class OutputsInpainter(Inpainter):
+    """The images another program wrote for the pairs of a `bench export`, read from a folder."""
+
+    name = "outputs"
+    defaults: ClassVar[dict[str, Any]] = {"dir": ""}
+    # Not in the fingerprint: the label names the column; allow_missing only decides whether a missing
+    # file is an error (the files read are in the fingerprint, through the digest).
+    runtime_defaults: ClassVar[dict[str, Any]] = {"label": "", "allow_missing": False, "workers": 1}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        folder = Path(self.options["dir"]) if self.options["dir"] else None
+        if folder is None:
+            raise BenchError("method 'outputs' needs a folder: --method outputs:dir=PATH[,label=NAME]")
+        if not folder.is_dir():
+            raise BenchError(f"method 'outputs': dir={folder} is not a folder")
+        self.folder = folder.resolve()
+        self.options["dir"] = str(self.folder)
+        self.label = str(self.runtime["label"] or self.folder.name)
+        self.files: dict[int, Path] = {}  # pair_id -> output file, set by bind_pairs
+        self.skipped_pairs: set[int] = set()
+        self.hw: tuple[int, int] = (0, 0)
+
+    def bind_pairs(self, pairs: Any, data: Path, masks: Path, hw: tuple[int, int], cache: Any) -> None:
+        """Find and check the output file of every pair (BenchError naming the offenders), then set the
+        digest option and the valid-pixel diagnostic. Reads only."""
+        found = list_outputs(self.folder)
+        ids = [int(i) for i in pairs["pair_id"]]
+        twice = [" and ".join(found[i]) for i in ids if len(found.get(i, ())) > 1]
+        if twice:
+            raise _offenders(twice, f"in {self.folder} name the same pair", "Keep one file per pair.")
+        missing = [i for i in ids if i not in found]
+        if missing and not self.runtime["allow_missing"]:
+            names = [f"{pair_stem(i)}.png" for i in missing]
+            hint = "Run the program on every pair, or pass allow_missing=true to score the rest."
+            raise _offenders(names, f"are missing in {self.folder}", hint)
+        self.skipped_pairs = set(missing)
+        self.files = {i: self.folder / found[i][0] for i in ids if i in found}
+        self.hw = tuple(hw)
+        changes = self._check_all(pairs, Path(data), Path(masks))
+        digests = cache.digests(list(self.files.values()), int(self.runtime["workers"]))
+        rows = {int(r.pair_id): (r.image, r.mask) for r in pairs.itertuples()}
+        h = hashlib.sha256()
+        for (i, path), d in zip(self.files.items(), digests, strict=True):
+            h.update(f"{path.name}\t{d}\t{rows[i][0]}\t{rows[i][1]}\n".encode())
+        self.options["outputs_sha256"] = h.hexdigest()[:16]
+        self._set_meta(len(ids), changes)
+
+    def _check_all(self, pairs: Any, data: Path, masks: Path) -> list[float]:
+        """Decode every output file (checked) and measure its change to the valid pixels."""
+        from bench.data import load_image
+        from bench.io import read_mask
+
+        rows = [(int(r.pair_id), r.image, r.mask) for r in pairs.itertuples() if int(r.pair_id) in self.files]
+
+        def one(row: tuple[int, str, str]) -> tuple[str, float]:
+            i, image, mask = row
+            out, problem = read_output(self.files[i], self.hw)
+            if out is None:
+                return f"{self.files[i].name} ({problem})", 0.0
+            img, m = load_image(data / image), read_mask(masks / mask)
+            if m.shape != self.hw:
+                m = cv2.resize(m, (self.hw[1], self.hw[0]), interpolation=cv2.INTER_NEAREST)
+            valid = is_valid(m)
+            if not valid.any():
+                return "", 0.0
+            diff = np.abs(out.astype(np.float32) - img.astype(np.float32)) / 255.0
+            return "", float(diff[valid].mean())
+
+        workers = max(1, int(self.runtime["workers"]))
+        if workers > 1 and len(rows) > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                results = list(pool.map(one, rows))
+        else:
+            results = [one(r) for r in rows]
+        bad = [p for p, _ in results if p]
+        if bad:
+            raise _offenders(bad, f"in {self.folder} cannot be scored",
+                             "Write 8-bit RGB PNGs of the images' size, one per pair.")  # fmt: skip
+        return [c for _, c in results]
+
+    def _set_meta(self, n_pairs: int, changes: list[float]) -> None:
+        change = float(np.mean(changes)) if changes else 0.0
+        notes = [
+            f"{self.label}: outputs of an external program read from {self.folder.name}/; mean |output - "
+            f"input| over valid pixels {change * 255:.3f}/255 (valid pixels are restored before scoring)."
+        ]
+        if self.skipped_pairs:
+            notes.append(
+                f"{self.label}: {len(self.skipped_pairs)} of {n_pairs} pairs had no output file and were "
+                "skipped (allow_missing); its cells average the other pairs."
+            )
+        n_skipped = len(self.skipped_pairs)
+        self.meta = {"dir": str(self.folder), "n_outputs": len(self.files), "n_skipped": n_skipped,
+                     "valid_change": change, "notes": notes}  # fmt: skip
+
+    def outputs_for(self, pairs: Any, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """(B,3,H,W) in [0,1]: the output file of each pair of the chunk (HOLE_FILL for a skipped one)."""
+        outs = []
+        for i in (int(x) for x in pairs["pair_id"]):
+            if i not in self.files:
+                if i in self.skipped_pairs:
+                    outs.append(torch.full(images.shape[1:], HOLE_FILL))
+                    continue
+                raise BenchError(f"method 'outputs' was not bound to pair {i}")
+            out, problem = read_output(self.files[i], self.hw)
+            if out is None:
+                raise BenchError(f"{self.files[i]}: {problem} (the file changed during the run)")
+            outs.append(torch.from_numpy(out).permute(2, 0, 1).float() / 255.0)
+        return torch.stack(outs).to(images.device)
+
+    def inpaint(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        raise BenchError("method 'outputs' reads files per pair; use it in `bench evaluate` (outputs_for)")
