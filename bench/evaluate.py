@@ -611,5 +611,8 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
             from bench.plots import write_figures
 
             t.files += write_figures(t)
+        from bench.report import write_report
+
+        t.files.append(write_report(t))
     return EvalResult(out=cfg.out, summary=t.summary, paired=t.paired, text=t.text, files=t.files,
                       n_pairs=len(p.pairs), computed=computed, reused=reused)  # fmt: skip

@@ -224,6 +224,9 @@ def reproduce(
             )
             io.write_json(results / "environment.json", env)
             files.append(results / "environment.json")
+            from bench.report import write_report
+
+            files.append(write_report(tables, env, dest=results / "report.html"))
     return ReproduceResult(out=out, results=results, text=tables.text, files=files, timings=stages.timings)
 
 

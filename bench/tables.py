@@ -61,6 +61,30 @@ FORMATS: tuple[str, ...] = ("csv", "latex", "md")
 _FORMAT_ALIASES = {"tex": "latex", "markdown": "md"}
 
 
+def parse_list(text: str | None) -> list[str] | None:
+    """'a,b' -> ['a', 'b']; None or '' -> None."""
+    items = [t.strip() for t in (text or "").split(",") if t.strip()]
+    return items or None
+
+
+def parse_columns(text: str | None) -> list[tuple[str, str]] | None:
+    """'0.1-0.2:N,0.3-0.4:B' -> [('0.1-0.2', 'N'), ('0.3-0.4', 'B')]; a bad item is a BenchError."""
+    items = parse_list(text)
+    if items is None:
+        return None
+    out = []
+    for item in items:
+        b, _, g = item.partition(":")
+        try:
+            bin_by_name(b)
+        except ValueError as e:
+            raise BenchError(f"--columns {item!r}: {e}") from None
+        if g not in ("N", "B"):
+            raise BenchError(f"--columns {item!r}: expected BIN:N or BIN:B, e.g. 0.1-0.2:N")
+        out.append((b, g))
+    return out
+
+
 def parse_formats(text: str) -> tuple[str, ...]:
     """'csv,tex,markdown' -> ('csv', 'latex', 'md'); an unknown name is a BenchError."""
     fmts = tuple(
@@ -430,35 +454,26 @@ def paper_table(summary: pd.DataFrame, ctx: TableContext | None = None) -> pd.Da
 
 
 def _text_rows(summary: pd.DataFrame, ctx: TableContext, style: str, show_ci: bool) -> tuple[list, list]:
-    """Header and rows of formatted cells for 'md', 'text' or 'latex'."""
+    """Header and rows of formatted cells for 'md' (best in bold) or 'text'."""
     cols = _columns(summary)
     look = _lookup(summary)
-    best = _best(summary, ctx) if style in ("md", "latex") else set()
+    best = _best(summary, ctx) if style == "md" else set()
     rows = []
     for metric, methods in _blocks(summary):
         spec = ctx.spec(metric)
-        for i, method in enumerate(methods):
-            label = ctx.label_of(metric) if (i == 0 or style != "latex") else ""
-            if style == "latex":
-                label = _latex_metric(label)
+        for method in methods:
             cells = []
             for b, g in cols:
                 r = look.get((metric, method, b, g))
                 if r is None:
-                    cells.append("–" if style != "latex" else "--")
+                    cells.append("–")
                     continue
                 v = _fmt(r.mean, spec.decimals)
                 pm = _pm(r, spec.decimals) if show_ci else ""
-                is_best = (metric, method, b, g) in best
-                if style == "md":
-                    v = f"**{v}**" if is_best else v
-                    cells.append(f"{v} ±{pm}" if pm else v)
-                elif style == "latex":
-                    v = f"\\textbf{{{v}}}" if is_best else v
-                    cells.append(f"{v}\\,{{\\scriptsize$\\pm${pm}}}" if pm else v)
-                else:
-                    cells.append(f"{v} ±{pm}" if pm else v)
-            rows.append([label, _latex_escape(method) if style == "latex" else method, *cells])
+                if style == "md" and (metric, method, b, g) in best:
+                    v = f"**{v}**"
+                cells.append(f"{v} ±{pm}" if pm else v)
+            rows.append([ctx.label_of(metric), method, *cells])
     return cols, rows
 
 
@@ -487,67 +502,32 @@ def format_table_text(summary: pd.DataFrame, ctx: TableContext | None = None, sh
     return body + "\n" + "\n".join(ctx.notes()) + "\n"
 
 
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
+def latex_metrics(ctx: TableContext, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """label, decimals and direction of each metric, as the LaTeX and HTML exports take them."""
+    out = {}
+    for n in names:
+        spec = ctx.spec(n)
+        out[n] = dict(label=ctx.label_of(n), decimals=spec.decimals, higher_is_better=spec.higher_is_better)
+    return out
 
 
-def _latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+def format_table_latex(
+    summary: pd.DataFrame,
+    ctx: TableContext | None = None,
+    ci: str = "pm",
+    star: bool = False,
+    columns: Sequence[tuple[str, str]] | None = None,
+    metrics: Sequence[str] | None = None,
+) -> str:
+    """The paper layout as a LaTeX float that fits the text width (bench.latex): booktabs, best per column
+    in bold, the notes below. ci: "pm" (± under each mean), "none" (the paper's look) or "separate" (a
+    second table of half-widths); `star` gives a table* for two-column papers."""
+    from bench.latex import latex_table
 
-
-def _latex_metric(label: str) -> str:
-    if not label:
-        return ""
-    if label.endswith("*"):
-        return _latex_escape(label[:-1]) + "$^{*}$"
-    return _latex_escape(label)
-
-
-def format_table_latex(summary: pd.DataFrame, ctx: TableContext | None = None, show_ci: bool = True) -> str:
-    """booktabs tabular in the paper layout; best per column in bold; notes (IS* footnote) below."""
     ctx = ctx or TableContext()
-    cols, rows = _text_rows(summary, ctx, "latex", show_ci)
-    bins = list(dict.fromkeys(b for b, _ in cols))
-    per_bin = {b: [g for bb, g in cols if bb == b] for b in bins}
-    lines = [
-        "% Generated by pconv-bench (bench tables); needs \\usepackage{booktabs}.",
-        "\\begin{tabular}{ll" + "".join("r" * len(per_bin[b]) for b in bins) + "}",
-        "\\toprule",
-    ]
-    head, rules, c = [" & "], [], 3
-    for b in bins:
-        k = len(per_bin[b])
-        head.append(f" & \\multicolumn{{{k}}}{{c}}{{{bin_label(b)}}}")
-        rules.append(f"\\cmidrule(lr){{{c}-{c + k - 1}}}")
-        c += k
-    lines.append("".join(head).strip() + " \\\\")
-    lines.append(" ".join(rules))
-    lines.append("Metric & Method & " + " & ".join(g for _, g in cols) + " \\\\")
-    lines.append("\\midrule")
-    for i, row in enumerate(rows):
-        if i > 0 and row[0]:
-            lines.append("\\midrule")
-        lines.append(" & ".join(row) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}"]
-    notes = []
-    for n in ctx.notes():
-        n = _latex_escape(n).replace("±", "$\\pm$")
-        if ctx.is_label != "IS":
-            n = n.replace(_latex_escape(ctx.is_label), _latex_metric(ctx.is_label), 1)
-        notes.append(n)
-    lines.append("")
-    lines.append("\\par\\smallskip{\\footnotesize " + " \\\\\n".join(notes) + "}")
-    return "\n".join(lines) + "\n"
+    names = metric_order(list(dict.fromkeys(summary["metric"])), ctx.metrics)
+    return latex_table(summary, latex_metrics(ctx, names), ctx.notes(), ci=ci, columns=columns,
+                       metrics_subset=metrics, star=star)  # fmt: skip
 
 
 def table_csv(summary: pd.DataFrame, ctx: TableContext | None = None) -> str:
@@ -584,8 +564,11 @@ def write_exports(
     ctx: TableContext,
     paired: pd.DataFrame | None = None,
     formats: Sequence[str] = FORMATS,
+    latex: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """Write summary.csv, paired.csv and the tables asked for into `out`, atomically. Returns the paths."""
+    """Write summary.csv, paired.csv and the tables asked for into `out`, atomically. Returns the paths.
+
+    `latex`: options of format_table_latex (ci, star, columns, metrics)."""
     out = Path(out)
     written = []
     write_csv(out / "summary.csv", summary_for_export(summary, ctx), float_format="%.6g")
@@ -597,7 +580,7 @@ def write_exports(
         write_text(out / "table.csv", table_csv(summary, ctx))
         written.append(out / "table.csv")
     if "latex" in formats:
-        write_text(out / "table.tex", format_table_latex(summary, ctx))
+        write_text(out / "table.tex", format_table_latex(summary, ctx, **(latex or {})))
         written.append(out / "table.tex")
     if "md" in formats:
         write_text(out / "table.md", format_table_md(summary, ctx))
@@ -786,6 +769,7 @@ def build_tables(
     paired: Sequence[str] | None = None,
     reference: Path | None = None,
     n_boot: int | None = None,
+    latex: dict[str, Any] | None = None,
 ) -> Tables:
     """Rebuild summary, paired test and tables of an evaluation folder from its records (the figures are
     bench.plots.write_figures).
@@ -816,7 +800,7 @@ def build_tables(
     summary = summarize(loaded.frame, loaded.probs, methods=labels, bins=run["bins"], groups=run["groups"],
                         n_boot=ctx.n_boot, seed=ctx.seed, metrics=pair_names)  # fmt: skip
     pt = paired_test(loaded.frame, paired[0], paired[1], n_boot=ctx.n_boot, seed=ctx.seed) if paired else None
-    files = write_exports(out, summary, ctx, pt, formats)
+    files = write_exports(out, summary, ctx, pt, formats, latex)
     text = format_table_text(summary, ctx)
     if pt is not None and len(pt):
         text += "\n" + format_paired_text(pt, ctx)

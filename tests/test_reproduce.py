@@ -32,10 +32,11 @@ def smoke_run(tmp_path_factory):
 def test_smoke_end_to_end(smoke_run):
     out, output = smoke_run
     res = out / "results"
-    for name in ("table.md", "table.csv", "table.tex", "summary.csv", "curves.png", "environment.json"):
+    for name in ("table.md", "table.csv", "table.tex", "summary.csv", "curves.png", "curves.pdf",
+                 "environment.json", "report.html"):  # fmt: skip
         assert (res / name).is_file(), name
     table = (res / "table.md").read_text()
-    for method in ("pconv", "conv", "gl", "gntipt", "patchmatch", "telea", "ns", "biharmonic", "mean"):
+    for method in ("pconv", "conv", "GL", "GntIpt", "patchmatch", "telea", "ns", "biharmonic", "mean"):
         assert f"| {method} " in table
     assert "(0.5,0.6] B" in table and "(0.01,0.1] N" in table
     assert "IS*" in table and "| IS " not in table  # the stand-in is never labelled IS

@@ -148,19 +148,6 @@ def _hand_summary(is_rows=True):
     return T._order(pd.DataFrame(rows), ["a", "b"], ["0.1-0.2"], ["N", "B"])
 
 
-def test_latex_bolds_the_best_cell_per_column():
-    tex = T.format_table_latex(_hand_summary(), T.TableContext(is_label="IS", is_network="inception"))
-    lines = tex.splitlines()
-    l1_a = next(x for x in lines if x.startswith("L1 (\\%) & a &"))
-    l1_b = next(x for x in lines if x.startswith(" & b &") and "1.00" in x)
-    assert "2.00" in l1_a and "\\textbf{2.00}" not in l1_a and "\\textbf{1.50}" in l1_a
-    assert "\\textbf{1.00}" in l1_b and "\\textbf{3.00}" not in l1_b
-    psnr_a = next(x for x in lines if x.startswith("PSNR & a &"))
-    assert "\\textbf{30.00}" in psnr_a and "\\textbf{31.00}" in psnr_a
-    ssim_b = next(x for x in lines if "0.950" in x)
-    assert "\\textbf{0.950}" in ssim_b and "\\textbf{0.800}" not in ssim_b
-    assert "\\toprule" in tex and "\\cmidrule(lr){3-4}" in tex and "\\bottomrule" in tex
-    assert "\\multicolumn{2}{c}{(0.1,0.2]}" in tex
 
 
 def test_markdown_and_csv_layout_and_formats():

@@ -27,19 +27,33 @@ from bench.errors import BenchError
 )
 @click.option("--paired", default=None, help="Paired test A,B per cell (default: the one of the run).")
 @click.option("--no-figures", is_flag=True, help="Skip the curves and the qualitative grid.")
-def tables(directory, formats, reference, paired, no_figures) -> None:
+@click.option(
+    "--ci",
+    type=click.Choice(("pm", "none", "separate")),
+    default="pm",
+    show_default=True,
+    help="table.tex: ± under each mean, none (the paper's look), or a separate table of half-widths.",
+)
+@click.option("--two-column", is_flag=True, help="table.tex as a table* for two-column papers.")
+@click.option("--columns", default=None, help="table.tex columns, e.g. 0.1-0.2:N,0.1-0.2:B (default: all).")
+@click.option("--metrics", default=None, help="table.tex metrics, e.g. l1_percent,psnr,ssim (default: all).")
+def tables(directory, formats, reference, paired, no_figures, ci, two_column, columns, metrics) -> None:
     """Rebuild the tables of an evaluation folder from its stored records."""
-    from bench.tables import build_tables, default_reference_path, parse_formats
+    from bench.tables import build_tables, default_reference_path, parse_columns, parse_formats, parse_list
 
     if reference is not None and not Path(reference).is_file():
         raise BenchError(f"--reference {reference} does not exist")
+    latex = dict(ci=ci, star=two_column, columns=parse_columns(columns), metrics=parse_list(metrics))
     result = build_tables(
         directory, formats=parse_formats(formats), paired=pair_arg(paired),
-        reference=reference or default_reference_path(),
+        reference=reference or default_reference_path(), latex=latex,
     )  # fmt: skip
     if not no_figures:
         from bench.plots import write_figures
 
         result.files += write_figures(result)
+    from bench.report import write_report
+
+    result.files.append(write_report(result))
     click.echo(result.text)
     click.echo(f"Wrote: {', '.join(p.name for p in result.files)} in {directory}")

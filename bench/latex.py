@@ -1,0 +1,381 @@
+"""Table 1 as a LaTeX float that fits the text width: booktabs, paper layout, best per column in bold.
+
+Rows are metric blocks x methods, columns are hole-ratio bins x groups {N, B}, as in the paper. The float
+needs only booktabs in the preamble. Widths of the tabular for 7 methods x 5 metrics x 12 columns, measured
+with pdflatex (tests/test_latex.py compiles every variant and fails on an overfull box):
+
+- ``table``, one-column a4 article with 2 cm margins (\\textwidth 483.7 pt): \\footnotesize, one number a
+  cell for ci="none" / "separate" (448 pt); for ci="pm" the half-width goes in \\scriptsize on a line below
+  the mean (461 pt), since mean and half-width side by side need ~750 pt.
+- ``table*``, two-column article (\\textwidth 452 pt in the standard class on a4, 483.7 pt with 2 cm
+  margins): less column padding for ci="none" (422 pt), \\scriptsize with a \\tiny half-width line for
+  ci="pm" (414 pt).
+
+Method names longer than ~15 characters eat into the remaining 20-40 pt.
+
+>>> s = pd.DataFrame(dict(method=["a", "b"], bin="0.1-0.2", group="N", metric="psnr", mean=[20.0, 21.0],
+...                       ci_low=np.nan, ci_high=np.nan, n=9, std=1.0))
+>>> meta = {"psnr": dict(label="PSNR", decimals=2, higher_is_better=True)}
+>>> [ln for ln in latex_table(s, meta, [], ci="none").splitlines() if ln.startswith(" & b")]
+[' & b & \\\\textbf{21.00} \\\\\\\\']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CI_MODES: tuple[str, ...] = ("pm", "none", "separate")
+
+# Font sizes and column padding per (star, ci="pm"), measured with pdflatex on the full table (7 methods,
+# 5 metrics, 12 columns): (size of the table, size of the ±half-width line, \tabcolsep in pt).
+_STYLE = {
+    (False, False): ("footnotesize", "", 3.5),
+    (False, True): ("footnotesize", "scriptsize", 3.0),
+    (True, False): ("footnotesize", "", 2.5),
+    (True, True): ("scriptsize", "tiny", 3.0),
+}
+
+_DEFAULT_CAPTION = (
+    "Results by hole-to-image area ratio. N: holes may touch the image border; B: holes keep a margin "
+    "from it. Best value per column and metric in bold."
+)
+
+_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    # Unicode that pdflatex's default input encoding does not set in text mode (or sets in another font).
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "≤": r"$\le$",
+    "≥": r"$\ge$",
+    "≈": r"$\approx$",
+    "µ": r"$\mu$",
+    "→": r"$\to$",
+    "–": "--",
+    "—": "---",
+    "‘": "`",
+    "’": "'",
+    "“": "``",
+    "”": "''",
+    "\u00a0": "~",
+}
+
+
+def latex_escape(text: Any) -> str:
+    """Plain text -> LaTeX text: specials escaped, a few Unicode signs as math, other non-Latin as '?'.
+
+    >>> latex_escape("a_b & 50% ± 1")
+    'a\\\\_b \\\\& 50\\\\% $\\\\pm$ 1'
+    """
+    out = []
+    text = str(text)
+    for i, c in enumerate(text):
+        if c == "-" and text[i + 1 : i + 2] == "-":
+            out.append("-{}")  # '--' would print an en dash ('--profile' is a command-line option)
+        elif c in _SPECIAL:
+            out.append(_SPECIAL[c])
+        elif ord(c) > 0x17F:  # beyond Latin Extended-A pdflatex's utf8 setup has no glyph: fail soft
+            out.append("?")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def latex_label(label: str) -> str:
+    """A metric label in LaTeX: 'IS*' -> 'IS$^{*}$' (the stand-in mark as in the paper's footnotes)."""
+    if label.endswith("*"):
+        return latex_escape(label[:-1]) + "$^{*}$"
+    return latex_escape(label)
+
+
+@dataclass(frozen=True)
+class MetricMeta:
+    label: str
+    decimals: int
+    higher_is_better: bool | None  # None: unknown direction, nothing in bold
+
+
+def metric_meta(name: str, metrics: Mapping[str, Any]) -> MetricMeta:
+    """label/decimals/higher_is_better from a Metric-like object or a dict (run.json's copy)."""
+    m = metrics.get(name)
+    if m is None:
+        return MetricMeta(name, 3, None)
+
+    def get(key: str, default: Any) -> Any:
+        return m.get(key, default) if isinstance(m, Mapping) else getattr(m, key, default)
+
+    hib = get("higher_is_better", None)
+    return MetricMeta(str(get("label", name)), int(get("decimals", 3)), None if hib is None else bool(hib))
+
+
+def bin_header(name: str) -> str:
+    """'0.1-0.2' -> '(0.1,0.2]' (bins are left-open, right-closed); other names as they are."""
+    lo, sep, hi = str(name).partition("-")
+    try:
+        return f"({float(lo):g},{float(hi):g}]" if sep else str(name)
+    except ValueError:
+        return str(name)
+
+
+def _ordered(values: Iterable[str], preferred: Sequence[str]) -> list[str]:
+    seen = list(dict.fromkeys(values))
+    return [v for v in preferred if v in seen] + [v for v in seen if v not in preferred]
+
+
+def table_columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """(bin, group) columns of `summary`: the paper's bin and group order, unknown ones after."""
+    from masks.conventions import BIN_NAMES, GROUPS
+
+    bins = _ordered(summary["bin"], BIN_NAMES)
+    groups = _ordered(summary["group"], [g.value for g in GROUPS])
+    present = set(zip(summary["bin"], summary["group"], strict=True))
+    return [(b, g) for b in bins for g in groups if (b, g) in present]
+
+
+def table_metrics(summary: pd.DataFrame, metrics: Mapping[str, Any]) -> list[str]:
+    """Metrics of `summary` in the order of `metrics` (the registry / run.json order), unknown ones after."""
+    return _ordered(summary["metric"], list(metrics))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One shown cell: the mean, the CI half-width (NaN when none) and whether it is the column's best."""
+
+    mean: float
+    half: float
+    best: bool
+
+
+def cell_grid(
+    summary: pd.DataFrame,
+    meta: MetricMeta,
+    metric: str,
+    methods: Sequence[str],
+    columns: Sequence[tuple[str, str]],
+) -> dict[tuple[str, str, str], Cell]:
+    """(method, bin, group) -> Cell for one metric; best = the column's best as shown (rounded), ties
+    all best, only among >= 2 finite values and when the metric's direction is known."""
+    rows = summary[summary["metric"] == metric]
+    look = {(r.method, r.bin, r.group): r for r in rows.itertuples(index=False)}
+    grid: dict[tuple[str, str, str], Cell] = {}
+    for b, g in columns:
+        shown = {}
+        for method in methods:
+            r = look.get((method, b, g))
+            if r is not None and _finite(r.mean):
+                shown[method] = round(float(r.mean), meta.decimals)
+        best = set()
+        if meta.higher_is_better is not None and len(shown) >= 2:
+            target = max(shown.values()) if meta.higher_is_better else min(shown.values())
+            best = {m for m, v in shown.items() if v == target}
+        for method in methods:
+            r = look.get((method, b, g))
+            if r is None:
+                continue
+            half = (
+                (float(r.ci_high) - float(r.ci_low)) / 2
+                if _finite(r.ci_low) and _finite(r.ci_high)
+                else math.nan
+            )
+            grid[(method, b, g)] = Cell(float(r.mean), half, method in best)
+    return grid
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return bool(np.isfinite(float(x)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _num(value: float, decimals: int) -> str:
+    """A number as LaTeX text: '--' when missing, a real minus sign for negatives."""
+    if not _finite(value):
+        return "--"
+    text = f"{value:.{decimals}f}"
+    return f"$-${text[1:]}" if text.startswith("-") else text
+
+
+def _header(columns: Sequence[tuple[str, str]], first: str) -> list[str]:
+    """Two header rows: bins spanning their groups (runs of equal bins), then the groups."""
+    runs: list[tuple[str, int]] = []
+    for b, _ in columns:
+        if runs and runs[-1][0] == b:
+            runs[-1] = (b, runs[-1][1] + 1)
+        else:
+            runs.append((b, 1))
+    spans, rules, c = [], [], 3
+    for b, k in runs:
+        spans.append(f"\\multicolumn{{{k}}}{{c}}{{{latex_escape(bin_header(b))}}}")
+        rules.append(f"\\cmidrule(lr){{{c}-{c + k - 1}}}")
+        c += k
+    return [
+        " & & " + " & ".join(spans) + r" \\",
+        " ".join(rules),
+        f"{first} & Method & " + " & ".join(latex_escape(g) for _, g in columns) + r" \\",
+    ]
+
+
+def _body(
+    summary: pd.DataFrame,
+    metrics: Mapping[str, Any],
+    names: Sequence[str],
+    methods: Sequence[str],
+    columns: Sequence[tuple[str, str]],
+    what: str,
+    pm_size: str = "scriptsize",
+) -> list[str]:
+    """Rows of the tabular. what: 'mean' (one line a cell), 'pm' (mean, then '±half' in the smaller
+    `pm_size` on the line below) or 'half' (the CI half-widths alone, no bold)."""
+    lines: list[str] = []
+    for metric in names:
+        meta = metric_meta(metric, metrics)
+        grid = cell_grid(summary, meta, metric, methods, columns)
+        if what == "half" and not any(_finite(c.half) for c in grid.values()):
+            continue  # e.g. IS: one score per cell, no CI
+        if lines:
+            lines.append(r"\midrule")
+        for j, method in enumerate(methods):
+            label = latex_label(meta.label) if j == 0 else ""
+            cells = []
+            for b, g in columns:
+                c = grid.get((method, b, g))
+                if c is None:
+                    cells.append("--")
+                elif what == "half":
+                    cells.append(_num(c.half, meta.decimals))
+                else:
+                    v = _num(c.mean, meta.decimals)
+                    cells.append(f"\\textbf{{{v}}}" if c.best and v != "--" else v)
+            lines.append(f"{label} & {latex_escape(method)} & " + " & ".join(cells) + r" \\")
+            halves = [grid[(method, b, g)].half if (method, b, g) in grid else math.nan for b, g in columns]
+            if what == "pm" and any(_finite(h) for h in halves):
+                # The pm line is in a smaller font than the row's strut: pull it up towards its mean.
+                lines[-1] += "[-2.5pt]"
+                pm = [f"{{\\{pm_size}$\\pm${_num(h, meta.decimals)}}}" if _finite(h) else "" for h in halves]
+                lines.append(" & & " + " & ".join(pm) + r" \\")
+    return lines
+
+
+def _notes_latex(notes: Sequence[str], labels: Iterable[str]) -> list[str]:
+    """Notes as LaTeX lines; starred labels (IS*) as IS$^{*}$; long paths may break after '/'."""
+    starred = [(latex_escape(lb), latex_label(lb)) for lb in labels if lb.endswith("*")]
+    out = []
+    for note in notes:
+        text = latex_escape(note)
+        for plain, marked in starred:
+            text = text.replace(plain, marked)
+        # Commands and paths have long unbreakable words; let them break where a reader expects it.
+        text = text.replace("/", r"/\allowbreak{}").replace(r"\_", r"\_\allowbreak{}")
+        out.append(text)
+    return out
+
+
+def _float(
+    body: list[str],
+    columns: Sequence[tuple[str, str]],
+    *,
+    star: bool,
+    size: str,
+    tabcolsep: float,
+    caption: str,
+    label: str | None,
+    notes: list[str],
+) -> str:
+    env = "table*" if star else "table"
+    spec = "@{}ll" + "r" * len(columns) + "@{}"  # no outer padding: the rules end at the text
+    out = [
+        f"\\begin{{{env}}}[tbp]",
+        r"\centering",
+        f"\\caption{{{latex_escape(caption)}}}",
+    ]
+    if label:
+        out.append(f"\\label{{{_clean_label(label)}}}")
+    out += [f"\\{size}", f"\\setlength\\tabcolsep{{{tabcolsep:g}pt}}"]
+    out += [f"\\begin{{tabular}}{{{spec}}}", r"\toprule", *_header(columns, "Metric"), r"\midrule"]
+    out += body
+    out += [r"\bottomrule", r"\end{tabular}"]
+    if notes:
+        # Below the table, left-aligned in the float's width; one paragraph a note.
+        out.append(r"\par\smallskip")
+        out.append("{\\scriptsize\\raggedright")
+        out += [f"{n}\\par" for n in notes]
+        out.append("}")
+    out.append(f"\\end{{{env}}}")
+    return "\n".join(out) + "\n"
+
+
+def _clean_label(label: str) -> str:
+    # \label takes almost anything but braces, backslashes, '#' and '%'.
+    return "".join(c for c in str(label) if c not in "{}\\#%~^&$ ")
+
+
+def latex_table(
+    summary: pd.DataFrame,
+    metrics: Mapping[str, Any],
+    notes: Sequence[str],
+    *,
+    ci: str = "pm",
+    columns: Sequence[tuple[str, str]] | None = None,
+    metrics_subset: Sequence[str] | None = None,
+    star: bool = False,
+    caption: str | None = None,
+    label: str | None = None,
+) -> str:
+    """The summary as a complete LaTeX float (``table``, or ``table*`` when `star`) needing booktabs.
+
+    `summary`: tidy frame (method, bin, group, metric, mean, ci_low, ci_high, ...); `metrics`: name ->
+    object or dict with label, decimals, higher_is_better; `notes`: plain-text lines set below the table.
+    ci: "pm" (± half-width under each mean), "none" (means only) or "separate" (means, then a second
+    float of the half-widths, labelled `label`-ci). `columns`: (bin, group) pairs to show, in order;
+    `metrics_subset`: metric names to show, in order. Caption and notes are plain text (escaped here).
+    """
+    if ci not in CI_MODES:
+        raise ValueError(f"ci must be one of {', '.join(CI_MODES)}, not {ci!r}")
+    cols = [(str(b), str(g)) for b, g in columns] if columns is not None else table_columns(summary)
+    names = list(metrics_subset) if metrics_subset is not None else table_metrics(summary, metrics)
+    methods = list(dict.fromkeys(summary["method"]))
+    labels = [metric_meta(m, metrics).label for m in dict.fromkeys([*names, *metrics])]
+    text_notes = _notes_latex(notes, labels)
+    cap = caption if caption is not None else _DEFAULT_CAPTION
+    size, pm_size, sep = _STYLE[(star, ci == "pm")]
+    main = _float(
+        _body(summary, metrics, names, methods, cols, "pm" if ci == "pm" else "mean", pm_size),
+        cols,
+        star=star,
+        size=size,
+        tabcolsep=sep,
+        caption=cap,
+        label=label,
+        notes=text_notes,
+    )
+    if ci != "separate":
+        return main
+    half = _float(
+        _body(summary, metrics, names, methods, cols, "half"),
+        cols,
+        star=star,
+        size=size,
+        tabcolsep=sep,
+        caption=f"{cap} Half-widths of the confidence intervals of the means (ci_high - ci_low) / 2.",
+        label=f"{label}-ci" if label else None,
+        notes=[],
+    )
+    return main + "\n" + half

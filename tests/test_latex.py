@@ -1,0 +1,233 @@
+"""bench.latex: the paper-layout float (bold best, ties, missing cells, escaping, CI modes) and, where
+pdflatex is installed, that every variant compiles and fits the text width of its document class."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.latex import latex_escape, latex_table
+
+META = {
+    "l1_percent": dict(label="L1 (%)", decimals=2, higher_is_better=False),
+    "psnr": dict(label="PSNR", decimals=2, higher_is_better=True),
+    "ssim": dict(label="SSIM", decimals=3, higher_is_better=True),
+    "is": dict(label="IS*", decimals=2, higher_is_better=True),
+    "hole_l1_percent": dict(label="Hole L1 (%)", decimals=2, higher_is_better=False),
+}
+BINS = ("0.01-0.1", "0.1-0.2", "0.2-0.3", "0.3-0.4", "0.4-0.5", "0.5-0.6")
+METHODS = ("pconv", "conv", "gl", "pconv_ft", "patchmatch", "telea", "biharmonic")
+NOTES = [
+    "IS* (stand-in network efficientnet-lite0): Inception Score from the EfficientNet-Lite0 ImageNet "
+    "classifier (offline stand-in), not comparable to the paper's IS.",
+    "IS* per cell over all its pairs in min(10, n // 50) splits (at least 1); few pairs bias it low.",
+    "Pairing: cross: each test image meets one mask of every cell (the same images in every cell).",
+    "Metrics on the composited output; ± is half the width of the 95% percentile bootstrap CI "
+    "(1000 resamples of the pairs, seed 0); IS has no CI.",
+    "Command: bench reproduce --profile paper --results /very/long/results/path/that_has/no_spaces/"
+    "in_it_at_all/and_keeps_going_for_more_than_a_whole_line_of_the_notes_font",
+]
+
+
+def realistic_summary(seed: int = 0) -> pd.DataFrame:
+    """7 methods x 5 metrics x 6 bins x {N, B} with values and CIs of the size a real run gives."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for metric, (lo, hi, half) in {
+        "l1_percent": (0.3, 7.5, 0.4),
+        "psnr": (41.0, 18.5, 1.8),
+        "ssim": (0.99, 0.58, 0.025),
+        "is": (7.4, 3.5, np.nan),
+        "hole_l1_percent": (3.3, 13.3, 1.5),
+    }.items():
+        for k, method in enumerate(METHODS):
+            for i, b in enumerate(BINS):
+                for g in ("N", "B"):
+                    mean = lo + (hi - lo) * i / 5 * (1 + 0.05 * k) + rng.normal(0, abs(hi - lo) * 0.01)
+                    h = half * rng.uniform(0.3, 1.0)
+                    rows.append(dict(method=method, bin=b, group=g, metric=metric, mean=mean,
+                                     ci_low=mean - h, ci_high=mean + h, n=80, std=1.0))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def one_metric(values: dict[str, float], metric: str = "psnr", ci: float = 0.5) -> pd.DataFrame:
+    """One column (0.1-0.2, N): method -> mean."""
+    base = dict(bin="0.1-0.2", group="N", metric=metric, n=10, std=1.0)
+    return pd.DataFrame(
+        [dict(base, method=m, mean=v, ci_low=v - ci, ci_high=v + ci) for m, v in values.items()]
+    )
+
+
+def pick(s: pd.DataFrame, metric: str, method: str, b: str, g: str) -> pd.Series:
+    return s[(s.metric == metric) & (s.method == method) & (s.bin == b) & (s.group == g)].iloc[0]
+
+
+def row_cells(tex: str, method: str) -> list[str]:
+    """The numeric cells of `method`'s (first) row."""
+    for line in tex.splitlines():
+        parts = [p.strip() for p in line.removesuffix("\\\\").split("&")]
+        if len(parts) > 2 and parts[1] == latex_escape(method):
+            return [re.sub(r"\\\\(\[.*\])?$", "", p).strip() for p in parts[2:]]
+    raise AssertionError(f"no row for {method}")
+
+
+# ---- structure ------------------------------------------------------------------------------------
+def test_best_is_bold_per_direction():
+    tex = latex_table(one_metric({"a": 20.0, "b": 21.0, "c": 19.0}), META, [], ci="none")
+    assert row_cells(tex, "b") == [r"\textbf{21.00}"]
+    assert row_cells(tex, "a") == ["20.00"] and row_cells(tex, "c") == ["19.00"]
+    low = latex_table(one_metric({"a": 2.0, "b": 1.0}, "l1_percent"), META, [], ci="none")
+    assert row_cells(low, "b") == [r"\textbf{1.00}"] and row_cells(low, "a") == ["2.00"]
+
+
+def test_ties_as_shown_are_all_bold():
+    # 0.9874 and 0.9866 both show as 0.987: both bold; 0.9854 shows as 0.985: not.
+    tex = latex_table(one_metric({"a": 0.9874, "b": 0.9866, "c": 0.9854}, "ssim"), META, [], ci="none")
+    assert row_cells(tex, "a") == [r"\textbf{0.987}"]
+    assert row_cells(tex, "b") == [r"\textbf{0.987}"]
+    assert row_cells(tex, "c") == ["0.985"]
+
+
+def test_missing_and_nan_cells_are_dashes_and_never_bold():
+    s = one_metric({"a": 20.0, "b": np.nan, "c": 19.0})
+    s = pd.concat([s, one_metric({"a": 30.0, "c": 31.0}).assign(bin="0.2-0.3")], ignore_index=True)
+    tex = latex_table(s, META, [], ci="none")
+    assert row_cells(tex, "b") == ["--", "--"]  # NaN mean, and no row at all for (b, 0.2-0.3)
+    assert row_cells(tex, "a") == [r"\textbf{20.00}", "30.00"]
+    assert row_cells(tex, "c") == ["19.00", r"\textbf{31.00}"]
+
+
+def test_single_value_column_and_unknown_direction_have_no_bold():
+    assert row_cells(latex_table(one_metric({"a": 1.0}), META, [], ci="none"), "a") == ["1.00"]
+    tex = latex_table(one_metric({"a": 1.0, "b": 2.0}, "mystery"), META, [], ci="none")
+    assert "textbf" not in tex and row_cells(tex, "b") == ["2.000"]  # default 3 decimals
+
+
+def test_pm_puts_half_widths_on_a_line_below_except_for_is():
+    s = realistic_summary()
+    tex = latex_table(s, META, NOTES, ci="pm")
+    lines = tex.splitlines()
+    i = next(k for k, ln in enumerate(lines) if ln.startswith("L1 (\\%) & pconv &"))
+    assert lines[i].endswith(r"\\[-2.5pt]")
+    r = pick(s, "l1_percent", "pconv", "0.01-0.1", "N")
+    assert lines[i + 1].startswith(" & & {\\scriptsize$\\pm$" + f"{(r.ci_high - r.ci_low) / 2:.2f}}}")
+    j = next(k for k, ln in enumerate(lines) if ln.startswith("IS$^{*}$ & pconv &"))
+    assert lines[j].endswith(r" \\") and lines[j + 1].startswith(" & conv &")  # no CI line for IS
+    assert r"\pm" not in latex_table(s, META, NOTES, ci="none").split(r"\end{tabular}")[0]
+
+
+def test_separate_gives_a_second_float_of_half_widths_without_is():
+    s = realistic_summary()
+    tex = latex_table(s, META, NOTES, ci="separate", label="tab:t1")
+    assert tex.count(r"\begin{table}") == 2 and tex.count(r"\end{table}") == 2
+    main, half = tex.split(r"\end{table}")[:2]
+    assert r"\label{tab:t1}" in main and r"\label{tab:t1-ci}" in half
+    assert "IS$^{*}$ & pconv" in main and "IS$^{*}$" not in half.split(r"\begin{tabular}")[1]
+    r = pick(s, "psnr", "gl", "0.5-0.6", "B")
+    assert row_cells("PSNR" + half.split("\nPSNR", 1)[1], "gl")[-1] == f"{(r.ci_high - r.ci_low) / 2:.2f}"
+
+
+def test_star_columns_and_metric_subset():
+    s = realistic_summary()
+    tex = latex_table(
+        s,
+        META,
+        [],
+        star=True,
+        ci="none",
+        columns=[("0.5-0.6", "B"), ("0.1-0.2", "N")],
+        metrics_subset=["ssim", "psnr"],
+    )
+    assert tex.startswith("\\begin{table*}") and tex.rstrip().endswith("\\end{table*}")
+    assert r"\begin{tabular}{@{}llrr@{}}" in tex
+    assert r"\multicolumn{1}{c}{(0.5,0.6]} & \multicolumn{1}{c}{(0.1,0.2]}" in tex
+    assert tex.index("SSIM &") < tex.index("PSNR &") and "L1" not in tex
+    with pytest.raises(ValueError, match="ci must be"):
+        latex_table(s, META, [], ci="both")
+
+
+def test_escaping_of_names_notes_and_labels():
+    s = one_metric({"a_b&c%": 1.0, "x#{y}": 2.0})
+    tex = latex_table(
+        s, META, ["IS* uses 10% of ~ pairs; ± 1 — see --help", "π"], caption="50% of $", ci="pm"
+    )
+    assert r"a\_b\&c\%" in tex and r"x\#\{y\}" in tex
+    assert r"IS$^{*}$ uses 10\% of \textasciitilde{} pairs; $\pm$ 1 --- see -{}-help" in tex
+    assert r"\caption{50\% of \$}" in tex and "?\\par" in tex  # unknown to pdflatex: '?'
+    assert tex.count("{") == tex.count("}")
+
+
+def test_metric_objects_as_metadata():
+    from bench.metrics import METRICS
+
+    s = one_metric({"a": 20.0, "b": 21.0})
+    assert row_cells(latex_table(s, METRICS, [], ci="none"), "b") == [r"\textbf{21.00}"]
+
+
+# ---- compiled with a real LaTeX -------------------------------------------------------------------
+needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+
+# (document class options, geometry or not, star): the one-column target and two two-column ones (the
+# standard class's own a4 two-column \textwidth, 452 pt, is narrower than with 2 cm margins).
+DOCUMENTS = {
+    "onecolumn-2cm": ("a4paper", True, False),
+    "twocolumn-2cm": ("a4paper,twocolumn", True, True),
+    "twocolumn-standard": ("a4paper,twocolumn", False, True),
+}
+
+
+def compile_latex(body: str, options: str, geometry: bool, tmp: Path, packages: str = "booktabs") -> str:
+    """pdflatex a minimal document around `body`; returns the log (the run must succeed)."""
+    doc = "\n".join([
+        f"\\documentclass[{options}]{{article}}",
+        "\\usepackage[margin=2cm]{geometry}" if geometry else "",
+        f"\\usepackage{{{packages}}}",
+        "\\begin{document}",
+        "\\typeout{TEXTWIDTH=\\the\\textwidth}",
+        body,
+        "Text.",
+        "\\end{document}",
+    ])  # fmt: skip
+    (tmp / "doc.tex").write_text(doc, encoding="utf-8")
+    run = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    log = (tmp / "doc.log").read_text(encoding="utf-8", errors="replace")
+    assert run.returncode == 0, log[-3000:]
+    return log
+
+
+def tabular_widths(tex: str, options: str, geometry: bool, tmp: Path) -> tuple[float, list[float]]:
+    """(\\textwidth, [natural width of each tabular]) in pt, each tabular measured in a box in place."""
+    boxed = tex.replace("\\begin{tabular}", "\\sbox0{\\begin{tabular}").replace(
+        "\\end{tabular}", "\\end{tabular}}\\typeout{TABULARWIDTH=\\the\\wd0}\\usebox0"
+    )
+    log = compile_latex(boxed, options, geometry, tmp)
+    text = float(re.search(r"TEXTWIDTH=([\d.]+)pt", log).group(1))
+    return text, [float(w) for w in re.findall(r"TABULARWIDTH=([\d.]+)pt", log)]
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("document", list(DOCUMENTS))
+def test_full_table_compiles_and_fits(document, tmp_path):
+    options, geometry, star = DOCUMENTS[document]
+    s = realistic_summary()
+    floats = [
+        latex_table(s, META, NOTES, ci=c, star=star, label=f"tab:{c}") for c in ("pm", "none", "separate")
+    ]
+    log = compile_latex("\n\\clearpage\n".join(floats), options, geometry, tmp_path)
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
+    assert "Float too large" not in log  # the pm table is two lines a method: it must still fit a page
+    assert "LaTeX Warning: Reference" not in log
+    text, widths = tabular_widths("\n\\clearpage\n".join(floats), options, geometry, tmp_path)
+    assert len(widths) == 4 and max(widths) <= text, (text, widths)
