@@ -85,7 +85,11 @@ def command_line(ctx: click.Context) -> str:
     the same whether the command came from a shell, a test runner or `python -m bench`)."""
     import shlex
 
-    parts = ["bench", *ctx.command_path.split()[1:]]
+    names, c = [], ctx
+    while c.parent is not None:  # the sub-command names, whatever the program was called (python -m bench)
+        names.append(c.info_name or "")
+        c = c.parent
+    parts = ["bench", *reversed(names)]
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         if isinstance(param, click.Argument):
