@@ -120,6 +120,8 @@ def main() -> None:
     for name in ("ours-numba", "ours-torch"):
         r = contenders[name]()
         dev[name] = (np.abs(r["ssim"].numpy() - ref[:, 0]).max(), np.abs(r["psnr"].numpy() - ref[:, 1]).max())
+    reg = contenders["ours-registry"]()
+    dev["ours-registry"] = (np.abs(reg["ssim"] - ref[:, 0]).max(), np.abs(reg["psnr"] - ref[:, 1]).max())
     dev["skimage"] = tuple(np.abs(skimage_all()[:, :2] - ref).max(axis=0))
     dev["torchmetrics-ssim"] = (
         np.abs(contenders["torchmetrics-ssim"]().numpy() - ref[:, 0]).max(),
