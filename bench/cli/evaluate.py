@@ -14,22 +14,17 @@ from bench.cli.params import (
     groups_from_flag,
     out_option,
     pair_arg,
+    pairing_option,
     ratio_option,
     seed_option,
+    selection_options,
     workers_option,
 )
 from bench.evaluate import DEFAULTS, EvalConfig
-from bench.pairing import PAIRINGS
 
 
 @click.command()
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="A `bench data prepare` folder (its test split) or any folder of images.",
-)
-@click.option("--masks", type=click.Path(path_type=Path), required=True, help="A mask set (manifest.csv).")
+@selection_options
 @click.option(
     "--method",
     "methods",
@@ -47,13 +42,7 @@ from bench.pairing import PAIRINGS
 @workers_option("Threads for loading pairs and for per-image methods.", DEFAULTS.workers)
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True)
 @seed_option("Seed of the image-mask pairing.", DEFAULTS.seed)
-@click.option(
-    "--pairing",
-    type=click.Choice(PAIRINGS),
-    default=DEFAULTS.pairing,
-    show_default=True,
-    help="cross: every test image meets one mask of every cell; distinct: one test image per mask.",
-)
+@pairing_option(DEFAULTS.pairing)
 @click.option("--resize-masks", is_flag=True, help="Resize masks of another size (nearest neighbour).")
 @click.option(
     "--paired", default=None, help="Paired test A,B per cell (default pconv,conv or the first two)."

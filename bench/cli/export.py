@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from bench.cli import set_interrupt_hint
@@ -12,33 +10,25 @@ from bench.cli.params import (
     command_line,
     groups_from_flag,
     out_option,
+    pairing_option,
     ratio_option,
     seed_option,
+    selection_options,
     workers_option,
 )
 from bench.export import LAYOUTS, ExportConfig
-from bench.pairing import PAIRINGS
 
 _D = ExportConfig()
 
 
 @click.command()
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="A `bench data prepare` folder (its test split) or any folder of images.",
-)
-@click.option("--masks", type=click.Path(path_type=Path), required=True, help="A mask set (manifest.csv).")
+@selection_options
 @out_option("Export folder: pairs.csv, the inputs (holes zeroed) and the masks.", required=True)
 @ratio_option()
 @border_option()
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N test images.")
 @seed_option("Seed of the image-mask pairing (as for bench evaluate).", _D.seed)
-@click.option(
-    "--pairing", type=click.Choice(PAIRINGS), default=_D.pairing, show_default=True,
-    help="cross or distinct, as for bench evaluate.",
-)  # fmt: skip
+@pairing_option(_D.pairing)
 @click.option("--resize-masks", is_flag=True, help="Resize masks of another size (nearest neighbour).")
 @click.option(
     "--layout", type=click.Choice(LAYOUTS), default=_D.layout, show_default=True,

@@ -162,3 +162,28 @@ def feature_weights_option():
         default=None,
         help="torchvision VGG-16 ImageNet weights (vgg16-397923af.pth) for the perceptual/style losses.",
     )
+
+
+def selection_options(f):
+    """--data and --masks of the commands that pair test images with masks (evaluate, export)."""
+    f = click.option(
+        "--masks", type=click.Path(path_type=Path), required=True, help="A mask set (manifest.csv)."
+    )(f)
+    return click.option(
+        "--data",
+        type=click.Path(path_type=Path),
+        required=True,
+        help="A `bench data prepare` folder (its test split) or any folder of images.",
+    )(f)
+
+
+def pairing_option(default: str = "cross"):
+    from bench.pairing import PAIRINGS
+
+    return click.option(
+        "--pairing",
+        type=click.Choice(PAIRINGS),
+        default=default,
+        show_default=True,
+        help="cross: every test image meets one mask of every cell; distinct: one test image per mask.",
+    )
