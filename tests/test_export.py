@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from test_evaluate import FakeISNet
 
 from bench.cli import main
 from bench.io import write_png
@@ -31,24 +31,9 @@ SEL_BINS = BINS[1:3]  # 0.1-0.2, 0.2-0.3
 N_PAIRS = 4 * 2 * 2  # 4 images x 2 bins x 2 groups
 
 
-class FakeISNet:
-    """Cheap deterministic stand-in classifier (as in test_evaluate)."""
-
-    name = "fake-net (tests)"
-    label = "IS*"
-    is_standin = True
-    footnote = "Fake network for tests."
-
-    def __init__(self) -> None:
-        self.w = torch.randn(3 * 4 * 4, 10, generator=torch.Generator().manual_seed(0))
-
-    def probs(self, images: torch.Tensor) -> torch.Tensor:
-        f = torch.nn.functional.adaptive_avg_pool2d(images.float().cpu(), 4).flatten(1)
-        return torch.softmax(f @ self.w * 4, dim=1)
-
-
 @pytest.fixture(autouse=True)
 def fake_inception(monkeypatch):
+    """The CLI loads bench.inception; give it test_evaluate's cheap fake network."""
     mod = types.ModuleType("bench.inception")
     mod.load_is_network = lambda weights=None, allow_download=False, device="cpu": FakeISNet()
     monkeypatch.setitem(sys.modules, "bench.inception", mod)
