@@ -31,3 +31,34 @@ def vgg16_conv1_to_conv3(model) -> dict:
     return {
         k: v for k, v in model.state_dict().items() if k.startswith("features.") and int(k.split(".")[1]) < 17
     }
+
+
+class FakeISNet:
+    """A cheap, deterministic stand-in classifier: softmax of a fixed projection of 4x4 pooled pixels."""
+
+    name = "fake-net (tests)"
+    label = "IS*"
+    is_standin = True
+    footnote = "Fake network for tests."
+
+    def __init__(self) -> None:
+        import torch
+
+        self.w = torch.randn(3 * 4 * 4, 10, generator=torch.Generator().manual_seed(0))
+
+    def probs(self, images):
+        import torch
+
+        f = torch.nn.functional.adaptive_avg_pool2d(images.float().cpu(), 4).flatten(1)  # (B,48)
+        return torch.softmax(f @ self.w * 4, dim=1)  # (B,10)
+
+
+@pytest.fixture
+def fake_inception(monkeypatch):
+    """The CLI loads bench.inception; give it the fake network (fast, no weights needed)."""
+    import sys
+    import types
+
+    mod = types.ModuleType("bench.inception")
+    mod.load_is_network = lambda weights=None, allow_download=False, device="cpu": FakeISNet()
+    monkeypatch.setitem(sys.modules, "bench.inception", mod)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from pathlib import Path
 
 import cv2
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import FakeISNet
 
 from bench.cli import main
 from bench.evaluate import EvalConfig, evaluate
@@ -25,29 +25,7 @@ SEL_BINS = BINS[1:3]  # 0.1-0.2, 0.2-0.3: a mask set with only these two bins
 TABLE_FILES = ("summary.csv", "paired.csv", "table.csv", "table.md", "table.tex")
 
 
-class FakeISNet:
-    """A cheap, deterministic stand-in classifier: softmax of a fixed projection of 4x4 pooled pixels."""
-
-    name = "fake-net (tests)"
-    label = "IS*"
-    is_standin = True
-    footnote = "Fake network for tests."
-
-    def __init__(self) -> None:
-        g = torch.Generator().manual_seed(0)
-        self.w = torch.randn(3 * 4 * 4, 10, generator=g)
-
-    def probs(self, images: torch.Tensor) -> torch.Tensor:
-        f = torch.nn.functional.adaptive_avg_pool2d(images.float().cpu(), 4).flatten(1)  # (B,48)
-        return torch.softmax(f @ self.w * 4, dim=1)  # (B,10)
-
-
-@pytest.fixture(autouse=True)
-def fake_inception(monkeypatch):
-    """The CLI loads bench.inception; give it the fake network (fast, no weights needed)."""
-    mod = types.ModuleType("bench.inception")
-    mod.load_is_network = lambda weights=None, allow_download=False, device="cpu": FakeISNet()
-    monkeypatch.setitem(sys.modules, "bench.inception", mod)
+pytestmark = pytest.mark.usefixtures("fake_inception")
 
 
 @pytest.fixture(scope="module")

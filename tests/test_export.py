@@ -10,14 +10,12 @@ import json
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from test_evaluate import FakeISNet
 
 from bench.cli import main
 from bench.io import write_png
@@ -31,12 +29,7 @@ SEL_BINS = BINS[1:3]  # 0.1-0.2, 0.2-0.3
 N_PAIRS = 4 * 2 * 2  # 4 images x 2 bins x 2 groups
 
 
-@pytest.fixture(autouse=True)
-def fake_inception(monkeypatch):
-    """The CLI loads bench.inception; give it test_evaluate's cheap fake network."""
-    mod = types.ModuleType("bench.inception")
-    mod.load_is_network = lambda weights=None, allow_download=False, device="cpu": FakeISNet()
-    monkeypatch.setitem(sys.modules, "bench.inception", mod)
+pytestmark = pytest.mark.usefixtures("fake_inception")
 
 
 @pytest.fixture(scope="module")

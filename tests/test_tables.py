@@ -148,8 +148,6 @@ def _hand_summary(is_rows=True):
     return T._order(pd.DataFrame(rows), ["a", "b"], ["0.1-0.2"], ["N", "B"])
 
 
-
-
 def test_markdown_and_csv_layout_and_formats():
     s = _hand_summary()
     md = T.format_table_md(s, T.TableContext(is_label="IS", is_network="inception-v3"))
