@@ -7,12 +7,31 @@
 * GntIpt (Yu et al. 2018, contextual attention): coarse + refinement generator, WGAN-GP global and local
   critics, the spatially discounted L1 (gamma 0.99) and the released loss weights (bench.gntipt.LossWeights);
   Adam with the released betas (0.5, 0.9). The released trainer updates the critics 5 times per
-  generator step on fresh batches; here they are updated CRITIC_STEPS times on the step's own batch
-  (one generator forward per step), to keep CPU runs affordable.
+  generator step on fresh batches; here they are updated `TrainConfig.critic_steps` times (default
+  CRITIC_STEPS = 1) on the step's own batch (one generator forward per step), to keep CPU runs affordable.
 
 Both discriminators see a local crop of half the image side centred on a random hole pixel (bench.gl
 and bench.gntipt `local_crop_boxes`; irregular holes have no box of their own). Every random choice of a
 step comes from generators seeded by (seed, step, rank), so a resumed run repeats the same steps.
+
+Many processes (torchrun; gloo on the CPU, nccl on CUDA, set up by bench.train): no network is wrapped in
+DistributedDataParallel. Each rank runs the step on its own batch, and after every `backward()` the
+gradients of the optimiser about to step, and only those, are averaged over the ranks with one
+`all_reduce` (sum of one flat tensor, divided by the world size; `_update`). Why not DDP: the critics run
+in the generator's backward (their gradients there must be neither reduced nor applied), WGAN-GP's
+`autograd.grad(create_graph=True)` does not mix with DDP's reducer hooks, and in GL's phases 1 and 2 one
+network gets no gradient at all (DDP would need find_unused_parameters). Here the generator and the
+critics alternate exactly as in one process; every rank makes the same collective calls in the same order
+because the phase is a function of the step, and a non-finite loss stops every rank together (the
+all-reduced check in `run.check_finite`). Parameters and buffers are broadcast from rank 0 once at the
+start (`broadcast_state`), so the ranks start equal and, with equal averaged gradients, stay equal bit for
+bit; rank 0 writes the checkpoints. BatchNorm (GL's networks; GntIpt has none) stays plain BatchNorm, not
+SyncBatchNorm (CUDA-only in PyTorch, and it would make CPU and GPU runs train different models): batch
+statistics are per rank, as for PConv under DDP, and the running statistics are broadcast from rank 0
+after each step (`_sync_buffers`, as DDP's broadcast_buffers). So a run on N ranks of batch B equals one
+process on the union of their batches up to float rounding, except for BatchNorm's per-rank statistics
+and for GntIpt's losses that normalise by the batch's hole and valid pixel counts (equal only when every
+rank's batch has the same counts); the random crops and gradient-penalty draws are per rank.
 """
 
 from __future__ import annotations
@@ -21,12 +40,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 MODELS: tuple[str, ...] = ("pconv", "conv", "gl", "gntipt")
 ADVERSARIAL: tuple[str, ...] = ("gl", "gntipt")
 GL_TC, GL_TD = 90_000 / 500_000, 10_000 / 500_000  # the paper's phase shares
-CRITIC_STEPS = 1
+CRITIC_STEPS = 1  # GntIpt critic updates per generator step: TrainConfig.critic_steps' default
 
 
 def gl_phases(total: int) -> tuple[int, int]:
@@ -91,11 +111,12 @@ def gl_step(run: Any, images: Tensor, masks: Tensor, step: int) -> tuple[dict[st
         terms["recon"] = float(((1 - masks) * (output - images)).pow(2).mean().detach())
         terms["total"] = float(g_loss.detach())
     terms.setdefault("total", terms.get("d_loss", 0.0))
+    _sync_buffers(run)
     return terms, output.detach()
 
 
 def gntipt_step(run: Any, images: Tensor, masks: Tensor, step: int) -> tuple[dict[str, float], Tensor]:
-    """One GntIpt step: CRITIC_STEPS critic updates (WGAN-GP, global + local), then the generator."""
+    """One GntIpt step: `cfg.critic_steps` critic updates (WGAN-GP, global + local), then the generator."""
     from bench.gntipt import (
         LossWeights,
         crop_boxes,
@@ -117,7 +138,7 @@ def gntipt_step(run: Any, images: Tensor, masks: Tensor, step: int) -> tuple[dic
     def scores(x: Tensor) -> tuple[Tensor, Tensor]:
         return critics["global"](x), critics["local"](crop_boxes(x, boxes))
 
-    for _ in range(CRITIC_STEPS):
+    for _ in range(run.cfg.critic_steps):
         fake = x2.detach()
         (rg, rl), (fg, fl) = scores(gt), scores(fake)
         gp_g = gradient_penalty(critics["global"], gt, fake, hole, generator=tgen)
@@ -130,6 +151,7 @@ def gntipt_step(run: Any, images: Tensor, masks: Tensor, step: int) -> tuple[dic
     g_loss = w.generator(l1, ae, wgan_losses(fg, fg)[0], wgan_losses(fl, fl)[0])
     _update(run.optimizer, g_loss, run)
     out = from_net_range(to_net_range(refined)).detach()
+    _sync_buffers(run)
     return {
         "total": float(g_loss.detach()),
         "recon": float(l1.detach()),
@@ -138,10 +160,56 @@ def gntipt_step(run: Any, images: Tensor, masks: Tensor, step: int) -> tuple[dic
 
 
 def _update(opt: torch.optim.Optimizer, loss: Tensor, run: Any) -> None:
+    """One optimiser step on `loss`; under torchrun its gradients are first averaged over the ranks."""
     run.check_finite(loss)  # a non-finite loss stops every rank with a BenchError
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    if run.d.enabled:
+        _average_gradients(opt)
     opt.step()
+
+
+def _average_gradients(opt: torch.optim.Optimizer) -> None:
+    """Replace each gradient of `opt`'s parameters by its mean over the ranks: one all_reduce of a flat
+    tensor. Parameters without a gradient are skipped; which have one is the same on every rank (it
+    depends on the phase, a function of the step, not on the data)."""
+    grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)  # sum
+    flat /= dist.get_world_size()
+    for g, avg in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        g.copy_(avg.view_as(g))
+
+
+def _broadcast(tensors: list[Tensor]) -> None:
+    """Overwrite `tensors` with rank 0's values: one broadcast per dtype."""
+    by_dtype: dict[torch.dtype, list[Tensor]] = {}
+    for t in tensors:
+        by_dtype.setdefault(t.dtype, []).append(t)
+    for group in by_dtype.values():
+        flat = torch.cat([t.detach().reshape(-1) for t in group])
+        dist.broadcast(flat, src=0)
+        with torch.no_grad():
+            for t, v in zip(group, flat.split([t.numel() for t in group]), strict=True):
+                t.copy_(v.view_as(t))
+
+
+def broadcast_state(run: Any) -> None:
+    """Under torchrun: the generator's and critics' parameters and buffers as on rank 0 (as DDP does
+    when it wraps a module), so every rank starts from the same weights."""
+    if run.d.enabled:
+        _broadcast([*run.model.state_dict().values(), *run.critics.state_dict().values()])
+
+
+def _sync_buffers(run: Any) -> None:
+    """Under torchrun: BatchNorm running statistics as on rank 0 after each step (DDP's
+    broadcast_buffers); batch statistics stay per rank. Nothing to do for networks without buffers."""
+    if run.d.enabled:
+        buffers = [*run.model.buffers(), *run.critics.buffers()]
+        if buffers:
+            _broadcast(buffers)
 
 
 STEPS = {"gl": gl_step, "gntipt": gntipt_step}

@@ -54,6 +54,9 @@ class TrainConfig:
     steps_phase1: int = 1000
     steps_phase2: int = 200
     seed: int = 0
+    # GntIpt only: WGAN-GP critic updates per generator step, on the step's batch (the released trainer
+    # takes 5, on fresh batches; 1 keeps CPU runs affordable). GL alternates 1:1 as in its paper.
+    critic_steps: int = 1
     # Loss features (bench.features.load_feature_net).
     features: str = "auto"
     feature_weights: str | None = None
@@ -109,7 +112,8 @@ class TrainConfig:
             )
         if self.features not in FEATURES:
             raise BenchError(f"features must be one of {', '.join(FEATURES)}, not {self.features!r}")
-        for name in ("size", "width", "batch_size", "checkpoint_every", "sample_every", "log_every"):
+        for name in ("size", "width", "batch_size", "critic_steps", "checkpoint_every", "sample_every",
+                     "log_every"):  # fmt: skip
             if int(getattr(self, name)) < 1:
                 raise BenchError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.steps_phase1 < 0 or self.steps_phase2 < 0 or self.total_steps < 1:
@@ -337,6 +341,7 @@ RESUME_LOCKED = (
     "finetune_lr",
     "steps_phase1",
     "seed",
+    "critic_steps",
     "features",
     "mask_kind",
     "mask_augment",

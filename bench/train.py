@@ -3,6 +3,8 @@
 Phase 1: Adam at `cfg.lr` with BatchNorm on; phase 2 (from step `cfg.steps_phase1`): `cfg.finetune_lr`
 with the encoder's BatchNorm frozen. The data stream is a pure function of (seed, step, rank, slot), so a
 run killed at any moment and resumed from `DIR/last.pt` sees exactly the batches it would have seen.
+GL and GntIpt (`--model gl|gntipt`, bench.adversarial) train under torchrun too, without a DDP wrapper:
+bench.adversarial averages the gradients of the generator and of the critics over the ranks itself.
 
 >>> import tempfile
 >>> from bench.config import resolve_config
@@ -344,10 +346,8 @@ def _check_resume(
 ) -> None:
     if ckpt.get("arch") != arch:
         raise BenchError(f"{path} holds another architecture ({ckpt.get('arch')}) than this run ({arch})")
-    old = ckpt["config"]
-    diff = [
-        f"{k}: {old.get(k)!r} -> {getattr(cfg, k)!r}" for k in RESUME_LOCKED if old.get(k) != getattr(cfg, k)
-    ]
+    old = {**TrainConfig().to_dict(), **ckpt["config"]}  # a setting added since: its default
+    diff = [f"{k}: {old[k]!r} -> {getattr(cfg, k)!r}" for k in RESUME_LOCKED if old[k] != getattr(cfg, k)]
     if diff:
         raise BenchError(
             f"cannot resume {path}: settings differ from the run that wrote it ({'; '.join(diff)})"
@@ -375,7 +375,9 @@ def train(
     cfg = dataclasses.replace(cfg).validate()
     out = Path(out)
     last = out / LAST
-    check_claim(out, "train")
+    # Under torchrun only rank 0 takes the folder's lock (below): ranks checking it at the same moment would
+    # each see the other's check as a second writer, so the others check everything but the lock.
+    check_claim(out, "train", busy_ok=int(os.environ.get("RANK", "0")) > 0)
     if last.exists() and not resume:
         raise BenchError(f"{last} exists: pass --resume to continue that run, or choose another --out")
     d, device = _setup(cfg)
@@ -509,6 +511,10 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
         say(f"resuming {last} at step {run.start} ({run.feat_label} features)")
     elif resume:
         say(f"no {last} yet: starting a fresh run")
+    if run.critics is not None:
+        from bench.adversarial import broadcast_state
+
+        broadcast_state(run)  # torchrun: every rank starts from rank 0's generator and critics
     if d.rank > 0:
         torch.manual_seed(cfg.seed * 1000 + d.rank)
     say(f"training {arch} at {cfg.size}px, batch {cfg.batch_size} x {d.world} process(es) on {device}, "
@@ -518,21 +524,21 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
 
 
 def _add_critics(run: _Run) -> None:
-    """GL and GntIpt: their discriminators/critics and both optimisers (bench.adversarial)."""
+    """GL and GntIpt: their discriminators/critics and both optimisers (bench.adversarial). Under torchrun
+    they are not wrapped in DDP: bench.adversarial averages their gradients itself."""
     from bench.adversarial import ADVERSARIAL, build_critics, optimisers
 
     cfg = run.cfg
     if cfg.model not in ADVERSARIAL:
         return
-    if run.d.enabled:
-        raise BenchError(f"--model {cfg.model} trains in one process for now; run it without torchrun")
     run.critics = build_critics(cfg.model, cfg.size, cfg.width).to(run.device)
     run.optimizer, run.opt_d = optimisers(cfg.model, run.model, run.critics, cfg.lr)
 
 
 def _wrap(run: _Run, phase: int) -> nn.Module:
     """The model for `phase`: encoder BatchNorm frozen in phase 2; DDP (re)built after the freeze, which
-    changes the parameters that take gradients. GL and GntIpt have no such phases."""
+    changes the parameters that take gradients. GL and GntIpt have no such phases and no DDP wrapper
+    (bench.adversarial averages their gradients across ranks itself)."""
     if run.critics is not None:
         return run.model
     run.model.set_encoder_bn_frozen(phase == 2)

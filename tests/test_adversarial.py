@@ -90,3 +90,21 @@ def test_evaluation_from_checkpoints(images, tmp_path, runner):
                                "--method", f"gl={ckpts['gntipt']}", "--ratio", "0.1-0.2", "--no-is",
                                "--out", str(tmp_path / "ev2")])  # fmt: skip
     assert res.exit_code == 2 and "'gntipt' checkpoint" in res.output
+
+
+def test_gntipt_critic_steps(images, tmp_path):
+    """`critic_steps` (TrainConfig, default 1; the released trainer takes 5): the critics' optimiser steps
+    that many times per generator step; a run resumes only with the same value."""
+    from bench.errors import BenchError
+
+    assert _cfg("gntipt").critic_steps == 1
+    with pytest.raises(BenchError, match="critic_steps"):
+        resolve_config("smoke", overrides={"model": "gntipt", "critic_steps": 0})
+    cfg = resolve_config("smoke", overrides={"model": "gntipt", "size": SIZE, "steps": 2, "features": "none",
+                                             "critic_steps": 3})  # fmt: skip
+    ckpt = load_checkpoint(train(cfg, tmp_path / "run", data=images, progress=False))
+    assert ckpt["config"]["critic_steps"] == 3
+    assert int(ckpt["optimizer"]["state"][0]["step"]) == 2
+    assert int(ckpt["optimizer_d"]["state"][0]["step"]) == 6
+    with pytest.raises(BenchError, match="critic_steps: 3 -> 1"):
+        train(_cfg("gntipt", steps=2), tmp_path / "run", data=images, resume=True, progress=False)
