@@ -70,11 +70,12 @@ class EvalConfig:
     batch_size: int = 8
     resize_masks: bool = False
     is_weights: Path | None = None
-    allow_download: bool = False
-    compute_is: bool = True
-    metrics: tuple[str, ...] | None = (
-        None  # registered metrics to compute; None: every one (IS per compute_is)
+    lpips_weights: Path | None = (
+        None  # LPIPS's backbone (AlexNet); else $PCONV_BENCH_LPIPS_BACKBONE, hub cache
     )
+    allow_download: bool = False
+    compute_is: bool = True  # the metrics of the IS network: IS, FID, KID
+    metrics: tuple[str, ...] | None = None  # registered metrics to compute; None: all whose network is here
     paired: tuple[str, str] | None = None
     n_boot: int = 1000
     samples_per_bin: int = 2  # pairs per bin kept as pictures for the qualitative grid
@@ -109,13 +110,32 @@ class Prepared:
     pairs: pd.DataFrame  # pair_id, image, mask, bin, group, inputs
     hw: tuple[int, int]  # (H, W) of every image
     methods: list[tuple[str, Any]]  # (label, inpainter)
-    is_network: Any
+    networks: dict[str, Any]  # network name (bench.metrics.NETWORKS) -> the loaded network
     is_info: dict[str, Any]
     metrics: list[Any]  # bench.metrics.Metric, in registry order
+    outputs: frozenset[str]  # network outputs recorded per pair of a method ("probs", "pool")
+    reference: Any  # GroundTruth when a metric compares with the ground-truth images, else None
+    notes: list[str]  # why a metric is left out (its network's weights are missing)
     paired: tuple[str, str] | None
     samples: set[tuple[str, str]]
     cache: DigestCache
     device: torch.device
+
+    @property
+    def is_network(self) -> Any:
+        return self.networks.get("is")
+
+
+class GroundTruth:
+    """The 'method' whose output is the ground-truth image: its records hold the network outputs of the
+    real images ("real_pool") that FID and KID compare the composited outputs with."""
+
+    name = "ground-truth"
+    fingerprint = "ground-truth"
+    options: dict[str, Any] = {}
+
+    def inpaint(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:  # noqa: ARG002
+        return images
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -276,20 +296,9 @@ def _default_paired(labels: Sequence[str]) -> tuple[str, str] | None:
     return ("pconv", "conv") if {"pconv", "conv"} <= set(low) else (labels[0], labels[1])
 
 
-def _load_is_network(cfg: EvalConfig, device: torch.device) -> Any:
-    from bench.inception import load_is_network
-
-    try:
-        return load_is_network(weights=cfg.is_weights, allow_download=cfg.allow_download, device=device)
-    except BenchError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise BenchError(f"the Inception Score network could not be loaded: {e}") from None
-
-
 def _select_metrics(cfg: EvalConfig) -> list[Any]:
-    """The registered metrics this run computes, in registry order (IS only with cfg.compute_is)."""
-    from bench.metrics import available_metrics
+    """The registered metrics this run asks for, in registry order (IS, FID, KID only with compute_is)."""
+    from bench.metrics import OPT_IN_METRICS, available_metrics
 
     registry = available_metrics()
     if cfg.metrics is not None:
@@ -297,7 +306,32 @@ def _select_metrics(cfg: EvalConfig) -> list[Any]:
         if unknown:
             raise BenchError(f"unknown metric(s) {', '.join(unknown)}; registered: {', '.join(registry)}")
         return [m for n, m in registry.items() if n in cfg.metrics]
-    return [m for m in registry.values() if m.network != "is" or cfg.compute_is]
+    return [
+        m for m in registry.values() if (m.network != "is" or cfg.compute_is) and m.name not in OPT_IN_METRICS
+    ]
+
+
+def _load_networks(
+    cfg: EvalConfig, metrics: list[Any], device: torch.device, given: dict[str, Any]
+) -> tuple[dict[str, Any], list[Any], list[str]]:
+    """Load the networks of `metrics` (bench.metrics.NETWORKS; `given` overrides by name). A network whose
+    weights are nowhere drops its metrics with the loader's note, or is a BenchError when the metric was
+    asked for by name. Returns (networks, metrics kept, notes)."""
+    from bench.metrics import NETWORKS, NetworkRequest
+
+    req = NetworkRequest(device, cfg.allow_download, {"is": cfg.is_weights, "lpips": cfg.lpips_weights})
+    nets: dict[str, Any] = {}
+    notes: list[str] = []
+    for name in dict.fromkeys(m.network for m in metrics if m.network is not None):
+        net, note = (given[name], "") if given.get(name) is not None else NETWORKS[name](req)
+        if net is None:
+            asked = [m.name for m in metrics if m.network == name and m.name in (cfg.metrics or ())]
+            if asked:
+                raise BenchError(f"--metrics {','.join(asked)}: {note}")
+            notes.append(note)
+        else:
+            nets[name] = net
+    return nets, [m for m in metrics if m.network is None or m.network in nets], notes
 
 
 def _check_options(cfg: EvalConfig) -> None:
@@ -333,11 +367,9 @@ def prepare(cfg: EvalConfig, is_network: Any = None) -> Prepared:
     device = resolve_device(cfg.device)
     methods = build_methods(cfg.methods, cfg.device, cfg.workers, cfg.batch_size)
     bind_methods(methods, pairs, data, masks, hw, cache)
-    metrics = _select_metrics(cfg)
-    if not any(m.network == "is" for m in metrics):
-        is_network = None
-    elif is_network is None:
-        is_network = _load_is_network(cfg, device)
+    networks, metrics, notes = _load_networks(cfg, _select_metrics(cfg), device, {"is": is_network})
+    outputs = frozenset(n for m in metrics if m.kind == "cell" for n in m.needs if n != "real_pool")
+    needs_real = any("real_pool" in m.needs for m in metrics)
     labels = [label for label, _ in methods]
     paired = T.resolve_paired(cfg.paired, labels) if cfg.paired is not None else _default_paired(labels)
     _check_same_run(Path(cfg.out), _run_config_of(cfg))
@@ -348,8 +380,9 @@ def prepare(cfg: EvalConfig, is_network: Any = None) -> Prepared:
         f"{image_digest[i]}:{mask_digest[m]}" for i, m in zip(pairs["image"], pairs["mask"], strict=True)
     ]
     samples = set(zip(*[sample_pairs(pairs, cfg.samples_per_bin)[c] for c in ("image", "mask")], strict=True))
-    return Prepared(cfg, data, masks, pairs, hw, methods, is_network, _is_info(is_network), metrics,
-                    paired, samples, cache, device)  # fmt: skip
+    return Prepared(cfg, data, masks, pairs, hw, methods, networks, _is_info(networks.get("is")), metrics,
+                    outputs, GroundTruth() if needs_real else None, notes, paired, samples, cache,
+                    device)  # fmt: skip
 
 
 def bind_methods(
@@ -435,13 +468,13 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
-def _write_run(p: Prepared, entries: list[dict[str, Any]], status: str) -> None:
+def _write_run(p: Prepared, entries: list[dict[str, Any]], status: str, reference: dict | None) -> None:
     cfg = p.cfg
     n_images = int(p.pairs["image"].nunique())
     run = dict(
         _run_config(p), bins=[b.name for b in cfg.bins], groups=[str(g) for g in cfg.groups],
         limit=cfg.limit, n_images=n_images, image_size=list(p.hw), methods=entries, is_network=p.is_info,
-        metrics=[m.meta() for m in p.metrics],
+        metrics=[m.meta() for m in p.metrics], notes=p.notes, reference=reference,
         paired=list(p.paired) if p.paired else None, n_boot=cfg.n_boot, command=cfg.command,
         samples_per_bin=cfg.samples_per_bin, status=status,
     )  # fmt: skip
@@ -449,14 +482,16 @@ def _write_run(p: Prepared, entries: list[dict[str, Any]], status: str) -> None:
 
 
 def open_records(p: Prepared) -> tuple[list[MethodRecords], list[dict[str, Any]]]:
-    """Record folders of every method (older fingerprints of the same names moved aside)."""
+    """Record folders of every method, then of the ground truth when a metric needs it (older
+    fingerprints of the same names moved aside)."""
     out = Path(p.cfg.out)
     _check_same_run(out, _run_config(p))  # again under the lock
+    methods = [*p.methods, *([("ground truth", p.reference)] if p.reference is not None else [])]
     keep: dict[str, set[str]] = {}
-    for _, inp in p.methods:
+    for _, inp in methods:
         keep.setdefault(inp.name, set()).add(record_key(inp.fingerprint, p.is_info["name"]))
     recs, entries = [], []
-    for label, inp in p.methods:
+    for label, inp in methods:
         key = record_key(inp.fingerprint, p.is_info["name"])
         info = dict(
             label=label, name=inp.name, options=_jsonable(inp.options), fingerprint=inp.fingerprint,
@@ -515,10 +550,11 @@ def compute_chunk(
     imgs,
     msks,
 ) -> None:
-    """Run one method on one chunk, compute the metrics `names` of its pairs `rows` (positions in the
-    chunk) and append their records (probabilities and sample pictures first). "is" in `names` means the
-    class probabilities behind the Inception Score."""
-    from bench.metrics import composite, pair_metric_values
+    """Run one method on one chunk, compute what `names` asks for of its pairs `rows` (positions in the
+    chunk) and append their records (network outputs and sample pictures first). `names` holds metric
+    names and network outputs (bench.metrics.NETWORK_OUTPUTS); when any output is asked for, all of this
+    method's outputs are computed again, into one new file."""
+    from bench.metrics import METRICS, composite, pair_metric_values
 
     per_pair = hasattr(inp, "outputs_for")  # a method reading files per pair (outputs); may lack some pairs
     if per_pair:
@@ -526,44 +562,70 @@ def compute_chunk(
         rows = [j for j in rows if int(chunk["pair_id"].iloc[j]) not in skipped]
         if not rows:
             return
+    reference = inp is p.reference
     with torch.no_grad():
         output = inp.outputs_for(chunk, imgs, msks) if per_pair else inp.inpaint(imgs, msks)
         comp = composite(output.to(imgs.device), imgs, msks)  # I_comp, (B,3,H,W)
-        mets = pair_metric_values(comp, imgs, msks, [n for n in names if n != "is"])
-        probs = None
-        if "is" in names and p.is_network is not None:
-            probs = p.is_network.probs(comp.to(p.device)).detach().cpu().float().numpy()  # (B,K)
-    pfile = mr.write_probs(int(chunk["pair_id"].iloc[rows[0]]), probs[rows]) if probs is not None else None
+        mets = pair_metric_values(comp, imgs, msks, [n for n in names if n in METRICS], p.networks)
+        arrays = _network_outputs(p, comp[rows], reference) if set(names) - set(METRICS) else {}
+    pfile = mr.write_outputs(int(chunk["pair_id"].iloc[rows[0]]), arrays) if arrays else None
     lines = []
     for r_i, j in enumerate(rows):
         pr = chunk.iloc[j]
-        if (pr["image"], pr["mask"]) in p.samples:
+        if (pr["image"], pr["mask"]) in p.samples and not reference:
             pic = (comp[j].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
             write_png(mr.samples_path / sample_name(pr["image"], pr["mask"], pr["inputs"]), pic)
-        lines.append(dict(
-            pair_id=int(pr["pair_id"]), image=pr["image"], mask=pr["mask"], bin=pr["bin"], group=pr["group"],
-            inputs=pr["inputs"], metrics={m: _num(v[j]) for m, v in mets.items()},
-            probs_file=pfile, probs_row=r_i if pfile else None,
-        ))  # fmt: skip
+        line = dict(
+            pair_id=int(pr["pair_id"]),
+            image=pr["image"],
+            mask=pr["mask"],
+            bin=pr["bin"],
+            group=pr["group"],
+            inputs=pr["inputs"],
+            metrics={m: _num(v[j]) for m, v in mets.items()},
+        )
+        if pfile:
+            line.update(probs_file=pfile, probs_row=r_i, net_outputs=sorted(arrays))
+        lines.append(line)  # fmt: skip
     mr.append(lines)
 
 
-def _missing(p: Prepared, state: dict, key: tuple[str, str, str]) -> set[str]:
-    """Metrics (and "is" for class probabilities) a method still lacks for one pair."""
-    have, has_probs = state.get(key, (frozenset(), False))
-    want = {m.name for m in p.metrics if m.kind == "pair"} - have
-    if p.is_network is not None and not has_probs:
-        want.add("is")
-    return want
+def _network_outputs(p: Prepared, comp: torch.Tensor, reference: bool) -> dict[str, np.ndarray]:
+    """The IS network's outputs this run records: "probs" and/or "pool" of the composited outputs of a
+    method, "real_pool" of the ground truth."""
+    out = p.is_network.outputs(comp.to(p.device))
+    if reference:
+        return {"real_pool": out["pool"].detach().cpu().float().numpy()}
+    return {n: out[n].detach().cpu().float().numpy() for n in sorted(p.outputs)}
+
+
+def _missing(p: Prepared, state: dict, key: tuple[str, str, str], reference: bool = False) -> set[str]:
+    """Metrics and network outputs a method (or the ground truth) still lacks for one pair."""
+    have, outputs = state.get(key, (frozenset(), frozenset()))
+    if reference:
+        return {"real_pool"} - outputs
+    return ({m.name for m in p.metrics if m.kind == "pair"} - have) | (p.outputs - outputs)
+
+
+def _todo(p: Prepared, recs: list[MethodRecords]) -> int:
+    """(method, pair) evaluations still missing."""
+    refs = [False] * len(p.methods) + [True] * (p.reference is not None)
+    keys = [pair_key(r) for r in p.pairs[["image", "mask", "inputs"]].to_dict("records")]
+    states = [mr.state() for mr in recs]
+    return sum(bool(_missing(p, st, k, ref)) for st, ref in zip(states, refs, strict=True) for k in keys)
 
 
 def _compute_all(p: Prepared, recs: list[MethodRecords]) -> tuple[int, int]:
     """Every missing (method, pair), chunk by chunk; returns (computed, reused) pair counts."""
     cfg, pairs = p.cfg, p.pairs
     states = [mr.state() for mr in recs]
+    methods = [inp for _, inp in p.methods] + ([p.reference] if p.reference is not None else [])
+    refs = [inp is p.reference for inp in methods]
     keys = [pair_key(r) for r in pairs[["image", "mask", "inputs"]].to_dict("records")]
-    todo = sum(bool(_missing(p, st, k)) for st in states for k in keys)
-    reused = len(keys) * len(recs) - todo
+    lack = [sum(bool(_missing(p, st, k, ref)) for k in keys) for st, ref in zip(states, refs, strict=True)]
+    todo = sum(lack)  # the bar counts the ground truth's pairs too; the result counts the methods'
+    done_now = sum(lack[: len(p.methods)])
+    reused = len(keys) * len(p.methods) - done_now
     bar = tqdm(total=todo, unit="pair", desc="evaluate", disable=None if cfg.progress and todo else True,
                dynamic_ncols=True)  # fmt: skip
     pool = ThreadPoolExecutor(max_workers=cfg.workers) if cfg.workers > 1 else None
@@ -571,7 +633,7 @@ def _compute_all(p: Prepared, recs: list[MethodRecords]) -> tuple[int, int]:
         for start in range(0, len(pairs), cfg.batch_size):
             chunk = pairs.iloc[start : start + cfg.batch_size]
             ck = keys[start : start + cfg.batch_size]
-            lacking = [[_missing(p, st, k) for k in ck] for st in states]  # per method, per pair
+            lacking = [[_missing(p, st, k, ref) for k in ck] for st, ref in zip(states, refs, strict=True)]
             need = [i for i, lack in enumerate(lacking) if any(lack)]
             if not need:
                 continue
@@ -579,13 +641,13 @@ def _compute_all(p: Prepared, recs: list[MethodRecords]) -> tuple[int, int]:
             for i in need:
                 rows = [j for j, lack in enumerate(lacking[i]) if lack]
                 names = sorted(set().union(*(lacking[i][j] for j in rows)))
-                compute_chunk(p, p.methods[i][1], recs[i], chunk, rows, names, imgs, msks)
+                compute_chunk(p, methods[i], recs[i], chunk, rows, names, imgs, msks)
                 bar.update(len(rows))
     finally:
         bar.close()
         if pool is not None:
             pool.shutdown()
-    return todo, reused
+    return done_now, reused
 
 
 def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
@@ -598,14 +660,12 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
     p = prepare(cfg, is_network)
     with claim(cfg.out, "eval"):
         recs, entries = open_records(p)
+        reference = entries.pop() if p.reference is not None else None
         write_csv(cfg.out / PAIRS_FILE, p.pairs)
-        states = [mr.state() for mr in recs]
-        keys = [pair_key(r) for r in p.pairs.to_dict("records")]
-        complete = not any(_missing(p, st, k) for st in states for k in keys)
-        _write_run(p, entries, "complete" if complete else "running")
+        _write_run(p, entries, "running" if _todo(p, recs) else "complete", reference)
         p.cache.save()
         computed, reused = _compute_all(p, recs)
-        _write_run(p, entries, "complete")
+        _write_run(p, entries, "complete", reference)
         t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot)
         if cfg.figures:
             from bench.plots import write_figures

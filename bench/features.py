@@ -128,7 +128,8 @@ class EfficientNetLite0(nn.Module):
                 out.append(h)
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pool_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The global-average-pooled head features (B,1280) and the logits (B,1000)."""
         if x.shape[-2:] != (self.input_size, self.input_size):
             x = F.interpolate(
                 x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False, antialias=True
@@ -137,7 +138,11 @@ class EfficientNetLite0(nn.Module):
         for block in self._blocks:
             h = block(h)
         h = F.relu6(self._bn1(self._conv_head(h)))
-        return self._fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+        pool = torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)
+        return pool, self._fc(pool)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool_and_logits(x)[1]
 
 
 def efficientnet_lite0_weights() -> Path:

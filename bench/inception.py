@@ -15,6 +15,8 @@ torch-fidelity's file, into the standard cache.
 The standard network is torch-fidelity's ``FeatureExtractorInceptionV3`` (the TF 2015-12-05 Inception-v3
 graph that torch-fidelity and torchmetrics use for IS) with its ``logits_unbiased`` output: 1008 logits,
 softmaxed in float64 over all 1008 as torch-fidelity does. The stand-in gives 1000 ImageNet classes.
+`outputs` also gives the pool features FID and KID compare: torch-fidelity's '2048' (the 2048-d pool3
+features of the same network, as FID is defined), or the stand-in's 1280-d pooled head features.
 
 >>> net = load_is_network()            # no weights anywhere: the stand-in
 >>> net.label, net.probs(torch.rand(4, 3, 64, 64)).shape
@@ -90,6 +92,7 @@ class ISNetwork:
         self.source = source
         self.weights = weights
         self.num_classes = 1000 if self.is_standin else 1008
+        self.pool_dim = 1280 if self.is_standin else 2048
         self.device = device
         self.model = model
 
@@ -103,29 +106,37 @@ class ISNetwork:
         where = f" from {self.weights}" if self.weights else ""
         return f"{self.label} network: {self.name} ({self.source}{where})"
 
-    def _logits(self, x: Tensor) -> Tensor:
+    def _pool_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if self.is_standin:
             # EfficientNetLite0 resizes to 224 and normalises inside.
-            return self.model(x)
+            return self.model.pool_and_logits(x)
         # torch-fidelity's network takes uint8 (as read from image files) and resizes to 299 inside
         # with TF1's bilinear rule. Round, not truncate: x*255 of a uint8-derived float is off by ~1e-5.
         u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8)
-        (logits,) = self.model(u8)
-        return logits
+        pool, logits = self.model(u8)
+        return pool, logits
 
     @torch.no_grad()
-    def probs(self, images: Tensor, batch_size: int = 32) -> Tensor:
-        """p(y|x) of RGB images in [0,1] (B,3,H,W), any size: (B, num_classes) float64, CPU; rows sum to 1."""
+    def outputs(self, images: Tensor, batch_size: int = 32) -> dict[str, Tensor]:
+        """RGB images in [0,1] (B,3,H,W), any size -> {"probs": p(y|x) (B, num_classes) float64, rows
+        summing to 1; "pool": pool features (B, pool_dim) float32}, on the CPU."""
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected (B,3,H,W) images, got shape {tuple(images.shape)}")
-        out = []
+        probs, pools = [], []
         for i in range(0, images.shape[0], batch_size):
             x = images[i : i + batch_size].to(self.device, torch.float32)
+            pool, logits = self._pool_and_logits(x)
             # float64 softmax, as torch-fidelity's isc_features_to_metric does.
-            out.append(self._logits(x).double().softmax(dim=1).cpu())
-        if not out:
-            return torch.empty(0, self.num_classes, dtype=torch.float64)
-        return torch.cat(out)
+            probs.append(logits.double().softmax(dim=1).cpu())
+            pools.append(pool.float().cpu())
+        if not probs:
+            return dict(probs=torch.empty(0, self.num_classes, dtype=torch.float64),
+                        pool=torch.empty(0, self.pool_dim))  # fmt: skip
+        return dict(probs=torch.cat(probs), pool=torch.cat(pools))
+
+    def probs(self, images: Tensor, batch_size: int = 32) -> Tensor:
+        """p(y|x) of RGB images in [0,1] (B,3,H,W), any size: (B, num_classes) float64, CPU; rows sum to 1."""
+        return self.outputs(images, batch_size)["probs"]
 
 
 def _load_standard(weights: Path, device: torch.device) -> nn.Module:
@@ -141,7 +152,7 @@ def _load_standard(weights: Path, device: torch.device) -> nn.Module:
     del state
     try:
         model = FeatureExtractorInceptionV3(
-            STANDARD, ["logits_unbiased"], feature_extractor_weights_path=str(weights)
+            STANDARD, ["2048", "logits_unbiased"], feature_extractor_weights_path=str(weights)
         )
     except Exception as e:  # noqa: BLE001 - wrong keys or shapes
         first = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -36,7 +36,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,7 @@ __all__ = [
     "METRICS",
     "METRIC_KEYS",
     "Metric",
+    "register_cell_metric",
     "register_metric",
     "SSIM_WIN",
     "all_metrics",
@@ -70,6 +71,51 @@ __all__ = [
 # Result keys of all_metrics (the fused builtins), in the order it returns them.
 METRIC_KEYS: tuple[str, ...] = ("l1_percent", "psnr", "ssim", "hole_l1_percent")
 KINDS: tuple[str, ...] = ("pair", "cell")
+# What a network gives per pair for the cell metrics, stored in the records (bench.records): the IS
+# network's class probabilities and pool features of the composited output, and the pool features of the
+# pair's ground-truth image.
+NETWORK_OUTPUTS: tuple[str, ...] = ("probs", "pool", "real_pool")
+# Registered but computed only when asked for (--metrics): the LaTeX layout does not yet fit their rows.
+OPT_IN_METRICS: tuple[str, ...] = ("fid", "kid")
+
+
+@dataclass(frozen=True)
+class NetworkRequest:
+    """What a network loader is given: the device, whether downloading is allowed, and explicit weight
+    files by network name (e.g. {"is": --is-weights})."""
+
+    device: Any = "cpu"
+    allow_download: bool = False
+    weights: dict[str, Any] | None = None
+
+
+def _load_is(req: NetworkRequest) -> tuple[Any, str]:
+    from bench.inception import load_is_network
+
+    w = (req.weights or {}).get("is")
+    try:
+        return load_is_network(weights=w, allow_download=req.allow_download, device=req.device), ""
+    except BenchError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise BenchError(f"the Inception Score network could not be loaded: {e}") from None
+
+
+# The table note when LPIPS is left out (short: it goes under every table; bench.lpips has the long advice).
+LPIPS_TABLE_NOTE = "LPIPS left out: its AlexNet backbone weights were not found (see --lpips-backbone)."
+
+
+def _load_lpips(req: NetworkRequest) -> tuple[Any, str]:
+    from bench.lpips import find_lpips_weights, load_lpips
+
+    found = find_lpips_weights("alex", (req.weights or {}).get("lpips"), req.allow_download)
+    if found is None:
+        return None, LPIPS_TABLE_NOTE
+    return load_lpips(weights=found, device=req.device), ""
+
+
+# Networks the metrics use, by name: loader(NetworkRequest) -> (network or None, note when None).
+NETWORKS: dict[str, Callable[[NetworkRequest], tuple[Any, str]]] = {"is": _load_is, "lpips": _load_lpips}
 
 
 @dataclass(frozen=True)
@@ -81,15 +127,17 @@ class Metric:
     higher_is_better: bool
     decimals: int = 2  # number format of tables
     kind: str = "pair"  # "pair" (per image-mask pair, bootstrap CI) or "cell" (whole-cell distribution)
-    network: str | None = None  # what it needs besides the images: "is" = the Inception-Score classifier
-    fn: Callable[..., float] | None = None  # per pair: fn(output, target, valid) on numpy, see module doc
+    network: str | None = None  # the network it needs (a key of NETWORKS): "is" = the IS classifier
+    fn: Callable[..., Any] | None = None  # see register_metric / register_cell_metric
     fused: bool = False  # computed by all_metrics in one pass with the other fused builtins
     origin: str = ""  # module that registered it
+    needs: tuple[str, ...] = ()  # a cell metric's per-pair network outputs (NETWORK_OUTPUTS)
 
     def meta(self) -> dict[str, Any]:
         """JSON-able metadata (written into run.json, so tables can be rebuilt without the plugin)."""
         return dict(name=self.name, label=self.label, higher_is_better=self.higher_is_better,
-                    decimals=self.decimals, kind=self.kind, network=self.network)  # fmt: skip
+                    decimals=self.decimals, kind=self.kind, network=self.network,
+                    needs=list(self.needs))  # fmt: skip
 
 
 METRICS: dict[str, Metric] = {}  # the registry, in table order (builtins first, then plugins)
@@ -109,18 +157,47 @@ def register_metric(
 
     `output` and `target` are float (H,W,3) arrays in [0,1] (the composited output and the ground truth),
     `valid` an (H,W) bool array (True = valid pixel). A name already taken by other code is refused.
+
+    With `network` (a key of NETWORKS) the metric is batched instead: `fn(output, target, masks, net)`
+    takes the (B,3,H,W) tensors and the loaded network and returns (B,) values. When the network is not
+    available (its loader returns None) the metric is left out of the run with the loader's note.
     """
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-        raise ValueError(f"metric name {name!r} must be lower-case letters, digits and '_'")
     if kind not in KINDS:
         raise ValueError(f"metric kind must be one of {KINDS}, got {kind!r}")
+    return _registrar(name, Metric(name, label, higher_is_better, int(decimals), kind, network, None, fused))
 
-    def deco(fn: Callable[..., float]) -> Callable[..., float]:
+
+def register_cell_metric(
+    name: str, *, label: str, higher_is_better: bool, needs: Sequence[str], decimals: int = 2,
+    network: str = "is",
+) -> Callable[[Callable[..., tuple[float, float]]], Callable[..., tuple[float, float]]]:  # fmt: skip
+    """Decorator registering a metric of a whole cell's distribution (IS, FID, KID).
+
+    `fn(inputs, seed) -> (value, std)`: `inputs` maps each name of `needs` to an (n, D) array with one row
+    per pair of the cell, in pair order; names are NETWORK_OUTPUTS: "probs" and "pool" are the class
+    probabilities and pool features of the composited outputs, "real_pool" the pool features of the
+    pairs' ground-truth images. `std` is NaN where the metric has none. Records store these outputs per
+    pair, so cell metrics are computed after all pairs are in, over any union of pairs.
+    """
+    bad = [n for n in needs if n not in NETWORK_OUTPUTS]
+    if bad or not needs:
+        raise ValueError(f"a cell metric needs some of {NETWORK_OUTPUTS}, got {list(needs)}")
+    meta = Metric(name, label, higher_is_better, int(decimals), "cell", network, needs=tuple(needs))
+    return _registrar(name, meta)
+
+
+def _registrar(name: str, meta: Metric) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(f"metric name {name!r} must be lower-case letters, digits and '_'")
+    if meta.network is not None and meta.network not in NETWORKS:
+        raise ValueError(f"metric {name!r}: unknown network {meta.network!r}; known: {', '.join(NETWORKS)}")
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         origin = getattr(fn, "__module__", "")
         old = METRICS.get(name)
         if old is not None and old.origin != origin:
             raise BenchError(f"metric name {name!r} is taken by {old.origin}; {origin} must use another name")
-        METRICS[name] = Metric(name, label, higher_is_better, int(decimals), kind, network, fn, fused, origin)
+        METRICS[name] = replace(meta, fn=fn, origin=origin)
         return fn
 
     return deco
@@ -135,15 +212,19 @@ def available_metrics() -> dict[str, Metric]:
 
 
 def pair_metric_values(
-    comp: Tensor, target: Tensor, masks: Tensor, names: Sequence[str]
+    comp: Tensor, target: Tensor, masks: Tensor, names: Sequence[str], networks: dict[str, Any] | None = None
 ) -> dict[str, np.ndarray]:
     """The per-pair metrics `names` of a batch: name -> (B,) float64. The fused builtins are computed by
-    one `all_metrics` pass (only when one of them is asked for); the others image by image in numpy."""
+    one `all_metrics` pass (only when one of them is asked for), the metrics of a network batched with
+    `networks[name]`, the others image by image in numpy."""
     out: dict[str, np.ndarray] = {}
     if any(METRICS[n].fused for n in names):
         fused = all_metrics(comp, target, masks)
         out.update({n: fused[n].detach().cpu().double().numpy() for n in names if METRICS[n].fused})
-    others = [n for n in names if not METRICS[n].fused]
+    for n in [n for n in names if METRICS[n].network is not None]:
+        net = (networks or {})[METRICS[n].network]
+        out[n] = np.asarray(METRICS[n].fn(comp, target, masks, net), dtype=np.float64).reshape(len(comp))
+    others = [n for n in names if not METRICS[n].fused and METRICS[n].network is None]
     if others:
         o = comp.detach().cpu().double().permute(0, 2, 3, 1).numpy()  # (B,H,W,3)
         t = target.detach().cpu().double().permute(0, 2, 3, 1).numpy()
@@ -483,19 +564,59 @@ def _fused(name: str) -> Callable[..., float]:
     return one
 
 
+# Inception Score splits: the paper's 10 (torch-fidelity's default) once a cell has 10 x 50 pairs.
+IS_SPLITS: int = 10
+IS_MIN_PER_SPLIT: int = 50
+KID_SUBSETS: int = 100  # torch-fidelity's defaults
+KID_SUBSET_SIZE: int = 1000
+
+
+def is_splits_for(n: int) -> int:
+    """Splits for a cell of n pairs: min(IS_SPLITS, n // IS_MIN_PER_SPLIT), at least 1."""
+    return max(1, min(IS_SPLITS, n // IS_MIN_PER_SPLIT))
+
+
+def _is_cell(inputs: dict[str, np.ndarray], seed: int) -> tuple[float, float]:
+    probs = inputs["probs"]
+    return inception_score(torch.from_numpy(probs.astype(np.float64)), is_splits_for(len(probs)), seed)
+
+
+def _fid_cell(inputs: dict[str, np.ndarray], seed: int) -> tuple[float, float]:  # noqa: ARG001
+    from bench.distribution import fid_from_features
+
+    if min(len(inputs["pool"]), len(inputs["real_pool"])) < 2:  # a covariance needs two samples
+        return math.nan, math.nan
+    return fid_from_features(inputs["real_pool"], inputs["pool"]), math.nan
+
+
+def _kid_cell(inputs: dict[str, np.ndarray], seed: int) -> tuple[float, float]:
+    from bench.distribution import kid_from_features
+
+    if min(len(inputs["pool"]), len(inputs["real_pool"])) < 2:  # a covariance needs two samples
+        return math.nan, math.nan
+    return kid_from_features(inputs["real_pool"], inputs["pool"], KID_SUBSETS, KID_SUBSET_SIZE, seed=seed)
+
+
+def _lpips_pairs(output: Tensor, target: Tensor, masks: Tensor, net: Any) -> np.ndarray:  # noqa: ARG001
+    from bench.lpips import lpips_per_pair
+
+    dev = next(net.parameters()).device
+    return lpips_per_pair(net, output.to(dev), target.to(dev))
+
+
+# The registry's order is the tables' order: Table 1's metrics, then hole L1, LPIPS, FID and KID.
 for _name, _label, _up, _dec in (
     ("l1_percent", "L1 (%)", False, 2),
     ("psnr", "PSNR", True, 2),
     ("ssim", "SSIM", True, 3),
 ):
     register_metric(_name, label=_label, higher_is_better=_up, decimals=_dec, fused=True)(_fused(_name))
-
-
-def _is_per_cell(output: np.ndarray, target: np.ndarray, valid: np.ndarray) -> float:
-    raise TypeError("the Inception Score is computed per cell from class probabilities, not per pair")
-
-
-register_metric("is", label="IS", higher_is_better=True, kind="cell", network="is")(_is_per_cell)
+register_cell_metric("is", label="IS", higher_is_better=True, needs=("probs",))(_is_cell)
 register_metric("hole_l1_percent", label="Hole L1 (%)", higher_is_better=False, fused=True)(
     _fused("hole_l1_percent")
+)
+register_metric("lpips", label="LPIPS", higher_is_better=False, decimals=3, network="lpips")(_lpips_pairs)
+register_cell_metric("fid", label="FID", higher_is_better=False, needs=("pool", "real_pool"))(_fid_cell)
+register_cell_metric("kid", label="KID", higher_is_better=False, needs=("pool", "real_pool"), decimals=3)(
+    _kid_cell
 )

@@ -10,21 +10,32 @@ Layout under an evaluation folder `out/`::
     out/records/<name>-<key>/          one folder per method name and record key
         method.json                    name, label, fingerprint, options, meta, IS network
         records.jsonl                  one JSON object per finished pair, appended and fsynced per batch
-        probs-<first>-<k>.npz          (n, K) float32 class probabilities of the composited outputs
+        records.<part>.jsonl           the same, written by one part of a sharded or torchrun evaluation
+                                       (<part> = shard-IofN); every records*.jsonl is read, merged
+        probs-<first>-<k>.npz          per-pair network outputs for the cell metrics (bench.metrics
+                                       NETWORK_OUTPUTS): "probs" (n, K) class probabilities and "pool"
+                                       (n, D) pool features of the composited outputs, float32
         samples/<hash>.png             composited outputs of a few pairs, for the qualitative grid
+    out/records/ground-truth-<key>/    the same for the ground-truth images ("real_pool" only), when a
+                                       metric compares with them (FID, KID)
     out/records/stale/<...>/           folders of an older fingerprint of the same method, kept aside
 
 A record line::
 
     {"pair_id": 3, "image": "images/a.png", "mask": "0.1-0.2/N/00001.png", "bin": "0.1-0.2",
      "group": "N", "inputs": "<image digest>:<mask digest>", "metrics": {"psnr": 27.1, ...},
-     "probs_file": "probs-0000000-0.npz", "probs_row": 0}
+     "probs_file": "probs-0000000-0.npz", "probs_row": 0, "net_outputs": ["pool", "probs"]}
+
+`net_outputs` lists the arrays of `probs_file` (a line without it, from the first release, has
+"probs" only).
 
 A pair counts as done for a method when records name its image, its mask and the same `inputs`
 digests, and hold every metric asked for: an image or mask changed in place makes exactly its pairs
 stale, and a metric added later is computed alone and appended in a line of its own. The lines of a
 pair are merged in file order (a later value of a metric wins). A line that does not parse or has a
-non-numeric metric is ignored (and counted): its pair is computed again. The record key hashes the
+non-numeric metric is ignored (and counted): its pair is computed again. A line that lacks a network
+output asked for now makes the pair's outputs computed again, all of them, into a new file. The record
+key hashes the
 method fingerprint with the IS network's name, so a changed checkpoint, option or IS network starts a
 fresh folder; other folders of that method name are moved to `records/stale/` (kept, never read again).
 
@@ -122,39 +133,55 @@ def _valid_record(rec: Any) -> bool:
     for v in mets.values():
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v)):
             return False
+    outs = rec.get("net_outputs", [])
+    if not isinstance(outs, list) or not all(isinstance(o, str) for o in outs):
+        return False
     pf = rec.get("probs_file")
     return pf is None or (isinstance(pf, str) and bool(_PROBS_NAME.fullmatch(pf)))
 
 
-def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
+def net_outputs(rec: dict[str, Any]) -> frozenset[str]:
+    """The network outputs a record's probs file holds ("probs" alone in lines of the first release)."""
+    if not rec.get("probs_file"):
+        return frozenset()
+    return frozenset(rec.get("net_outputs", ["probs"]))
+
+
+def read_jsonl(paths: Path | Iterable[Path]) -> tuple[list[dict[str, Any]], int]:
     """(valid records, latest line per pair, in file order of their last line; number of bad lines).
 
-    The piece after the last newline is a torn line from a kill and is not counted as bad."""
-    if not path.exists():
-        return [], 0
+    Several files (the parts of a sharded run) are read in the given order, as if one. The piece after a
+    file's last newline is a torn line from a kill and is not counted as bad."""
     latest: dict[tuple[str, str, str], dict[str, Any]] = {}
     bad = 0
-    lines = path.read_bytes().split(b"\n")
-    for line in lines[:-1]:
-        if not line.strip():
+    for path in [paths] if isinstance(paths, Path) else paths:
+        if not path.exists():
             continue
-        try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            bad += 1
-            continue
-        if not _valid_record(rec):
-            bad += 1
-            continue
-        key = pair_key(rec)
-        old = latest.pop(key, None)
-        if old is not None:  # a later line adds metrics (or probabilities) to the pair's earlier ones
-            merged = {**old, **rec, "metrics": {**old["metrics"], **rec["metrics"]}}
-            if not rec.get("probs_file"):
-                merged["probs_file"], merged["probs_row"] = old.get("probs_file"), old.get("probs_row")
-            rec = merged
-        latest[key] = rec
+        for line in path.read_bytes().split(b"\n")[:-1]:
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                bad += 1
+                continue
+            if not _valid_record(rec):
+                bad += 1
+                continue
+            old = latest.pop(pair_key(rec), None)
+            latest[pair_key(rec)] = rec if old is None else _merge(old, rec)
     return list(latest.values()), bad
+
+
+def _merge(old: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
+    """A later line adds metrics (or network outputs) to the pair's earlier ones."""
+    merged = {**old, **rec, "metrics": {**old["metrics"], **rec["metrics"]}}
+    if not rec.get("probs_file"):
+        for k in ("probs_file", "probs_row", "net_outputs"):
+            merged[k] = old.get(k)
+        if merged["net_outputs"] is None:
+            del merged["net_outputs"]
+    return merged
 
 
 @dataclass
@@ -165,6 +192,7 @@ class MethodRecords:
     name: str
     key: str
     info: dict[str, Any] = field(default_factory=dict)
+    part: str = ""  # this writer's part of a sharded run ("shard-0of2"); "" for a run in one process
 
     @property
     def path(self) -> Path:
@@ -172,7 +200,12 @@ class MethodRecords:
 
     @property
     def records_path(self) -> Path:
-        return self.path / RECORDS_FILE
+        """The file this writer appends to."""
+        return self.path / (RECORDS_FILE if not self.part else f"records.{self.part}.jsonl")
+
+    def record_files(self) -> list[Path]:
+        """Every part's records file, records.jsonl first."""
+        return sorted(self.path.glob("records*.jsonl"), key=lambda p: (p.name != RECORDS_FILE, p.name))
 
     @property
     def samples_path(self) -> Path:
@@ -180,39 +213,43 @@ class MethodRecords:
 
     # ---- reading -------------------------------------------------------------------------------
     def read(self) -> list[dict[str, Any]]:
-        """Valid records, the latest line of each pair."""
-        return read_jsonl(self.records_path)[0]
+        """Valid records of every part, the latest line of each pair."""
+        return read_jsonl(self.record_files())[0]
 
     def bad_lines(self) -> int:
-        return read_jsonl(self.records_path)[1]
+        return read_jsonl(self.record_files())[1]
 
     def done_pairs(self) -> set[tuple[str, str, str]]:
         """(image, mask, inputs) of every pair with a record."""
         return {pair_key(r) for r in self.read()}
 
-    def state(self) -> dict[tuple[str, str, str], tuple[frozenset[str], bool]]:
-        """pair key -> (metrics recorded, whether class probabilities are recorded)."""
-        return {pair_key(r): (frozenset(r["metrics"]), bool(r.get("probs_file"))) for r in self.read()}
+    def state(self) -> dict[tuple[str, str, str], tuple[frozenset[str], frozenset[str]]]:
+        """pair key -> (metrics recorded, network outputs recorded)."""
+        return {pair_key(r): (frozenset(r["metrics"]), net_outputs(r)) for r in self.read()}
 
-    def load_probs(self, records: list[dict[str, Any]]) -> dict[tuple[str, str, str], np.ndarray]:
-        """pair key -> (K,) class probabilities, from the probs file and row each record names.
+    def load_outputs(
+        self, records: list[dict[str, Any]], names: Iterable[str]
+    ) -> dict[str, dict[tuple[str, str, str], np.ndarray]]:
+        """output name -> pair key -> its row, from the file and row each record names.
 
-        A record whose probs file is missing or unreadable gets none (the caller sees an incomplete IS)."""
-        out: dict[tuple[str, str, str], np.ndarray] = {}
+        A record whose file is missing or unreadable gets none (the caller sees an incomplete cell)."""
+        names = list(names)
+        out: dict[str, dict[tuple[str, str, str], np.ndarray]] = {n: {} for n in names}
         by_file: dict[str, list[dict[str, Any]]] = {}
         for r in records:
-            if r.get("probs_file"):
+            if net_outputs(r) & set(names):
                 by_file.setdefault(r["probs_file"], []).append(r)
-        for name, recs in by_file.items():
+        for fname, recs in by_file.items():
             try:
-                with np.load(self.path / name) as z:
-                    probs = z["probs"]
-            except (OSError, ValueError, KeyError):
+                with np.load(self.path / fname) as z:
+                    arrays = {n: z[n] for n in names if n in z.files}
+            except (OSError, ValueError):
                 continue
-            for r in recs:
-                row = r.get("probs_row")
-                if isinstance(row, int) and 0 <= row < len(probs):
-                    out[pair_key(r)] = probs[row]
+            for n, arr in arrays.items():
+                for r in recs:
+                    row = r.get("probs_row")
+                    if n in net_outputs(r) and isinstance(row, int) and 0 <= row < len(arr):
+                        out[n][pair_key(r)] = arr[row]
         return out
 
     # ---- writing -------------------------------------------------------------------------------
@@ -223,14 +260,14 @@ class MethodRecords:
             write_json(self.path / METHOD_FILE, {**self.info, "name": self.name, "key": self.key})
         _compact(self.records_path)
 
-    def write_probs(self, first_pair: int, probs: np.ndarray) -> str:
-        """Write (n, K) probabilities atomically under a fresh name; returns the file name."""
+    def write_outputs(self, first_pair: int, arrays: dict[str, np.ndarray]) -> str:
+        """Write network outputs (name -> (n, D)) atomically under a fresh name; returns the file name."""
         k = 0
         while (self.path / f"probs-{first_pair:07d}-{k}.npz").exists():
             k += 1
         name = f"probs-{first_pair:07d}-{k}.npz"
         with atomic_open(self.path / name, "wb") as f:
-            np.savez(f, probs=np.asarray(probs, dtype=np.float32))
+            np.savez(f, **{n: np.asarray(a, dtype=np.float32) for n, a in sorted(arrays.items())})
         return name
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
@@ -299,10 +336,10 @@ def retire_stale(root: Path, name: str, keep: set[str]) -> list[Path]:
 
 @dataclass
 class LoadedRecords:
-    """All records of the selected methods as one tidy frame, plus class probabilities per method."""
+    """All records of the selected methods as one tidy frame, plus their network outputs."""
 
     frame: pd.DataFrame  # columns: method, pair_id, image, mask, bin, group, inputs, *metrics
-    probs: dict[str, dict[int, np.ndarray]]  # method label -> pair_id -> (K,)
+    outputs: dict[str, dict[str, dict[int, np.ndarray]]]  # method label -> output name -> pair_id -> (D,)
     methods: list[dict[str, Any]]  # method.json contents, in the requested order
     bad_lines: dict[str, int] = field(default_factory=dict)  # method label -> corrupt lines ignored
 
@@ -312,22 +349,23 @@ def load_records(
     methods: list[dict[str, Any]],
     pairs: pd.DataFrame,
     metrics: Iterable[str],
-    with_probs: bool = True,
+    outputs: Iterable[str] = ("probs",),
 ) -> LoadedRecords:
     """Read the record folders of `methods` (dicts with label, name, key) for the pairs of `pairs`.
 
     Only records whose (image, mask, inputs) is a pair of `pairs` are kept, and their pair_id comes from
-    `pairs`. `metrics`: the metric columns of the frame (absent values are NaN).
+    `pairs`. `metrics`: the metric columns of the frame (absent values are NaN); `outputs`: the network
+    outputs to load.
     """
-    metrics = list(metrics)
+    metrics, outputs = list(metrics), list(outputs)
     pair_ids = {(str(r.image), str(r.mask), str(r.inputs)): int(r.pair_id) for r in pairs.itertuples()}
     rows = []
-    probs: dict[str, dict[int, np.ndarray]] = {}
+    loaded: dict[str, dict[str, dict[int, np.ndarray]]] = {}
     bad: dict[str, int] = {}
     for info in methods:
         label = info["label"]
         mr = MethodRecords(Path(root), info["name"], info["key"], info)
-        recs, bad[label] = read_jsonl(mr.records_path)
+        recs, bad[label] = read_jsonl(mr.record_files())
         recs = [r for r in recs if pair_key(r) in pair_ids]
         for r in recs:
             mets = r["metrics"]
@@ -335,12 +373,13 @@ def load_records(
                    "bin": r["bin"], "group": r["group"], "inputs": r["inputs"]}  # fmt: skip
             row.update({m: mets.get(m) for m in metrics})
             rows.append(row)
-        if with_probs:
-            probs[label] = {pair_ids[k]: v for k, v in mr.load_probs(recs).items()}
+        if outputs:
+            by_name = mr.load_outputs(recs, outputs)
+            loaded[label] = {n: {pair_ids[k]: v for k, v in d.items()} for n, d in by_name.items()}
     cols = ["method", *PAIR_COLUMNS, *metrics]
     frame = pd.DataFrame(rows, columns=cols)
     if len(frame):
         frame["pair_id"] = frame["pair_id"].astype(int)
         for m in metrics:
             frame[m] = frame[m].astype(float)
-    return LoadedRecords(frame=frame, probs=probs, methods=list(methods), bad_lines=bad)
+    return LoadedRecords(frame=frame, outputs=loaded, methods=list(methods), bad_lines=bad)

@@ -10,7 +10,7 @@ group and the per-pair metrics), so tables can be rebuilt at any time from store
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,7 @@ from tabulate import tabulate
 
 from bench.errors import BenchError
 from bench.io import write_csv, write_text
+from bench.metrics import IS_MIN_PER_SPLIT, IS_SPLITS, KID_SUBSET_SIZE, KID_SUBSETS
 from bench.records import list_method_dirs, load_records, read_pairs, read_run
 from masks.conventions import BIN_NAMES, GROUPS, bin_by_name
 
@@ -34,9 +35,9 @@ def metric_info(name: str, known: dict[str, Any] | None = None) -> Any:
     if known and name in known:
         d = known[name]
         kind = d.get("kind", "pair")
-        return Metric(
-            name, d["label"], bool(d["higher_is_better"]), int(d["decimals"]), kind, d.get("network")
-        )
+        needs = tuple(d.get("needs") or (("probs",) if name == "is" else ()))  # run.json of older releases
+        up, dec = bool(d["higher_is_better"]), int(d["decimals"])
+        return Metric(name, d["label"], up, dec, kind, d.get("network"), needs=needs)
     if name in METRICS:
         return METRICS[name]
     return Metric(name, name, True, 3)
@@ -96,16 +97,6 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return fmts
 
 
-# Inception Score splits: the paper's 10 (torch-fidelity's default) once a cell has 10 x 50 pairs.
-IS_SPLITS: int = 10
-IS_MIN_PER_SPLIT: int = 50
-
-
-def is_splits_for(n: int) -> int:
-    """Splits for a cell of n pairs: min(IS_SPLITS, n // IS_MIN_PER_SPLIT), at least 1."""
-    return max(1, min(IS_SPLITS, n // IS_MIN_PER_SPLIT))
-
-
 @dataclass
 class TableContext:
     """What every export must state besides the numbers."""
@@ -123,12 +114,37 @@ class TableContext:
     method_notes: list[str] = field(default_factory=list)  # notes a method left in its meta (e.g. outputs)
 
     metrics: dict[str, Any] = field(default_factory=dict)  # name -> metadata, from run.json
+    run_notes: list[str] = field(default_factory=list)  # metrics left out and why (run.json's notes)
+    cell_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # FID/KID: metric -> (min n, max n)
+    overall: list[str] = field(default_factory=list)  # the cell metrics over all cells, one line each
 
     def label_of(self, metric: str) -> str:
-        return self.is_label if metric == "is" else metric_info(metric, self.metrics).label
+        """The shown label; the metrics of a stand-in IS network carry its star (IS*, FID*, KID*)."""
+        if metric == "is":
+            return self.is_label
+        spec = metric_info(metric, self.metrics)
+        star = spec.network == "is" and self.is_label.endswith("*") and not spec.label.endswith("*")
+        return spec.label + ("*" if star else "")
 
     def spec(self, metric: str) -> Any:
         return metric_info(metric, self.metrics)
+
+    def _distance_notes(self) -> list[str]:
+        """FID/KID: what they compare, on how many images, and why small cells bias FID."""
+        names = [m for m in ("fid", "kid") if m in self.cell_sizes]
+        if not names:
+            return []
+        lo = min(self.cell_sizes[m][0] for m in names)
+        hi = max(self.cell_sizes[m][1] for m in names)
+        n = f"n = {lo}" if lo == hi else f"n = {lo} to {hi}"
+        labels = "/".join(self.label_of(m) for m in names)
+        lines = [
+            f"{labels} per cell: the cell's composited outputs against its pairs' ground-truth images ({n} "
+            f"of each), on the pool features of the {self.is_label} network. FID is biased upward when n is "
+            "small (the bias shrinks roughly like 1/n), so compare FID only at equal n; KID is unbiased "
+            f"(mean over {KID_SUBSETS} subsets of min(n, {KID_SUBSET_SIZE}))."
+        ]
+        return lines + self.overall
 
     def notes(self) -> list[str]:
         """Plain-text notes: which networks produced what, and how the CIs were computed."""
@@ -151,6 +167,8 @@ class TableContext:
                 f"{self.is_label} per cell over all its pairs in min({IS_SPLITS}, n // {IS_MIN_PER_SPLIT}) "
                 "splits (at least 1); with few pairs it is biased low."
             )
+        lines += self._distance_notes()
+        lines += self.run_notes
         if self.about:
             lines.append("Methods: " + "; ".join(f"{m} = {a}" for m, a in self.about.items()) + ".")
         if self.features:
@@ -163,7 +181,8 @@ class TableContext:
         lines += self.method_notes
         lines.append(
             f"Metrics on the composited output; ± is half the width of the {self.ci:.0%} percentile "
-            f"bootstrap CI ({self.n_boot} resamples of the pairs, seed {self.seed}); IS has no CI."
+            f"bootstrap CI ({self.n_boot} resamples of the pairs, seed {self.seed}); "
+            + ("IS, FID and KID have no CI." if self.cell_sizes else "IS has no CI.")
         )
         if self.command:
             lines.append(f"Command: {self.command}")
@@ -206,17 +225,55 @@ def bootstrap_ci(
     return lo, hi
 
 
-def _default_is(probs: np.ndarray, splits: int = 10, seed: int = 0) -> tuple[float, float]:
-    import torch
+def _cell_value(
+    name: str, inputs: dict[str, np.ndarray], seed: int, is_splits: int | None
+) -> tuple[float, float] | None:
+    """A registered cell metric on one cell's network outputs; None when it is not registered here."""
+    from bench.metrics import METRICS, inception_score
 
-    from bench.metrics import inception_score
+    if name == "is" and is_splits is not None:
+        import torch
 
-    return inception_score(torch.from_numpy(np.asarray(probs, dtype=np.float64)), splits=splits, seed=seed)
+        probs = torch.from_numpy(inputs["probs"].astype(np.float64))
+        return inception_score(probs, splits=max(1, min(is_splits, len(probs))), seed=seed)
+    m = METRICS.get(name)
+    if m is None or m.kind != "cell":
+        return None
+    return m.fn(inputs, seed)
+
+
+def _cell_inputs(
+    needs: Sequence[str], pids: Sequence[int], outs: dict[str, dict[int, np.ndarray]]
+) -> dict[str, np.ndarray] | None:
+    """(n, D) arrays of the outputs `needs` for the pairs `pids`, in order; None if any is missing."""
+    arrays = {}
+    for need in needs:
+        got = outs.get(need, {})
+        rows = [got.get(int(pid)) for pid in pids]
+        if not rows or any(r is None for r in rows):
+            return None
+        arrays[need] = np.stack(rows).astype(np.float64)
+    return arrays
+
+
+def _cell_rows(method, b, g, cell, outs, cell_metrics, known, seed, is_splits) -> list[dict[str, Any]]:
+    rows = []
+    for name in cell_metrics:
+        inputs = _cell_inputs(metric_info(name, known).needs or ("probs",), list(cell["pair_id"]), outs)
+        value = None if inputs is None else _cell_value(name, inputs, seed, is_splits)
+        if value is not None:
+            rows.append(dict(method=method, bin=b, group=g, metric=name, mean=float(value[0]), ci_low=np.nan,
+                             ci_high=np.nan, n=len(cell), std=float(value[1])))  # fmt: skip
+    return rows
+
+
+def _method_outputs(outputs, reference, method: str) -> dict[str, dict[int, np.ndarray]]:
+    return {**(reference or {}), **((outputs or {}).get(method) or {})}
 
 
 def summarize(
     frame: pd.DataFrame,
-    probs: dict[str, dict[int, np.ndarray]] | None = None,
+    outputs: dict[str, dict[str, dict[int, np.ndarray]]] | None = None,
     *,
     methods: Sequence[str] | None = None,
     bins: Sequence[str] | None = None,
@@ -224,28 +281,32 @@ def summarize(
     n_boot: int = 1000,
     ci: float = 0.95,
     seed: int = 0,
-    is_fn: Callable[..., tuple[float, float]] | None = None,
     is_splits: int | None = None,
     metrics: Sequence[str] | None = None,
+    cell_metrics: Sequence[str] | None = None,
+    reference: dict[str, dict[int, np.ndarray]] | None = None,
+    known: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Tidy summary: one row per (method, bin, group, metric) with mean, ci_low, ci_high, n, std.
 
     `metrics`: the per-pair metric columns of `frame` to summarise (default: all of them).
-    `frame` is the records frame; `probs` maps method -> pair_id -> class probabilities (IS rows are
-    added when given). Methods, bins and groups keep the given order (default: as found, bins sorted).
-    IS uses `is_splits` splits, by default min(IS_SPLITS, n // IS_MIN_PER_SPLIT), at least 1: a split of
-    one image has IS exactly 1, so tiny splits would say nothing.
+    `frame` is the records frame; `outputs` maps method -> network output ("probs", "pool") -> pair_id
+    -> vector and `reference` output ("real_pool") -> pair_id -> vector, the inputs of the cell metrics
+    `cell_metrics` (default: IS, FID, KID; a cell lacking an input gets no row). Methods, bins and groups
+    keep the given order (default: as found, bins sorted). IS uses `is_splits` splits, by default
+    min(IS_SPLITS, n // IS_MIN_PER_SPLIT), at least 1: a split of one image has IS exactly 1.
     """
     methods = list(methods) if methods is not None else list(dict.fromkeys(frame["method"]))
     bins = list(bins) if bins is not None else [b for b in BIN_NAMES if b in set(frame["bin"])]
     groups = (
         list(groups) if groups is not None else [g.value for g in GROUPS if g.value in set(frame["group"])]
     )
-    is_fn = is_fn or _default_is
     pm = list(metrics) if metrics is not None else pair_metrics_of(frame)
+    cm = list(cell_metrics) if cell_metrics is not None else ["is", "fid", "kid"]
     rows = []
     for method in methods:
         fm = frame[frame["method"] == method]
+        outs = _method_outputs(outputs, reference, method)
         for b in bins:
             for g in groups:
                 cell = fm[(fm["bin"] == b) & (fm["group"] == g)].sort_values("pair_id")
@@ -256,42 +317,42 @@ def summarize(
                 lo, hi = bootstrap_ci(vals, n_boot, ci, _cell_rng(seed, method, b, g))
                 for j, m in enumerate(pm):
                     col = vals[:, j]
-                    rows.append(
-                        dict(
-                            method=method,
-                            bin=b,
-                            group=g,
-                            metric=m,
-                            mean=float(col.mean()),
-                            ci_low=float(lo[j]),
-                            ci_high=float(hi[j]),
-                            n=n,
-                            std=float(col.std(ddof=1)) if n > 1 else 0.0,
-                        )
-                    )
-                if probs is not None and method in probs:
-                    p = [probs[method].get(int(pid)) for pid in cell["pair_id"]]
-                    if p and all(x is not None for x in p):
-                        arr = np.stack(p).astype(np.float64)  # (n, K), pair order
-                        k = is_splits if is_splits is not None else is_splits_for(n)
-                        mean, std = is_fn(arr, splits=max(1, min(k, n)), seed=seed)
-                        rows.append(
-                            dict(
-                                method=method,
-                                bin=b,
-                                group=g,
-                                metric="is",
-                                mean=float(mean),
-                                ci_low=np.nan,
-                                ci_high=np.nan,
-                                n=n,
-                                std=float(std),
-                            )
-                        )
+                    rows.append(dict(method=method, bin=b, group=g, metric=m, mean=float(col.mean()),
+                                     ci_low=float(lo[j]), ci_high=float(hi[j]), n=n,
+                                     std=float(col.std(ddof=1)) if n > 1 else 0.0))  # fmt: skip
+                rows += _cell_rows(method, b, g, cell, outs, cm, known, seed, is_splits)
     out = pd.DataFrame(
         rows, columns=["method", "bin", "group", "metric", "mean", "ci_low", "ci_high", "n", "std"]
     )
     return _order(out, methods, bins, groups)
+
+
+def overall(
+    frame: pd.DataFrame,
+    outputs: dict[str, dict[str, dict[int, np.ndarray]]],
+    reference: dict[str, dict[int, np.ndarray]] | None,
+    methods: Sequence[str],
+    cell_metrics: Sequence[str],
+    seed: int = 0,
+    known: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The cell metrics over all pairs of each method (all cells pooled): method, metric, value, std, n,
+    n_real. The ground-truth side holds each test image once (under cross pairing an image serves every
+    cell)."""
+    rows = []
+    for method in methods:
+        fm = frame[frame["method"] == method].sort_values("pair_id")
+        first = fm.drop_duplicates("image")  # one pair per distinct ground-truth image
+        outs = _method_outputs(outputs, reference, method)
+        for name in cell_metrics:
+            needs = metric_info(name, known).needs or ("probs",)
+            fake = _cell_inputs([n for n in needs if n != "real_pool"], list(fm["pair_id"]), outs)
+            real = _cell_inputs([n for n in needs if n == "real_pool"], list(first["pair_id"]), outs)
+            value = None if fake is None or real is None else _cell_value(name, {**fake, **real}, seed, None)
+            if value is not None:
+                rows.append(dict(method=method, metric=name, value=float(value[0]), std=float(value[1]),
+                                 n=len(fm), n_real=len(first) if real else 0))  # fmt: skip
+    return pd.DataFrame(rows, columns=["method", "metric", "value", "std", "n", "n_real"])
 
 
 def _order(
@@ -726,6 +787,7 @@ def table_context(run: dict, n_boot: int | None = None) -> TableContext:
         pairing=run.get("pairing", "cross"),
         method_notes=[str(n) for m in run.get("methods", []) for n in (m.get("meta") or {}).get("notes", [])],
         about={m["label"]: m["meta"]["label"] for m in run.get("methods", []) if _meta_label(m)},
+        run_notes=[str(n) for n in run.get("notes", [])],
     )
 
 
@@ -796,11 +858,20 @@ def build_tables(
             raise BenchError(f"reference {reference}: {str(e).splitlines()[0]}") from None
     ctx = table_context(run, n_boot)
     pair_names = [n for n, m in ctx.metrics.items() if m["kind"] == "pair"]
-    loaded = load_records(out, run["methods"], pairs, pair_names)
-    summary = summarize(loaded.frame, loaded.probs, methods=labels, bins=run["bins"], groups=run["groups"],
-                        n_boot=ctx.n_boot, seed=ctx.seed, metrics=pair_names)  # fmt: skip
+    cell_names = [n for n, m in ctx.metrics.items() if m["kind"] == "cell"]
+    needs = {n for c in cell_names for n in metric_info(c, ctx.metrics).needs}
+    loaded = load_records(out, run["methods"], pairs, pair_names, sorted(needs - {"real_pool"}))
+    real = _reference_outputs(out, run, pairs) if "real_pool" in needs else None
+    summary = summarize(loaded.frame, loaded.outputs, methods=labels, bins=run["bins"], groups=run["groups"],
+                        n_boot=ctx.n_boot, seed=ctx.seed, metrics=pair_names, cell_metrics=cell_names,
+                        reference=real, known=ctx.metrics)  # fmt: skip
+    whole = overall(loaded.frame, loaded.outputs, real, labels, cell_names, ctx.seed, ctx.metrics)
+    _note_cells(ctx, summary, whole)
     pt = paired_test(loaded.frame, paired[0], paired[1], n_boot=ctx.n_boot, seed=ctx.seed) if paired else None
     files = write_exports(out, summary, ctx, pt, formats, latex)
+    if len(whole):
+        write_csv(out / "overall.csv", whole, float_format="%.6g")
+        files.append(out / "overall.csv")
     text = format_table_text(summary, ctx)
     if pt is not None and len(pt):
         text += "\n" + format_paired_text(pt, ctx)
@@ -809,6 +880,29 @@ def build_tables(
     text += _incomplete(loaded.frame, pairs, labels, loaded.bad_lines, run)
     return Tables(out=out, summary=summary, paired=pt, text=text, files=files, n_pairs=len(pairs), ctx=ctx,
                   run=run, pairs=pairs)  # fmt: skip
+
+
+def _reference_outputs(out: Path, run: dict, pairs: pd.DataFrame) -> dict[str, dict[int, np.ndarray]] | None:
+    """The ground truth's network outputs ("real_pool" per pair_id), or None when the run has none."""
+    ref = run.get("reference")
+    if not isinstance(ref, dict) or not {"name", "key", "label"} <= set(ref):
+        return None
+    return load_records(out, [ref], pairs, [], ["real_pool"]).outputs.get(ref["label"])
+
+
+def _note_cells(ctx: TableContext, summary: pd.DataFrame, whole: pd.DataFrame) -> None:
+    """Tell the notes how many images FID/KID rest on, and their values over all cells."""
+    for m in ("fid", "kid"):
+        n = summary.loc[summary["metric"] == m, "n"]
+        if len(n):
+            ctx.cell_sizes[m] = (int(n.min()), int(n.max()))
+    for m in [m for m in dict.fromkeys(whole["metric"]) if m in ctx.cell_sizes]:
+        rows = whole[whole["metric"] == m]
+        d = ctx.spec(m).decimals
+        vals = ", ".join(f"{r.method} {_fmt(r.value, d)}" for r in rows.itertuples(index=False))
+        r0 = rows.iloc[0]
+        ctx.overall.append(f"{ctx.label_of(m)} over all cells ({int(r0.n)} pairs against {int(r0.n_real)} "
+                           f"distinct test images): {vals}.")  # fmt: skip
 
 
 def _reference_text(out: Path, summary: pd.DataFrame, ref_df: pd.DataFrame, reference, files: list) -> str:

@@ -46,11 +46,14 @@ class FakeISNet:
 
         self.w = torch.randn(3 * 4 * 4, 10, generator=torch.Generator().manual_seed(0))
 
-    def probs(self, images):
+    def outputs(self, images):
         import torch
 
         f = torch.nn.functional.adaptive_avg_pool2d(images.float().cpu(), 4).flatten(1)  # (B,48)
-        return torch.softmax(f @ self.w * 4, dim=1)  # (B,10)
+        return {"probs": torch.softmax(f @ self.w * 4, dim=1).double(), "pool": f}  # (B,10), (B,48)
+
+    def probs(self, images):
+        return self.outputs(images)["probs"]
 
 
 @pytest.fixture

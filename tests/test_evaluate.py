@@ -28,6 +28,11 @@ TABLE_FILES = ("summary.csv", "paired.csv", "table.csv", "table.md", "table.tex"
 pytestmark = pytest.mark.usefixtures("fake_inception")
 
 
+def _dirs(out):
+    """The record folders of the methods (not the ground truth's, kept for FID/KID)."""
+    return [d for d in list_method_dirs(out) if not d.name.startswith("ground-truth-")]
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory, astronaut):
     from masks.manifest import generate_set
@@ -117,7 +122,7 @@ def test_records_hand_checked_and_run_json(dataset, tmp_path):
     from bench.metrics import all_metrics
 
     r = _run(dataset, tmp_path / "o", methods=("mean",))
-    (folder,) = list_method_dirs(tmp_path / "o")
+    (folder,) = _dirs(tmp_path / "o")
     recs = [json.loads(x) for x in (folder / RECORDS_FILE).read_text().splitlines()]
     assert len(recs) == 16
     # Recompute one pair by hand: mean fill of the hole, composited, metrics.
@@ -174,8 +179,8 @@ def test_resume_after_torn_line_and_crash_gives_identical_tables(dataset, tmp_pa
     with pytest.raises(KeyboardInterrupt):
         _run(dataset, tmp_path / "x")
     monkeypatch.setattr(inp, "get_inpainters", real)
-    telea = next(d for d in list_method_dirs(tmp_path / "x") if d.name.startswith("telea"))
-    mean = next(d for d in list_method_dirs(tmp_path / "x") if d.name.startswith("mean"))
+    telea = next(d for d in _dirs(tmp_path / "x") if d.name.startswith("telea"))
+    mean = next(d for d in _dirs(tmp_path / "x") if d.name.startswith("mean"))
     # Chunks of 3 pairs run every method in turn: mean finished 3 chunks, telea 2 when it was killed.
     assert len((mean / RECORDS_FILE).read_text().splitlines()) == 9
     assert len((telea / RECORDS_FILE).read_text().splitlines()) == 6
@@ -194,9 +199,9 @@ def test_resume_after_torn_line_and_crash_gives_identical_tables(dataset, tmp_pa
 
 def test_changed_options_change_the_fingerprint_and_retire_old_records(dataset, tmp_path):
     _run(dataset, tmp_path / "o", methods=("telea",))
-    (old,) = list_method_dirs(tmp_path / "o")
+    (old,) = _dirs(tmp_path / "o")
     r = _run(dataset, tmp_path / "o", methods=("telea:radius=7",))
-    (new,) = list_method_dirs(tmp_path / "o")
+    (new,) = _dirs(tmp_path / "o")
     assert new.name != old.name and r.computed == 16 and r.reused == 0
     assert (tmp_path / "o/records/stale" / old.name / RECORDS_FILE).is_file()  # kept aside, never read
     # Back to the old options: the old records are stale now, so they are recomputed, not reused.
@@ -208,7 +213,7 @@ def test_one_method_with_two_settings(dataset, tmp_path):
     r = _run(dataset, tmp_path / "o", methods=("telea", "telea:radius=7"))
     labels = list(dict.fromkeys(r.summary.method))
     assert len(labels) == 2 and all(x.startswith("telea@") for x in labels)
-    assert len(list_method_dirs(tmp_path / "o")) == 2
+    assert len(_dirs(tmp_path / "o")) == 2
     a = r.summary[r.summary.method == labels[0]]["mean"].to_numpy()
     b = r.summary[r.summary.method == labels[1]]["mean"].to_numpy()
     assert not np.allclose(a, b)  # the radius changes the result

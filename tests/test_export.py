@@ -32,6 +32,11 @@ N_PAIRS = 4 * 2 * 2  # 4 images x 2 bins x 2 groups
 pytestmark = pytest.mark.usefixtures("fake_inception")
 
 
+def _dirs(out):
+    """The record folders of the methods (not the ground truth's, kept for FID/KID)."""
+    return [d for d in list_method_dirs(out) if not d.name.startswith("ground-truth-")]
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory, astronaut):
     from masks.manifest import generate_set
@@ -70,7 +75,7 @@ def _fill(export: Path, out: Path) -> None:
 
 
 def _records(out: Path, name: str) -> dict[int, dict]:
-    folder = next(d for d in list_method_dirs(out) if d.name.startswith(f"{name}-"))
+    folder = next(d for d in _dirs(out) if d.name.startswith(f"{name}-"))
     recs = [json.loads(x) for x in (folder / RECORDS_FILE).read_text().splitlines()]
     return {r["pair_id"]: r for r in recs}
 
@@ -107,7 +112,7 @@ def _max_diff(a: Path, b: Path) -> float:
 
 def _only(out: Path) -> str:
     """The method name of the one record folder of an evaluation."""
-    (folder,) = list_method_dirs(out)
+    (folder,) = _dirs(out)
     return json.loads((folder / "method.json").read_text())["name"]
 
 

@@ -89,6 +89,10 @@ def test_standin_when_nothing_found() -> None:
     assert torch.allclose(p[2:], net.probs(x[2:]), atol=1e-6)
     mean, std = inception_score(p, splits=1)
     assert 1.0 < mean <= 3.0 and std == 0.0  # IS of N images lies in [1, N]
+    # The pool features are the input of the classifier's last layer: fc(pool) gives the same p(y|x).
+    pool = net.outputs(x)["pool"]
+    assert pool.shape == (3, 1280)
+    assert torch.allclose(net.model._fc(pool).double().softmax(dim=1), p, atol=1e-6)
 
 
 def test_standard_network_not_requested_without_weights() -> None:
@@ -105,10 +109,19 @@ def test_standard_from_cache_env_and_path(
     assert "IS*" not in net.footnote
     # Same p(y|x) as torch-fidelity's own extractor on the uint8 images our floats came from.
     u8 = (_images(2, 48, 1) * 255).to(torch.uint8)
-    p = net.probs(u8.float() / 255)
-    assert p.shape == (2, 1008)
-    (ref,) = net.model(u8)  # torch-fidelity's module itself, fed the uint8 images directly
+    out = net.outputs(u8.float() / 255)
+    p = out["probs"]
+    assert p.shape == (2, 1008) and out["pool"].shape == (2, 2048)
+    # torch-fidelity's module itself, fed the uint8 images directly, and its FID features.
+    pool, ref = net.model(u8)
     assert torch.allclose(p, ref.double().softmax(dim=1), atol=1e-6)
+    assert torch.allclose(out["pool"], pool, atol=1e-5)
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    only_pool = fe.FeatureExtractorInceptionV3(
+        "x", ["2048"], feature_extractor_weights_path=str(random_inception_file)
+    )
+    assert torch.allclose(out["pool"], only_pool(u8)[0], atol=1e-5)
     assert torch.allclose(p.sum(dim=1), torch.ones(2, dtype=torch.float64))
     # env beats cache, an explicit path beats env (a broken env file proves env is not even read).
     monkeypatch.setenv(INCEPTION_ENV, str(random_inception_file))

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from bench import tables as T
+from bench.metrics import is_splits_for
 
 PAIR = ["l1_percent", "psnr", "ssim", "hole_l1_percent"]  # the builtin per-pair metrics
 
@@ -189,7 +190,7 @@ def test_is_rows_from_probabilities_match_the_formula(rng):
     logits = rng.normal(size=(len(f), 5)) * 3
     p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     probs = {"a": {int(pid): p[i] for i, pid in enumerate(f.pair_id)}}
-    s = T.summarize(f, probs, n_boot=50, is_splits=1)
+    s = T.summarize(f, {"a": {"probs": probs["a"]}}, n_boot=50, is_splits=1)
     for g in ("N", "B"):
         pc = np.stack([probs["a"][int(i)] for i in f[f.group == g].pair_id])
         marg = pc.mean(0)
@@ -199,12 +200,12 @@ def test_is_rows_from_probabilities_match_the_formula(rng):
 
 
 def test_is_split_rule_and_single_image_splits_are_avoided(rng):
-    assert [T.is_splits_for(n) for n in (1, 8, 99, 100, 499, 500, 1000, 5000)] == [1, 1, 1, 2, 9, 10, 10, 10]
+    assert [is_splits_for(n) for n in (1, 8, 99, 100, 499, 500, 1000, 5000)] == [1, 1, 1, 2, 9, 10, 10, 10]
     # With the default rule, 8 pairs form one split: IS > 1 for differing predictions (one image per
     # split would give exactly 1).
     f = _frame(rng, methods=("a",), bins=("0.1-0.2",), n=8)
     p = np.eye(5)[np.arange(len(f)) % 5] * 0.9 + 0.02
-    s = T.summarize(f, {"a": {int(pid): p[i] for i, pid in enumerate(f.pair_id)}}, n_boot=20)
+    s = T.summarize(f, {"a": {"probs": {int(pid): p[i] for i, pid in enumerate(f.pair_id)}}}, n_boot=20)
     assert (s[s.metric == "is"]["mean"] > 2).all()
 
 

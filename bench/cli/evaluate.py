@@ -21,6 +21,7 @@ from bench.cli.params import (
     workers_option,
 )
 from bench.evaluate import DEFAULTS, EvalConfig
+from bench.tables import parse_list
 
 
 @click.command()
@@ -53,13 +54,21 @@ from bench.evaluate import DEFAULTS, EvalConfig
     default=None,
     help="Weights of the Inception network for IS (else env var / cache / labelled stand-in).",
 )
-@click.option("--allow-download", is_flag=True, help="Allow fetching the Inception weights.")
-@click.option("--no-is", is_flag=True, help="Skip the Inception Score (its network dominates CPU time).")
+@click.option(
+    "--lpips-backbone",
+    "lpips_weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="AlexNet weights for LPIPS (else $PCONV_BENCH_LPIPS_BACKBONE / hub cache; without them no LPIPS).",
+)
+@click.option("--allow-download", is_flag=True, help="Allow fetching the Inception and LPIPS weights.")
+@click.option("--no-is", is_flag=True, help="Skip IS, FID and KID (their network dominates CPU time).")
+@click.option("--metrics", default=None, help="Only these registered metrics, e.g. psnr,ssim,fid.")
 @click.option("--no-figures", is_flag=True, help="Skip the curves and the qualitative grid.")
 @click.option(
     "--allow-missing", is_flag=True, help="outputs: methods score the pairs that have a file, skip the rest."
 )
-def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, **opts) -> None:
+def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, metrics, **opts) -> None:
     """Evaluate methods on the paper's protocol: per-pair records, Table 1, figures (resumable)."""
     from bench.evaluate import evaluate as run
 
@@ -68,6 +77,7 @@ def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, *
     cfg = EvalConfig(
         methods=tuple(methods), bins=ratio, groups=groups_from_flag(border), paired=pair_arg(paired),
         compute_is=not no_is, figures=not no_figures, command=command_line(click.get_current_context()),
+        metrics=tuple(parse_list(metrics)) if metrics else None,
         **opts,
     )  # fmt: skip
     set_interrupt_hint(f"finished pairs are kept in {cfg.out}; rerun the same command to resume")
