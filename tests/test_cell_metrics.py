@@ -167,7 +167,7 @@ def test_lpips_per_pair_with_a_random_backbone(dataset, tmp_path, alex_file, mon
     for (b, g), cell in pairs.groupby(["bin", "group"]):
         got = s[(s.bin == b) & (s.group == g)]["mean"].item()
         assert got == pytest.approx(want[cell.index.to_numpy()].mean(), rel=1e-6)
-    # The path option beats the environment variable (a missing file there is an error).
+    # A --lpips-backbone path naming a missing file is an error, not a silent fall-back to the variable.
     from bench.errors import BenchError
 
     with pytest.raises(BenchError, match="not found"):
