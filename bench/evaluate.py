@@ -18,6 +18,7 @@ input changed in place is recomputed and nothing else is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,8 +33,9 @@ import torch
 from tqdm import tqdm
 
 from bench import tables as T
+from bench.distributed import Dist, agree, from_env, setup, teardown, total
 from bench.errors import BenchError
-from bench.folders import check_claim, claim, inside
+from bench.folders import check_claim, claim, inside, sublock
 from bench.inputs import CACHE_FILE, DigestCache
 from bench.io import read_mask, write_csv, write_json, write_png
 from bench.pairing import make_pairs, sample_pairs
@@ -46,6 +48,7 @@ from bench.records import (
     retire_stale,
     sample_name,
 )
+from bench.shards import Part, missing_shards, parse_shard, remove_marker, write_marker
 from masks.conventions import BINS, GROUPS, Bin, Group, is_valid
 
 # run.json keys that must match for records in an existing folder to be reused.
@@ -77,6 +80,7 @@ class EvalConfig:
     compute_is: bool = True  # the metrics of the IS network: IS, FID, KID
     metrics: tuple[str, ...] | None = None  # registered metrics to compute; None: all whose network is here
     paired: tuple[str, str] | None = None
+    shard: str | None = None  # "I/N": compute only part I of N (bench.shards); None: all of it
     n_boot: int = 1000
     samples_per_bin: int = 2  # pairs per bin kept as pictures for the qualitative grid
     formats: tuple[str, ...] = T.FORMATS
@@ -98,6 +102,7 @@ class EvalResult:
     n_pairs: int = 0  # pairs in the selection
     computed: int = 0  # (method, pair) evaluations run now
     reused: int = 0  # (method, pair) evaluations found in the records
+    shown: bool = True  # False on torchrun ranks other than 0: rank 0 reports for all
 
 
 @dataclass
@@ -347,16 +352,17 @@ def _check_options(cfg: EvalConfig) -> None:
         raise BenchError("--masks is required")
 
 
-def prepare(cfg: EvalConfig, is_network: Any = None) -> Prepared:
+def prepare(cfg: EvalConfig, is_network: Any = None, busy_ok: bool = False) -> Prepared:
     """Validate the inputs and decide the run (pairs, digests, methods); writes nothing.
 
-    `is_network` overrides the IS network (tests pass a cheap one).
+    `is_network` overrides the IS network (tests pass a cheap one). `busy_ok`: a folder in use is not
+    refused here (a shard, or a torchrun rank other than 0, shares it).
     """
     from bench.device import resolve_device
 
     _check_options(cfg)
     data, masks = Path(cfg.data), Path(cfg.masks)
-    check_claim(cfg.out, "eval")
+    check_claim(cfg.out, "eval", busy_ok=busy_ok)
     keys = [p.relative_to(data).as_posix() for p in list_test_images(data)]
     sel = _select_masks(masks, cfg.bins, cfg.groups)
     pairs = _pairs(cfg, keys, sel)
@@ -468,7 +474,9 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
-def _write_run(p: Prepared, entries: list[dict[str, Any]], status: str, reference: dict | None) -> None:
+def _write_run(
+    p: Prepared, entries: list[dict[str, Any]], status: str, reference: dict | None, shards: int = 0
+) -> dict[str, Any]:
     cfg = p.cfg
     n_images = int(p.pairs["image"].nunique())
     run = dict(
@@ -476,14 +484,18 @@ def _write_run(p: Prepared, entries: list[dict[str, Any]], status: str, referenc
         limit=cfg.limit, n_images=n_images, image_size=list(p.hw), methods=entries, is_network=p.is_info,
         metrics=[m.meta() for m in p.metrics], notes=p.notes, reference=reference,
         paired=list(p.paired) if p.paired else None, n_boot=cfg.n_boot, command=cfg.command,
-        samples_per_bin=cfg.samples_per_bin, status=status,
+        samples_per_bin=cfg.samples_per_bin, status=status, **({"shards": shards} if shards else {}),
     )  # fmt: skip
     write_json(cfg.out / RUN_FILE, run)
+    return run
 
 
-def open_records(p: Prepared) -> tuple[list[MethodRecords], list[dict[str, Any]]]:
-    """Record folders of every method, then of the ground truth when a metric needs it (older
-    fingerprints of the same names moved aside)."""
+def open_records(
+    p: Prepared, part: Part | None = None, retire: bool = True
+) -> tuple[list[MethodRecords], list[dict[str, Any]]]:
+    """Record folders of every method, then of the ground truth when a metric needs it, writing to the
+    records file of `part` (all of the run: None). `retire`: move older fingerprints of the same names
+    aside (only a process that holds the whole folder may)."""
     out = Path(p.cfg.out)
     _check_same_run(out, _run_config(p))  # again under the lock
     methods = [*p.methods, *([("ground truth", p.reference)] if p.reference is not None else [])]
@@ -499,8 +511,9 @@ def open_records(p: Prepared) -> tuple[list[MethodRecords], list[dict[str, Any]]
             is_network=p.is_info["name"], origin=getattr(inp, "origin", ""),
         )  # fmt: skip
         entries.append(info)
-        retire_stale(out, inp.name, keep[inp.name])
-        mr = MethodRecords(out, inp.name, key, info)
+        if retire:
+            retire_stale(out, inp.name, keep[inp.name])
+        mr = MethodRecords(out, inp.name, key, info, part.name if part else "")
         mr.open()
         recs.append(mr)
     return recs, entries
@@ -615,24 +628,33 @@ def _todo(p: Prepared, recs: list[MethodRecords]) -> int:
     return sum(bool(_missing(p, st, k, ref)) for st, ref in zip(states, refs, strict=True) for k in keys)
 
 
-def _compute_all(p: Prepared, recs: list[MethodRecords]) -> tuple[int, int]:
-    """Every missing (method, pair), chunk by chunk; returns (computed, reused) pair counts."""
-    cfg, pairs = p.cfg, p.pairs
+def _chunks(p: Prepared, part: Part | None) -> list[int]:
+    """Start rows of the chunks of `part` (all chunks: None)."""
+    starts = range(0, len(p.pairs), p.cfg.batch_size)
+    return [s for c, s in enumerate(starts) if part is None or part.owns(c)]
+
+
+def _compute_all(p: Prepared, recs: list[MethodRecords], part: Part | None = None) -> tuple[int, int]:
+    """Every missing (method, pair) of the chunks of `part`, chunk by chunk; returns (computed, reused)
+    pair counts of those chunks."""
+    cfg, pairs, size = p.cfg, p.pairs, p.cfg.batch_size
+    starts = _chunks(p, part)
     states = [mr.state() for mr in recs]
     methods = [inp for _, inp in p.methods] + ([p.reference] if p.reference is not None else [])
     refs = [inp is p.reference for inp in methods]
     keys = [pair_key(r) for r in pairs[["image", "mask", "inputs"]].to_dict("records")]
-    lack = [sum(bool(_missing(p, st, k, ref)) for k in keys) for st, ref in zip(states, refs, strict=True)]
+    mine = [k for s in starts for k in keys[s : s + size]]
+    lack = [sum(bool(_missing(p, st, k, ref)) for k in mine) for st, ref in zip(states, refs, strict=True)]
     todo = sum(lack)  # the bar counts the ground truth's pairs too; the result counts the methods'
     done_now = sum(lack[: len(p.methods)])
-    reused = len(keys) * len(p.methods) - done_now
-    bar = tqdm(total=todo, unit="pair", desc="evaluate", disable=None if cfg.progress and todo else True,
-               dynamic_ncols=True)  # fmt: skip
+    reused = len(mine) * len(p.methods) - done_now
+    bar = tqdm(total=todo, unit="pair", desc="evaluate" + (f" {part.label}" if part else ""),
+               disable=None if cfg.progress and todo else True, dynamic_ncols=True)  # fmt: skip
     pool = ThreadPoolExecutor(max_workers=cfg.workers) if cfg.workers > 1 else None
     try:
-        for start in range(0, len(pairs), cfg.batch_size):
-            chunk = pairs.iloc[start : start + cfg.batch_size]
-            ck = keys[start : start + cfg.batch_size]
+        for start in starts:
+            chunk = pairs.iloc[start : start + size]
+            ck = keys[start : start + size]
             lacking = [[_missing(p, st, k, ref) for k in ck] for st, ref in zip(states, refs, strict=True)]
             need = [i for i, lack in enumerate(lacking) if any(lack)]
             if not need:
@@ -655,24 +677,121 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
 
     Everything is validated (methods load, masks are present and correct for every selected cell, sizes
     match, the IS network loads) before anything is written. `is_network` overrides the IS network.
+    Under torchrun the ranks share the chunks (`_evaluate_ranks`); with `cfg.shard` this process computes
+    one shard (`_evaluate_shard`).
     """
     cfg = replace(cfg, out=Path(cfg.out), bins=tuple(cfg.bins), groups=tuple(Group(g) for g in cfg.groups))
+    if cfg.shard is not None:
+        if from_env().enabled:
+            raise BenchError("--shard is for separate jobs; under torchrun the ranks share the work already")
+        return _evaluate_shard(cfg, is_network, parse_shard(cfg.shard))
+    if from_env().enabled:
+        return _evaluate_ranks(cfg, is_network)
     p = prepare(cfg, is_network)
     with claim(cfg.out, "eval"):
-        recs, entries = open_records(p)
-        reference = entries.pop() if p.reference is not None else None
-        write_csv(cfg.out / PAIRS_FILE, p.pairs)
-        _write_run(p, entries, "running" if _todo(p, recs) else "complete", reference)
-        p.cache.save()
+        recs, entries, reference = _start(p)
         computed, reused = _compute_all(p, recs)
-        _write_run(p, entries, "complete", reference)
-        t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot)
-        if cfg.figures:
-            from bench.plots import write_figures
+        return _finish(p, entries, reference, computed, reused)
 
-            t.files += write_figures(t)
-        from bench.report import write_report
 
-        t.files.append(write_report(t))
+def _start(p: Prepared, part: Part | None = None, shards: int = 0) -> tuple[list, list, dict | None]:
+    """Open the record folders of `part` (older fingerprints moved aside unless this is a shard), write
+    pairs.csv and run.json; returns (records, method entries, ground-truth entry)."""
+    recs, entries = open_records(p, part, retire=not shards)
+    reference = entries.pop() if p.reference is not None else None
+    write_csv(p.cfg.out / PAIRS_FILE, p.pairs)
+    status = "sharded" if shards else "running" if _todo(p, recs) else "complete"
+    _write_run(p, entries, status, reference, shards)
+    p.cache.save()
+    return recs, entries, reference
+
+
+def _finish(p: Prepared, entries: list, reference: dict | None, computed: int, reused: int) -> EvalResult:
+    """Mark the run complete and build its tables, figures and report."""
+    _write_run(p, entries, "complete", reference)
+    return _result(p, computed, reused)
+
+
+def _result(p: Prepared, computed: int, reused: int) -> EvalResult:
+    cfg = p.cfg
+    t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot)
+    if cfg.figures:
+        from bench.plots import write_figures
+
+        t.files += write_figures(t)
+    from bench.report import write_report
+
+    t.files.append(write_report(t))
     return EvalResult(out=cfg.out, summary=t.summary, paired=t.paired, text=t.text, files=t.files,
                       n_pairs=len(p.pairs), computed=computed, reused=reused)  # fmt: skip
+
+
+def _evaluate_shard(cfg: EvalConfig, is_network: Any, part: Part) -> EvalResult:
+    """Shard `part` of the run: its chunks only, under a shared lock of the folder and a lock of its own;
+    a done marker at the end. The shard that finds every other shard done builds the tables."""
+    p = prepare(cfg, is_network, busy_ok=True)
+    out = cfg.out
+    with claim(out, "eval", shared=True), sublock(out, part.name, f"--shard {part.label} of {out}"):
+        remove_marker(out, part)
+        recs, entries, reference = _start(p, part, shards=part.count)
+        computed, reused = _compute_all(p, recs, part)
+        run = _write_run(p, entries, "sharded", reference, part.count)
+        write_marker(out, part, run)
+        missing = missing_shards(out, run)
+        if missing:
+            text = (f"shard {part.label} is done; shard(s) {', '.join(missing)} are not: when they are, the "
+                    f"last one builds the tables (or run `bench tables {out}`)")  # fmt: skip
+            return EvalResult(out=out, summary=pd.DataFrame(), paired=None, text=text, n_pairs=len(p.pairs),
+                              computed=computed, reused=reused)  # fmt: skip
+        with sublock(out, "tables", wait=True):
+            return _result(p, computed, reused)
+
+
+def _together(d: Dist, step: Any) -> Any:
+    """Run `step()` on every rank; if it fails on any rank, every rank stops (the failing one with its
+    own error), so none waits forever at the next collective."""
+    value, err = None, None
+    try:
+        value = step()
+    except Exception as e:  # noqa: BLE001 - re-raised below, after the other ranks know
+        err = e
+    if not agree(d, err is None):
+        if err is not None:
+            raise err
+        raise BenchError("stopped because another torchrun rank failed (its error is printed above)")
+    return value
+
+
+def _evaluate_ranks(cfg: EvalConfig, is_network: Any) -> EvalResult:
+    """torchrun: every rank prepares; rank 0 holds the folder, opens the records and writes run.json;
+    the ranks compute the chunks c with c mod world = rank into their own records files; rank 0 builds
+    the tables once all are done."""
+    from bench.device import resolve_device
+
+    d, device = setup(resolve_device(cfg.device))
+    try:
+        if device.type == "cuda":
+            cfg = replace(cfg, device=str(device))  # each rank on its own GPU
+        part = Part(d.rank, d.world, "rank")
+        p = _together(d, lambda: prepare(cfg, is_network, busy_ok=not d.main))
+        with contextlib.ExitStack() as held:
+
+            def start_main() -> Any:
+                if d.main:
+                    held.enter_context(claim(cfg.out, "eval"))
+                    return _start(p, part)
+                return None
+
+            started = _together(d, start_main)
+            if not d.main:  # after rank 0 has moved stale folders aside and written method.json
+                started = _together(d, lambda: (*open_records(p, part, retire=False), None))
+            else:
+                _together(d, lambda: None)
+            recs, entries, reference = started
+            counts = _together(d, lambda: _compute_all(p, recs, part))
+            computed, reused = total(d, list(counts))
+            if not d.main:
+                return EvalResult(out=cfg.out, summary=pd.DataFrame(), paired=None, text="", shown=False)
+            return _finish(p, entries, reference, computed, reused)
+    finally:
+        teardown(d)

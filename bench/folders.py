@@ -226,7 +226,7 @@ def claim(
     call created is removed again when the block fails before writing anything else into it.
     """
     folder = Path(folder)
-    existed = check_claim(folder, kind, option, busy_ok=wait)
+    existed = check_claim(folder, kind, option, busy_ok=wait or shared)
     created: list[Path] = []
     if not existed:
         created = [p for p in (folder, *folder.parents) if not p.exists()]
@@ -259,6 +259,7 @@ def _remove_if_untouched(folder: Path, created: list[Path]) -> None:
                 p.rmdir()
 
 
-def sublock(folder: Path, name: str, what: str = "") -> FolderLock:
-    """An exclusive lock on one part of a folder (e.g. one shard of an evaluation)."""
-    return FolderLock(folder, name=name).acquire(what=what or f"{folder} ({name})")
+def sublock(folder: Path, name: str, what: str = "", wait: bool = False) -> FolderLock:
+    """An exclusive lock on one part of a folder (e.g. one shard of an evaluation); with `wait`, a part in
+    use is waited for instead of refused."""
+    return FolderLock(folder, name=name).acquire(wait=wait, what=what or f"{folder} ({name})")

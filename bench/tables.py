@@ -818,6 +818,9 @@ def resolve_paired(paired: Sequence[str], labels: Sequence[str]) -> tuple[str, s
 
 
 def _check_records(out: Path, run: dict) -> None:
+    from bench.shards import check_shards
+
+    check_shards(out, run)
     if not list_method_dirs(out):
         raise BenchError(
             f"{out} holds no records (records/ is missing or empty); the exports there are left as they "

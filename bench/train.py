@@ -46,6 +46,8 @@ from bench.checkpoint import (
     set_rng_state,
 )
 from bench.config import RESUME_LOCKED, TrainConfig
+from bench.device import resolve_device
+from bench.distributed import Dist, agree, setup, teardown
 from bench.errors import BenchError
 from bench.io import read_mask, write_png, write_text
 from bench.loss import TERMS, InpaintingLoss
@@ -230,38 +232,6 @@ def training_files(data: Path | None, size: int) -> list[Path]:
 # ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _setup(cfg: TrainConfig) -> tuple[Dist, torch.device]:
-    """torchrun sets RANK/WORLD_SIZE/LOCAL_RANK: DDP with nccl on CUDA, gloo on CPU."""
-    from bench.device import resolve_device
-
-    device = resolve_device(cfg.device)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist(), device
-    d = Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
-    if device.type == "cuda":
-        device = torch.device("cuda", d.local_rank)
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return d, device
-
-
 def _loader_worker_init(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's signature
     """Data-loader workers die with the trainer, whatever kills it."""
     from bench.procs import die_with_parent
@@ -270,11 +240,8 @@ def _loader_worker_init(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's 
 
 
 def _all_finite(loss: torch.Tensor, d: Dist) -> bool:
-    ok = torch.isfinite(loss.detach()).all().to(torch.float32).reshape(1)
-    if d.enabled:  # every rank must stop together, or the others would hang in the next all-reduce
-        ok = ok.to(loss.device)
-        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-    return bool(ok.item() > 0)
+    # every rank must stop together, or the others would hang in the next all-reduce
+    return agree(d, bool(torch.isfinite(loss.detach()).all()))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -380,7 +347,7 @@ def train(
     check_claim(out, "train", busy_ok=int(os.environ.get("RANK", "0")) > 0)
     if last.exists() and not resume:
         raise BenchError(f"{last} exists: pass --resume to continue that run, or choose another --out")
-    d, device = _setup(cfg)
+    d, device = setup(resolve_device(cfg.device))
     try:
         # Only rank 0 writes (checkpoints, logs, samples), so only rank 0 holds the folder.
         with claim(out, "train") if d.main else contextlib.nullcontext():
@@ -390,8 +357,7 @@ def train(
                 return last
             return _loop(run)
     finally:
-        if d.enabled and dist.is_initialized():
-            dist.destroy_process_group()
+        teardown(d)
 
 
 @dataclass

@@ -19,6 +19,7 @@ MAX_FUNCTION_LINES = 80
 # Lowest first. A module may import modules of its own layer or lower ones, never a higher one.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("bench", "bench.errors", "bench.io", "bench.folders", "bench.procs", "bench.device",
+                    "bench.distributed",
                     "bench.weights", "bench.inputs", "bench.config", "masks.conventions")),
     ("data", ("bench.data",)),
     ("masks", ("masks", "masks.generate", "masks._worker", "masks.sampler", "masks.manifest",
@@ -30,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("inpainters", ("bench.inpainters", "baselines", "baselines.classical", "baselines.patchmatch",
                     "baselines.biharmonic", "baselines.released", "baselines.outputs")),
     ("metrics", ("bench.metrics",)),
-    ("records", ("bench.records",)),
+    ("records", ("bench.records", "bench.shards")),
     ("tables", ("bench.tables", "bench.latex", "bench.report")),
     ("plots", ("bench.plots",)),
     ("evaluate, train", ("bench.evaluate", "bench.train", "bench.adversarial", "bench.export")),

@@ -66,6 +66,13 @@ from bench.tables import parse_list
 @click.option("--metrics", default=None, help="Only these registered metrics, e.g. psnr,ssim,fid.")
 @click.option("--no-figures", is_flag=True, help="Skip the curves and the qualitative grid.")
 @click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Compute only shard I of N (0 <= I < N; job arrays, machines sharing a folder); the last shard "
+    "to finish builds the tables.",
+)
+@click.option(
     "--allow-missing", is_flag=True, help="outputs: methods score the pairs that have a file, skip the rest."
 )
 def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, metrics, **opts) -> None:
@@ -82,6 +89,8 @@ def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, m
     )  # fmt: skip
     set_interrupt_hint(f"finished pairs are kept in {cfg.out}; rerun the same command to resume")
     result = run(cfg)
+    if not result.shown:  # a torchrun rank other than 0: rank 0 reports
+        return
     click.echo(result.text)
     click.echo(
         f"{result.n_pairs} pairs x {len(methods)} method(s): {result.computed} computed now, "
