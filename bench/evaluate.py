@@ -139,6 +139,9 @@ class GroundTruth:
     fingerprint = "ground-truth"
     options: dict[str, Any] = {}
 
+    def __init__(self) -> None:
+        self.pool: dict[str, np.ndarray] = {}  # image digest -> its "real_pool", computed once per process
+
     def inpaint(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:  # noqa: ARG002
         return images
 
@@ -580,7 +583,14 @@ def compute_chunk(
         output = inp.outputs_for(chunk, imgs, msks) if per_pair else inp.inpaint(imgs, msks)
         comp = composite(output.to(imgs.device), imgs, msks)  # I_comp, (B,3,H,W)
         mets = pair_metric_values(comp, imgs, msks, [n for n in names if n in METRICS], p.networks)
-        arrays = _network_outputs(p, comp[rows], reference) if set(names) - set(METRICS) else {}
+        if not set(names) - set(METRICS):
+            arrays = {}
+        elif reference:
+            arrays = {
+                "real_pool": _real_pool(p, [chunk["inputs"].iloc[j].split(":")[0] for j in rows], comp[rows])
+            }
+        else:
+            arrays = _network_outputs(p, comp[rows])
     pfile = mr.write_outputs(int(chunk["pair_id"].iloc[rows[0]]), arrays) if arrays else None
     lines = []
     for r_i, j in enumerate(rows):
@@ -603,13 +613,23 @@ def compute_chunk(
     mr.append(lines)
 
 
-def _network_outputs(p: Prepared, comp: torch.Tensor, reference: bool) -> dict[str, np.ndarray]:
-    """The IS network's outputs this run records: "probs" and/or "pool" of the composited outputs of a
-    method, "real_pool" of the ground truth."""
+def _network_outputs(p: Prepared, comp: torch.Tensor) -> dict[str, np.ndarray]:
+    """The IS network's outputs this run records of a method's composited outputs: "probs" and/or "pool"."""
     out = p.is_network.outputs(comp.to(p.device))
-    if reference:
-        return {"real_pool": out["pool"].detach().cpu().float().numpy()}
     return {n: out[n].detach().cpu().float().numpy() for n in sorted(p.outputs)}
+
+
+def _real_pool(p: Prepared, digests: list[str], images: torch.Tensor) -> np.ndarray:
+    """The ground truth's "real_pool" rows: each distinct image (by content digest) goes through the
+    network once per process, alone, so under cross pairing (an image in every cell) it is not run
+    once per pair, and its value never depends on which chunk, shard or rank met it first."""
+    memo = p.reference.pool
+    for digest, x in zip(digests, images, strict=True):
+        if digest not in memo:
+            memo[digest] = (
+                p.is_network.outputs(x[None].to(p.device))["pool"][0].detach().cpu().float().numpy()
+            )
+    return np.stack([memo[d] for d in digests])
 
 
 def _missing(p: Prepared, state: dict, key: tuple[str, str, str], reference: bool = False) -> set[str]:

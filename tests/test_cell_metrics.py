@@ -172,3 +172,22 @@ def test_lpips_per_pair_with_a_random_backbone(dataset, tmp_path, alex_file, mon
 
     with pytest.raises(BenchError, match="not found"):
         _run(dataset, tmp_path / "q", metrics=("lpips",), lpips_weights=tmp_path / "missing.pth")
+
+
+def test_ground_truth_goes_through_the_network_once_per_image(dataset, tmp_path):
+    """Cross pairing puts each image in every cell: its real features are computed once, not per pair."""
+
+    class Counting(FakeISNet):
+        seen = 0
+
+        def outputs(self, images):
+            Counting.seen += len(images)
+            return super().outputs(images)
+
+    cfg = EvalConfig(data=dataset / "images", masks=dataset / "masks", methods=("telea",), out=tmp_path / "o",
+                     bins=SEL_BINS, batch_size=4, n_boot=50, figures=False, progress=False,
+                     metrics=ALL)  # fmt: skip
+    result = evaluate(cfg, is_network=Counting())
+    n_images = len(list((dataset / "images").iterdir()))
+    assert result.n_pairs == 4 * n_images  # every image in each of the 4 cells
+    assert Counting.seen == result.n_pairs + n_images  # telea's composites per pair, real images once

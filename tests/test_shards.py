@@ -38,7 +38,9 @@ def dataset(tmp_path_factory, astronaut):
     (root / "images").mkdir()
     for i, (y, x) in enumerate([(0, 0), (100, 200), (250, 120), (300, 300), (50, 280)]):
         crop = astronaut[y : y + 200, x : x + 200]
-        write_png(root / "images" / f"im{i}.png", cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
+        write_png(
+            root / "images" / f"im{i}.png", cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+        )
     generate_set(root / "masks", size=SIZE, per_bin=3, bins=SEL_BINS, seed=1, progress=False)
     return root
 
