@@ -34,8 +34,8 @@ from bench import gntipt
 from bench.adversarial import STEPS, build_critics, optimisers
 from bench.checkpoint import LAST, build_model, load_checkpoint
 from bench.config import resolve_config
-from bench.io import write_png
 from bench.distributed import Dist
+from bench.io import write_png
 from bench.train import train
 
 SIZE, BATCH, WORLD, FIXED_STEPS = 32, 2, 2, 4  # GL at 6 steps: phases 1, 2, 3, 3 in the first four
