@@ -189,4 +189,5 @@ def load_is_network(
             raise BenchError(INCEPTION_HELP)
     from bench.features import efficientnet_lite0_weights, load_efficientnet_lite0
 
-    return ISNetwork(STANDIN, load_efficientnet_lite0(dev), "package", efficientnet_lite0_weights(), dev)
+    model = load_efficientnet_lite0().for_inference().to(dev)
+    return ISNetwork(STANDIN, model, "package", efficientnet_lite0_weights(), dev)

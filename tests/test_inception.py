@@ -93,6 +93,15 @@ def test_standin_when_nothing_found() -> None:
     pool = net.outputs(x)["pool"]
     assert pool.shape == (3, 1280)
     assert torch.allclose(net.model._fc(pool).double().softmax(dim=1), p, atol=1e-6)
+    # Its BatchNorms are folded into the convolutions: the same function as the network as published.
+    from bench.features import load_efficientnet_lite0
+
+    plain = load_efficientnet_lite0()
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.model.modules())
+    ref_pool, ref_logits = plain.pool_and_logits(x)
+    got_pool, got_logits = net.model.pool_and_logits(x)
+    assert torch.allclose(got_pool, ref_pool, atol=1e-4) and torch.allclose(got_logits, ref_logits, atol=1e-4)
 
 
 def test_standard_network_not_requested_without_weights() -> None:
