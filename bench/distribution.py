@@ -5,7 +5,9 @@ feature network is chosen elsewhere and the same features serve both metrics.
 
 - `fid_from_features`: the Fréchet distance between Gaussians fitted to the two sets (sample mean,
   covariance with ddof=1). tr sqrt(S1 S2) is computed from symmetric eigendecompositions, see
-  `_trace_sqrt_product`; it equals torch-fidelity's eigenvalue formula without its complex arithmetic.
+  `_trace_sqrt_product`, or, when no set has more samples than D, as the sum of the singular values of
+  an N1 x N2 matrix (the same number, exactly); it equals torch-fidelity's eigenvalue formula without its
+  complex arithmetic.
 - `kid_from_features`: torch-fidelity's KID, the unbiased MMD^2 estimate with the polynomial kernel
   k(x, y) = (gamma x.y + coef0)^degree, averaged over random subsets. The subsets are drawn exactly as
   torch-fidelity draws them (one `np.random.RandomState(seed)`, per subset a choice without replacement
@@ -90,9 +92,18 @@ def fid_from_features(real, fake) -> float:
     """
     real, fake = _check_pair(real, fake, 2, "FID")
     mu1, mu2 = real.mean(axis=0), fake.mean(axis=0)  # (D,)
+    diff = mu1 - mu2
+    if max(len(real), len(fake)) <= real.shape[1]:
+        # Few samples (a cell of a few hundred pairs, 2048-d features): S1 = A^T A and S2 = B^T B with
+        # A, B the centred samples / sqrt(N - 1). The non-zero eigenvalues of S1 S2 are those of
+        # (A B^T)(A B^T)^T, so tr sqrt(S1 S2) is the sum of the singular values of the (N1, N2) matrix
+        # A B^T: exact, and an N x N problem instead of two D x D eigendecompositions.
+        a = (real - mu1) / np.sqrt(len(real) - 1)
+        b = (fake - mu2) / np.sqrt(len(fake) - 1)
+        tr_sqrt = float(np.linalg.svd(a @ b.T, compute_uv=False).sum())
+        return float(diff @ diff + (a * a).sum() + (b * b).sum() - 2.0 * tr_sqrt)
     s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)  # (D, D), ddof=1
     s1, s2 = np.atleast_2d(s1), np.atleast_2d(s2)  # np.cov gives a 0-d array when D == 1
-    diff = mu1 - mu2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * _trace_sqrt_product(s1, s2))
 
 

@@ -32,9 +32,12 @@ def _tf_kid(a: np.ndarray, b: np.ndarray, **kw) -> tuple[float, float]:
     return out[KEY_METRIC_KID_MEAN], out[KEY_METRIC_KID_STD]
 
 
-@pytest.mark.parametrize(("n1", "n2", "d"), [(500, 400, 32), (300, 300, 128), (40, 60, 64)])
+@pytest.mark.parametrize(
+    ("n1", "n2", "d"), [(500, 400, 32), (300, 300, 128), (40, 60, 64), (64, 10, 64), (70, 10, 64)]
+)
 def test_fid_matches_torch_fidelity(n1, n2, d):
-    # (40, 60, 64): both covariances are rank-deficient (N <= D), the case that needs a stable sqrt.
+    # (40, 60, 64): both covariances are rank-deficient (N <= D), the case that needs a stable sqrt; up to
+    # (64, 10, 64) FID is computed from the samples' cross products, from (70, 10, 64) from the covariances.
     real, fake = _features(1, n1, d), _features(2, n2, d, shift=0.3, scale=1.2)
     ours, theirs = fid_from_features(real, fake), _tf_fid(real, fake)
     assert ours == pytest.approx(theirs, rel=1e-6)
