@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 from bench.errors import BenchError
 from bench.loss import composite
+from bench.weights import refuse_mismatch, tensor_names
 from masks.conventions import flip_polarity
 
 # Mean pixel of natural photos (the ImageNet mean, RGB in [0, 1]): the hole fill of networks trained
@@ -53,7 +54,6 @@ PAPER_T_C, PAPER_T_D, PAPER_ITERS = 90_000, 10_000, 500_000  # the paper's sched
 GLOBAL_CONVS, LOCAL_CONVS = 6, 5
 PAPER_GLOBAL_SIZE, PAPER_LOCAL_SIZE = 256, 128
 OUT_ACTS = ("sigmoid", "clip")
-_MAX_NAMES = 8  # tensor names quoted in one error message
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var")
 
 
@@ -428,22 +428,6 @@ def gl_postprocess(
 # ------------------------------------------------------------------------------------ weight loaders
 
 
-def _names(names: Sequence[str]) -> str:
-    names = sorted(names)
-    more = f" (+{len(names) - _MAX_NAMES} more)" if len(names) > _MAX_NAMES else ""
-    return ", ".join(names[:_MAX_NAMES]) + more
-
-
-def _refuse_mismatch(path: Path, missing: Sequence[str], unexpected: Sequence[str]) -> None:
-    parts = []
-    if missing:
-        parts.append(f"missing tensors: {_names(missing)}")
-    if unexpected:
-        parts.append(f"unexpected tensors: {_names(unexpected)}")
-    if parts:
-        raise BenchError(f"{path}: does not match the GL network; " + "; ".join(parts))
-
-
 def _fill(param: Tensor, value: np.ndarray | Tensor, name: str, path: Path) -> None:
     v = torch.as_tensor(np.array(value, dtype=np.float32)) if isinstance(value, np.ndarray) else value
     v = v.detach().to(torch.float32)
@@ -544,7 +528,7 @@ def load_torch7_gl(path: str | Path) -> GLCompletionNet:
         )
     net = GLCompletionNet(width=int(first.shape[0]), mean=mean, scale=1.0, out_act="sigmoid", conv_bias=True)
     missing, unexpected, pending = _t7_match(net, flat, path)
-    _refuse_mismatch(path, missing, unexpected)
+    refuse_mismatch(path, "GL network", missing, unexpected)
     for param, value, name in pending:
         _fill(param, value, name, path)
     return net.eval()
@@ -570,7 +554,7 @@ def _read_t7(path: Path) -> tuple[list[tuple[str, str, dict[str, Any]]], np.ndar
         raise BenchError(f"{path}: expected a table with 'model' and 'mean' (the released format)")
     extra = [k for k, v in fields.items() if k not in ("model", "mean") and isinstance(v, np.ndarray)]
     if extra:
-        raise BenchError(f"{path}: unexpected tensors: {_names(extra)}")
+        raise BenchError(f"{path}: unexpected tensors: {tensor_names(extra)}")
     mean = _t7_mean(fields["mean"], path)
     flat: list[tuple[str, str, dict[str, Any]]] = []
     _t7_flatten(fields["model"], "model", path, flat)
@@ -717,7 +701,7 @@ def load_mmagic_gl(path: str | Path) -> GLCompletionNet:
     missing = [k for k in expected if k not in state]
     known = set(expected) | optional
     unexpected = [k for k in state if k not in known and not k.startswith("disc.")]
-    _refuse_mismatch(path, missing, unexpected)
+    refuse_mismatch(path, "GL network", missing, unexpected)
     for key, param in expected.items():
         _fill(param, state[key], key, path)
     return net.eval()
@@ -744,7 +728,7 @@ def load_mmagic_gl_discriminator(path: str | Path) -> GLDiscriminator:
             )
             if v is None
         ]
-        raise BenchError(f"{path}: missing tensors: {_names(names)}")
+        raise BenchError(f"{path}: missing tensors: {tensor_names(names)}")
     width = int(w0.shape[0])
     sizes = []
     for fc, n in ((fc_g, GLOBAL_CONVS), (fc_l, LOCAL_CONVS)):
@@ -764,7 +748,7 @@ def load_mmagic_gl_discriminator(path: str | Path) -> GLDiscriminator:
     missing = [k for k in expected if k not in state]
     known = set(expected) | optional
     unexpected = [k for k in state if k not in known and not k.startswith("generator.")]
-    _refuse_mismatch(path, missing, unexpected)
+    refuse_mismatch(path, "GL network", missing, unexpected)
     for key, param in expected.items():
         _fill(param, state[key], key, path)
     return disc.eval()

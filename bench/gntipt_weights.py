@@ -22,7 +22,6 @@ a missing or unexpected tensor is refused with a BenchError naming it. Files are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -30,8 +29,8 @@ from torch import Tensor
 
 from bench.errors import BenchError
 from bench.gntipt import GntIptGenerator
+from bench.weights import refuse_mismatch
 
-_MAX_NAMES = 8  # tensor names quoted in one error message
 _MM_FUSE = "generator.stage2.contextual_attention_neck.contextual_attention.fuse_kernel"
 
 
@@ -97,12 +96,6 @@ def _read_state(path: Path) -> dict[str, Tensor]:
     return load_state_dict(path, "weights file")
 
 
-def _names(names: Sequence[str]) -> str:
-    names = sorted(names)
-    more = f" (+{len(names) - _MAX_NAMES} more)" if len(names) > _MAX_NAMES else ""
-    return ", ".join(names[:_MAX_NAMES]) + more
-
-
 def _cnum(state: dict[str, Tensor], first: str, path: Path) -> int:
     w = state.get(first)
     if w is None or w.dim() != 4:
@@ -126,13 +119,7 @@ def _fill(
     }
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected and k not in optional and not k.startswith(skip)]
-    parts = []
-    if missing:
-        parts.append(f"missing tensors: {_names(missing)}")
-    if unexpected:
-        parts.append(f"unexpected tensors: {_names(unexpected)}")
-    if parts:
-        raise BenchError(f"{path}: does not match the GntIpt generator; " + "; ".join(parts))
+    refuse_mismatch(path, "GntIpt generator", missing, unexpected)
     for key, param in expected.items():
         value = state[key]
         if tuple(value.shape) != tuple(param.shape):

@@ -90,3 +90,24 @@ def load_state_dict(path: str | os.PathLike, what: str = "state dict") -> dict[s
             f"{path}: not a state dict of tensors (nor a checkpoint holding one in 'state_dict')"
         )
     return state
+
+
+MAX_NAMES = 8  # tensor names quoted in one error message
+
+
+def tensor_names(names: list[str] | tuple[str, ...]) -> str:
+    """The first MAX_NAMES names, sorted, and how many more: for one-line errors about a weights file."""
+    names = sorted(names)
+    more = f" (+{len(names) - MAX_NAMES} more)" if len(names) > MAX_NAMES else ""
+    return ", ".join(names[:MAX_NAMES]) + more
+
+
+def refuse_mismatch(path: Path, network: str, missing: list[str], unexpected: list[str]) -> None:
+    """A BenchError naming the missing and unexpected tensors of a weights file for `network`, if any."""
+    parts = []
+    if missing:
+        parts.append(f"missing tensors: {tensor_names(missing)}")
+    if unexpected:
+        parts.append(f"unexpected tensors: {tensor_names(unexpected)}")
+    if parts:
+        raise BenchError(f"{path}: does not match the {network}; " + "; ".join(parts))
