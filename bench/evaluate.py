@@ -306,7 +306,7 @@ def _default_paired(labels: Sequence[str]) -> tuple[str, str] | None:
 
 def _select_metrics(cfg: EvalConfig) -> list[Any]:
     """The registered metrics this run asks for, in registry order (IS, FID, KID only with compute_is)."""
-    from bench.metrics import OPT_IN_METRICS, available_metrics
+    from bench.metrics import available_metrics
 
     registry = available_metrics()
     if cfg.metrics is not None:
@@ -314,9 +314,7 @@ def _select_metrics(cfg: EvalConfig) -> list[Any]:
         if unknown:
             raise BenchError(f"unknown metric(s) {', '.join(unknown)}; registered: {', '.join(registry)}")
         return [m for n, m in registry.items() if n in cfg.metrics]
-    return [
-        m for m in registry.values() if (m.network != "is" or cfg.compute_is) and m.name not in OPT_IN_METRICS
-    ]
+    return [m for m in registry.values() if m.network != "is" or cfg.compute_is]
 
 
 def _load_networks(

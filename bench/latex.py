@@ -1,8 +1,9 @@
 """Table 1 as a LaTeX float that fits the text width: booktabs, paper layout, best per column in bold.
 
 Rows are metric blocks x methods, columns are hole-ratio bins x groups {N, B}, as in the paper. The float
-needs only booktabs in the preamble. Widths of the tabular for 7 methods x 5 metrics x 12 columns, measured
-with pdflatex (tests/test_latex.py compiles every variant and fails on an overfull box):
+needs only booktabs in the preamble (and pdflatex's e-TeX, for \\dimexpr). Widths of the tabular for 7
+methods x 5 metrics x 12 columns, measured with pdflatex (tests/test_latex.py compiles every variant and
+fails on an overfull box):
 
 - ``table``, one-column a4 article with 2 cm margins (\\textwidth 483.7 pt): \\footnotesize, one number a
   cell for ci="none" / "separate" (448 pt); for ci="pm" the half-width goes in \\scriptsize on a line below
@@ -11,7 +12,16 @@ with pdflatex (tests/test_latex.py compiles every variant and fails on an overfu
   margins): less column padding for ci="none" (422 pt), \\scriptsize with a \\tiny half-width line for
   ci="pm" (414 pt).
 
-Method names longer than ~15 characters eat into the remaining 20-40 pt.
+Those paddings are preferred, not promised: the width of a column is that of its widest number, which
+depends on the data (FID above 100, a negative KID in bold with its minus sign), the method names and the
+document's font. So the float measures its tabular in the document and, only when it is wider than
+\\linewidth, narrows \\tabcolsep until it is exactly \\linewidth wide (not below _MIN_TABCOLSEP; wider
+still, pdflatex reports the overfull box). With FID and KID (7 metrics) the 7-method table is 481 pt
+(ci="pm") and 483.4 pt (ci="none") wide in the one-column target; the standard two-column ``table*`` with
+ci="none" narrows its padding to ~2.3 pt, and a small real run with negative KIDs in bold (3 methods, one
+column) to ~2.5 pt. The height is not adjusted: 7 methods x 7 metrics with ci="pm" are taller than an a4
+page (LaTeX: "Float too large"); fewer metrics (``metrics_subset``) fit, as does ci="none" on a 2 cm-margin
+a4 page.
 
 >>> s = pd.DataFrame(dict(method=["a", "b"], bin="0.1-0.2", group="N", metric="psnr", mean=[20.0, 21.0],
 ...                       ci_low=np.nan, ci_high=np.nan, n=9, std=1.0))
@@ -40,6 +50,11 @@ _STYLE = {
     (True, False): ("footnotesize", "", 2.5),
     (True, True): ("scriptsize", "tiny", 3.0),
 }
+
+# When the tabular is wider than \linewidth at the padding above, the padding shrinks until it fits, but not
+# below this (pt); a table that does not fit even then overflows, and pdflatex says so.
+_MIN_TABCOLSEP = 1.0
+_TABULAR = "pcbenchtabular"  # the macro holding the tabular, defined inside the float only
 
 _DEFAULT_CAPTION = (
     "Results by hole-to-image area ratio. N: holes may touch the image border; B: holes keep a margin "
@@ -309,9 +324,10 @@ def _float(
     if label:
         out.append(f"\\label{{{_clean_label(label)}}}")
     out += [f"\\{size}", f"\\setlength\\tabcolsep{{{tabcolsep:g}pt}}"]
-    out += [f"\\begin{{tabular}}{{{spec}}}", r"\toprule", *_header(columns, "Metric"), r"\midrule"]
-    out += body
-    out += [r"\bottomrule", r"\end{tabular}"]
+    # The tabular is kept in a macro (local to the float) so that it can be measured, then set.
+    out += [f"\\def\\{_TABULAR}{{%", f"\\begin{{tabular}}{{{spec}}}", r"\toprule"]
+    out += [*_header(columns, "Metric"), r"\midrule", *body, r"\bottomrule", r"\end{tabular}}%"]
+    out += _fit_lines(2 * (len(columns) + 2) - 2)
     if notes:
         # Below the table, left-aligned in the float's width; one paragraph a note.
         out.append(r"\par\smallskip")
@@ -320,6 +336,22 @@ def _float(
         out.append("}")
     out.append(f"\\end{{{env}}}")
     return "\n".join(out) + "\n"
+
+
+def _fit_lines(paddings: int) -> list[str]:
+    """LaTeX that sets the tabular macro at its \\tabcolsep, or, when that is wider than \\linewidth (another
+    font, longer names, wider numbers), with the padding that makes it exactly \\linewidth wide, not below
+    _MIN_TABCOLSEP. `paddings`: the \\tabcolsep's in a row (two a column, none outside the first and last)."""
+    return [
+        f"\\sbox0{{\\{_TABULAR}}}%",
+        r"\ifdim\wd0>\linewidth",
+        # (dimexpr rounds to the nearest sp: adding `paddings` sp rounds the shrink up)
+        f"\\tabcolsep=\\dimexpr\\tabcolsep-(\\wd0-\\linewidth+{paddings}sp)/{paddings}\\relax",
+        f"\\ifdim\\tabcolsep<{_MIN_TABCOLSEP:g}pt \\tabcolsep={_MIN_TABCOLSEP:g}pt\\fi",
+        f"\\sbox0{{\\{_TABULAR}}}%",
+        r"\fi",
+        r"\usebox0",
+    ]
 
 
 def _clean_label(label: str) -> str:

@@ -75,8 +75,6 @@ KINDS: tuple[str, ...] = ("pair", "cell")
 # network's class probabilities and pool features of the composited output, and the pool features of the
 # pair's ground-truth image.
 NETWORK_OUTPUTS: tuple[str, ...] = ("probs", "pool", "real_pool")
-# Registered but computed only when asked for (--metrics): the LaTeX layout does not yet fit their rows.
-OPT_IN_METRICS: tuple[str, ...] = ("fid", "kid")
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,16 @@ def test_fid_and_kid_per_cell_and_over_all_cells_match_the_formulas(dataset, tmp
     assert set(pd.read_csv(tmp_path / "o/summary.csv").query("metric == 'fid'")["label"]) == {"FID*"}
 
 
+def test_fid_and_kid_are_in_the_default_set_and_go_with_the_is_network(dataset, tmp_path):
+    default = _run(dataset, tmp_path / "d")
+    assert set(default.summary.metric) == set(ALL)  # LPIPS has no weights here
+    assert list((tmp_path / "d/records").glob("ground-truth-*"))  # FID/KID's side of the ground truth
+    pd.testing.assert_frame_equal(default.summary, _run(dataset, tmp_path / "a", metrics=ALL).summary)
+    without = _run(dataset, tmp_path / "n", compute_is=False)  # --no-is
+    assert set(without.summary.metric) == set(PAIR_METRICS)
+    assert not list((tmp_path / "n/records").glob("ground-truth-*"))
+
+
 def test_distribution_metrics_added_later_are_computed_alone_and_equal_a_fresh_run(dataset, tmp_path):
     out = tmp_path / "o"
     first = _run(dataset, out, metrics=(*PAIR_METRICS, "is"))

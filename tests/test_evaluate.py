@@ -321,15 +321,15 @@ def test_resize_masks_allows_other_sizes(runner, dataset, tmp_path):
     assert json.loads((tmp_path / "o/run.json").read_text())["resize_masks"] is True
 
 
-def test_no_is_skips_the_inception_score(runner, dataset, tmp_path):
+def test_no_is_skips_the_inception_score_fid_and_kid(runner, dataset, tmp_path):
     out = tmp_path / "o"
     res = _cli(runner, dataset, out, "--method", "mean", "--limit", "2", "--no-is")
     assert res.exit_code == 0, res.output
     s = pd.read_csv(out / "summary.csv")
-    assert "is" not in set(s.metric) and len(s) == 2 * 2 * 4
+    assert not {"is", "fid", "kid"} & set(s.metric) and len(s) == 2 * 2 * 4
     md = (out / "table.md").read_text()
-    assert "| IS" not in md and "Inception" not in md
-    assert not list(out.glob("records/*/probs-*.npz"))
+    assert "| IS" not in md and "Inception" not in md and "| FID" not in md and "| KID" not in md
+    assert not list(out.glob("records/*/probs-*.npz")) and not list(out.glob("records/ground-truth-*"))
 
 
 def test_real_is_network_is_labelled_from_the_network(runner, dataset, tmp_path, monkeypatch):

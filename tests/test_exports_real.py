@@ -46,13 +46,57 @@ def test_report_and_tex_are_written(evaluation):
     ).read_text()
 
 
+def _block(tex: str, label: str) -> dict[str, list[str]]:
+    """method -> cells of the rows of one metric block of table.tex (first float), bold and math removed."""
+    rows, inside = {}, False
+    for line in tex.split("\\end{tabular}")[0].splitlines():
+        parts = [p.strip() for p in re.sub(r"\\\\(\[.*\])?$", "", line).split("&")]
+        if len(parts) > 2 and (parts[0] == label or (inside and parts[0] == "")):
+            inside = True
+            if parts[1]:  # not a ± line
+                cells = [re.sub(r"\\textbf\{(.*)\}", r"\1", c) for c in parts[2:]]
+                rows[parts[1]] = [c.replace("$-$", "-") for c in cells]
+        elif inside:
+            break
+    return rows
+
+
+def test_fid_and_kid_are_in_the_default_tables_with_the_registry_format(evaluation):
+    from bench.metrics import METRICS
+
+    s = pd.read_csv(evaluation / "summary.csv")
+    assert {"is", "fid", "kid"} <= set(s.metric)
+    tex = (evaluation / "table.tex").read_text()
+    columns = [(b.name, g) for b in BINS for g in ("N", "B")]
+    for metric, label in (("fid", "FID$^{*}$"), ("kid", "KID$^{*}$")):
+        block = _block(tex, label)
+        assert list(block) == ["mean", "telea", "ns"]
+        d = METRICS[metric].decimals
+        for method, cells in block.items():
+            assert all(re.fullmatch(rf"-?\d+\.\d{{{d}}}", c) for c in cells), (metric, cells)
+            for (b, g), cell in zip(columns, cells, strict=True):
+                r = s[(s.metric == metric) & (s.method == method) & (s.bin == b) & (s.group == g)]
+                mean = r["mean"].item()
+                # summary.csv keeps 6 significant digits: the shown value is its rounding, up to that.
+                assert abs(float(cell) - mean) <= 0.5 * 10**-d + 1e-5 * abs(mean), (metric, b, g)
+    assert METRICS["kid"].decimals == 3
+
+
 @needs_pdflatex
 def test_real_table_tex_compiles_without_overfull_boxes(evaluation, tmp_path, runner):
-    for args in ([], ["--ci", "none"], ["--ci", "separate"]):
+    # The 2 cm one-column target, and table* in the standard two-column article (\textwidth 452 pt).
+    one, two = ("a4paper", True), ("a4paper,twocolumn", False)
+    variants = [([], *one), (["--ci", "none"], *one), (["--ci", "separate"], *one),
+                (["--two-column"], *two), (["--two-column", "--ci", "none"], *two)]  # fmt: skip
+    for args, options, geometry in variants:
         res = runner.invoke(main, ["tables", str(evaluation), "--no-figures", *args])
         assert res.exit_code == 0, res.output
-        log = compile_latex((evaluation / "table.tex").read_text(), "a4paper", True, tmp_path)
-        assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
+        tex = (evaluation / "table.tex").read_text()
+        assert "FID$^{*}$ & mean" in tex and "KID$^{*}$ & mean" in tex
+        log = compile_latex(tex, options, geometry, tmp_path)
+        assert "Overfull \\hbox" not in log, (args, re.findall(r"Overfull \\hbox.*", log))
+        assert "Float too large" not in log, args
+    runner.invoke(main, ["tables", str(evaluation), "--no-figures"])  # back to the default table.tex
 
 
 @needs_chromium
