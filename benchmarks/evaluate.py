@@ -1,7 +1,7 @@
 """Pairs per second of a whole `bench evaluate` at 512 px, one process against torchrun, in the same run.
 
-    .venv/bin/python benchmarks/evaluate.py [--images 4] [--size 512] [--nproc 2]
-                                            [--method patchmatch ...] [--target-pairs 12000]
+    .venv/bin/python benchmarks/evaluate.py [--images 4] [--size 512] [--nproc 2] [--no-is]
+                                            [--method patchmatch ...] [--target-pairs 12000] [--together-only]
 
 Photos: the first --images of astronaut, chelsea, coffee, rocket, camera... from scikit-image, centre-cropped
 square and resized to --size. Masks: `masks.manifest.generate_set`, 2 per bin, every bin, both groups, so
@@ -10,12 +10,14 @@ folder: inference, L1/PSNR/SSIM/hole L1, the IS network's outputs (IS*, FID*, KI
 the ground truth's outputs for FID/KID, records and tables.
 
 For each method alone, and for all of them in one evaluation, the script times
-`python -m bench evaluate` (one process, torch's default threads) and
-`torchrun --nproc_per_node N -m bench evaluate` (one thread each, torchrun's default). Each command is then
-run again on its finished folder: nothing is computed, so that second time is the fixed cost (start-up,
-validation, tables). The rate is pairs / (first time - second time); the projected wall time of a
---target-pairs evaluation (the paper's 12,000 NVIDIA test masks, one image each) is target / rate plus
-the fixed cost. The projection assumes the rate of these photos and of the protocol's bins in equal shares.
+`python -m bench evaluate` (one process, torch's default threads, --workers 1 and --workers N) and
+`torchrun --nproc_per_node N -m bench evaluate` (one thread each, torchrun's default), each in a fresh
+folder, once on the first photo only (`--limit 1`, 12 pairs) and once on all of them. The difference of
+the two times is the cost of the extra pairs alone: the rate is extra pairs / extra seconds, and what is
+left of the small run's time is the fixed cost (start-up, loading networks, numba's compilation,
+validation, tables). The projected wall time of a --target-pairs evaluation (the paper's 12,000 NVIDIA
+test masks, one image each) is target / rate plus the fixed cost; it assumes the protocol's bins in equal
+shares, as here. The speed-up is the ratio of the rate to the one process's with --workers 1.
 """
 
 from __future__ import annotations
@@ -75,19 +77,19 @@ def timed(cmd: list[str], threads: int | None) -> float:
 
 
 def measure(
-    args, images: Path, masks: Path, methods: list[str], out: Path, nproc: int
-) -> tuple[float, float]:
-    """(first run, second run) seconds of one evaluation."""
+    args, images: Path, masks: Path, methods: list[str], out: Path, mode: tuple[int, int], limit: int
+):
+    """Seconds of one evaluation of the first `limit` photos in a fresh folder; mode: (processes, workers)."""
+    nproc, workers = mode
     cmd = ["-m", "bench", "evaluate", "--data", str(images), "--masks", str(masks), "--out", str(out),
-           "--device", "cpu", "--no-figures", "--batch-size", str(args.batch_size)]  # fmt: skip
+           "--device", "cpu", "--no-figures", "--limit", str(limit), "--workers", str(workers),
+           *(["--no-is"] if args.no_is else [])]  # fmt: skip
     for m in methods:
         cmd += ["--method", m]
     if nproc > 1:
         port = str(29400 + os.getpid() % 500)
         cmd = ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", port, *cmd[1:]]
-    cmd = [sys.executable, *cmd]
-    threads = 1 if nproc > 1 else None
-    return timed(cmd, threads), timed(cmd, threads)
+    return timed([sys.executable, *cmd], 1 if nproc > 1 else None)
 
 
 def hms(s: float) -> str:
@@ -96,34 +98,41 @@ def hms(s: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=4, help=f"photos (at most {len(PHOTOS)}), 12 pairs each")
+    ap.add_argument("--images", type=int, default=4, help=f"photos (2 to {len(PHOTOS)}), 12 pairs each")
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--nproc", type=int, default=2, help="torchrun processes")
-    ap.add_argument("--batch-size", type=int, default=4, help="pairs per chunk (bench evaluate --batch-size)")
     ap.add_argument("--method", action="append", default=None, help=f"default: {', '.join(METHODS)}")
     ap.add_argument("--target-pairs", type=int, default=12000)
+    ap.add_argument("--no-is", action="store_true", help="evaluate with --no-is (no IS, FID, KID)")
+    ap.add_argument("--together-only", action="store_true", help="only all methods in one evaluation")
     args = ap.parse_args()
     methods = args.method or list(METHODS)
     n_pairs = 12 * args.images
     print(f"{n_pairs} pairs at {args.size} px ({args.images} photos x 6 bins x 2 groups), "
           f"{os.cpu_count()} CPUs; torchrun: {args.nproc} processes")  # fmt: skip
-    print(f"{'method':<22} {'procs':>5} {'total s':>8} {'fixed s':>8} {'pairs/s':>8} {'speed-up':>8} "
-          f"{args.target_pairs:>6}-pair projection")  # fmt: skip
+    print(f"{'method':<22} {'procs x workers':>15} {'total s':>8} {'fixed s':>8} {'pairs/s':>8} "
+          f"{'speed-up':>8} {args.target_pairs:>6}-pair projection")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
         images, masks = make_inputs(Path(tmp), args.images, args.size)
-        runs = [[m] for m in methods] + ([methods] if len(methods) > 1 else [])
+        runs = [] if args.together_only else [[m] for m in methods]
+        runs += [methods] if len(methods) > 1 else []
+        # One process (workers 1: the default), one process with a thread per core for the per-image
+        # methods (--workers), torchrun's processes with one thread each.
+        modes = [(1, 1), (1, args.nproc), (args.nproc, 1)]
         for i, ms in enumerate(runs):
             name = ms[0] if len(ms) == 1 else f"all {len(ms)} together"
-            rates = {}
-            for nproc in (1, args.nproc):
-                first, second = measure(args, images, masks, ms, Path(tmp) / f"out-{i}-{nproc}", nproc)
-                rate = n_pairs / max(first - second, 1e-9)
-                rates[nproc] = rate
-                up = f"{rate / rates[1]:.2f}x" if nproc > 1 else ""
-                proj = args.target_pairs / rate + second
-                row = (
-                    f"{name:<22} {nproc:>5} {first:>8.1f} {second:>8.1f} {rate:>8.2f} {up:>8} {hms(proj):>12}"
-                )
+            base = None
+            for mode in modes:
+                tag = f"{i}-{mode[0]}-{mode[1]}"
+                small = measure(args, images, masks, ms, Path(tmp) / f"out-{tag}-a", mode, 1)
+                big = measure(args, images, masks, ms, Path(tmp) / f"out-{tag}-b", mode, args.images)
+                rate = (n_pairs - 12) / max(big - small, 1e-9)
+                fixed = max(small - 12 / rate, 0.0)
+                base = base or rate
+                up = f"{rate / base:.2f}x" if mode != modes[0] else ""
+                proj = args.target_pairs / rate + fixed
+                how = f"{mode[0]} x {mode[1]}"
+                row = f"{name:<22} {how:>15} {big:>8.1f} {fixed:>8.1f} {rate:>8.2f} {up:>8} {hms(proj):>12}"
                 print(row, flush=True)
 
 
