@@ -1,6 +1,7 @@
 """The exports of a real evaluation, opened with the tools their users open them with: table.tex compiled
-by pdflatex in an article with 2 cm margins (no overfull box), report.html rendered by Chromium (its table
-cells equal summary.csv)."""
+by pdflatex in an article with 2 cm margins (no overfull box, no float taller than the page, each float's
+height within bench.latex's estimate), report.html rendered by Chromium (its table cells equal
+summary.csv)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 import cv2
 import pandas as pd
 import pytest
-from test_latex import compile_latex, needs_pdflatex
+from test_latex import FLOAT_HEIGHTS, compile_latex, estimates, float_heights, needs_pdflatex
 from test_report import chromium, needs_chromium, parse
 
 from bench.cli import main
@@ -83,19 +84,26 @@ def test_fid_and_kid_are_in_the_default_tables_with_the_registry_format(evaluati
 
 
 @needs_pdflatex
-def test_real_table_tex_compiles_without_overfull_boxes(evaluation, tmp_path, runner):
-    # The 2 cm one-column target, and table* in the standard two-column article (\textwidth 452 pt).
+def test_real_table_tex_compiles_without_overfull_boxes_or_too_tall_floats(evaluation, tmp_path, runner):
+    # The 2 cm one-column target, and table* in the standard two-column article (\textwidth 452 pt,
+    # \textheight 598 pt).
     one, two = ("a4paper", True), ("a4paper,twocolumn", False)
     variants = [([], *one), (["--ci", "none"], *one), (["--ci", "separate"], *one),
-                (["--two-column"], *two), (["--two-column", "--ci", "none"], *two)]  # fmt: skip
+                (["--two-column"], *two), (["--two-column", "--ci", "none"], *two),
+                (["--two-column", "--ci", "separate"], *two)]  # fmt: skip
     for args, options, geometry in variants:
         res = runner.invoke(main, ["tables", str(evaluation), "--no-figures", *args])
         assert res.exit_code == 0, res.output
         tex = (evaluation / "table.tex").read_text()
         assert "FID$^{*}$ & mean" in tex and "KID$^{*}$ & mean" in tex
-        log = compile_latex(tex, options, geometry, tmp_path)
+        log = compile_latex(FLOAT_HEIGHTS + "\n" + tex, options, geometry, tmp_path)
         assert "Overfull \\hbox" not in log, (args, re.findall(r"Overfull \\hbox.*", log))
         assert "Float too large" not in log, args
+        # The split into floats is decided on an estimate of their height: with the real notes, method
+        # names and numbers it must not fall short of LaTeX's (or a larger table would run off the page).
+        est, heights = estimates(tex), float_heights(log)
+        assert len(est) == len(heights) == tex.count("\\begin{table") >= 1 + ("separate" in args), args
+        assert all(0 <= e - h <= 30 for e, h in zip(est, heights, strict=True)), (args, est, heights)
     runner.invoke(main, ["tables", str(evaluation), "--no-figures"])  # back to the default table.tex
 
 

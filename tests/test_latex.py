@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.latex import CI_MODES, latex_escape, latex_table
+from bench.latex import CI_MODES, TEXT_HEIGHT, latex_escape, latex_table
 
 META = {
     "l1_percent": dict(label="L1 (%)", decimals=2, higher_is_better=False),
@@ -38,6 +38,7 @@ VALUES = {
 PAPER_METRICS = ("l1_percent", "psnr", "ssim", "is", "hole_l1_percent")  # the default set before FID/KID
 BINS = ("0.01-0.1", "0.1-0.2", "0.2-0.3", "0.3-0.4", "0.4-0.5", "0.5-0.6")
 METHODS = ("pconv", "conv", "gl", "pconv_ft", "patchmatch", "telea", "biharmonic")
+QUICK_METHODS = ("pconv", "conv", "gl", "gntipt", "patchmatch", "telea", "ns", "biharmonic", "mean")  # 9
 NOTES = [
     "IS* (stand-in network efficientnet-lite0): Inception Score from the EfficientNet-Lite0 ImageNet "
     "classifier (offline stand-in), not comparable to the paper's IS.",
@@ -50,12 +51,13 @@ NOTES = [
 ]
 
 
-def realistic_summary(seed: int = 0) -> pd.DataFrame:
-    """7 methods x 7 metrics x 6 bins x {N, B} with values and CIs of the size a real run gives."""
+def realistic_summary(seed: int = 0, methods: tuple[str, ...] = METHODS) -> pd.DataFrame:
+    """7 methods (or `methods`) x 7 metrics x 6 bins x {N, B} with values and CIs of the size a real run
+    gives."""
     rng = np.random.default_rng(seed)
     rows = []
     for metric, (lo, hi, half) in VALUES.items():
-        for k, method in enumerate(METHODS):
+        for k, method in enumerate(methods):
             for i, b in enumerate(BINS):
                 for g in ("N", "B"):
                     mean = lo + (hi - lo) * i / 5 * (1 + 0.05 * k) + rng.normal(0, abs(hi - lo) * 0.01)
@@ -140,6 +142,66 @@ def test_separate_gives_a_second_float_of_half_widths_without_is():
     assert "IS$^{*}$ & pconv" in main and "IS$^{*}$" not in half.split(r"\begin{tabular}")[1]
     r = pick(s, "psnr", "gl", "0.5-0.6", "B")
     assert row_cells("PSNR" + half.split("\nPSNR", 1)[1], "gl")[-1] == f"{(r.ci_high - r.ci_low) / 2:.2f}"
+
+
+def metric_rows(float_tex: str) -> list[tuple[str, list[str]]]:
+    """(metric label, its rows) of each metric block of one float's tabular."""
+    body = float_tex.split("\\begin{tabular}")[1].split("\\end{tabular}")[0]
+    body = body.split("\\midrule\n", 1)[1].split("\\bottomrule")[0]
+    return [(b.split(" & ", 1)[0], b.strip().splitlines()) for b in body.split("\\midrule\n")]
+
+
+def split_floats(tex: str) -> list[str]:
+    return re.findall(r"\\begin\{table\*?\}.*?\\end\{table\*?\}", tex, re.S)
+
+
+def header(float_tex: str) -> str:
+    """The float's tabular up to its first metric block: column spec, bins, groups."""
+    return float_tex.split("\\begin{tabular}")[1].split("\\midrule")[0]
+
+
+def test_a_table_taller_than_the_page_is_split_between_metric_blocks():
+    s = realistic_summary(methods=QUICK_METHODS)
+    tex = latex_table(s, META, NOTES, ci="pm", label="tab:t1")
+    whole = latex_table(s, META, NOTES, ci="pm", label="tab:t1", text_height=1e6)
+    first, second = split_floats(tex)
+    assert tex.count("\\begin{table}") == 2 and whole.count("\\begin{table}") == 1
+    assert r"\label{tab:t1}" in first and r"\label{tab:t1-b}" in second and "tab:t1-b" not in first
+    assert r"\caption{Results by hole-to-image area ratio. N: holes" in first
+    assert r"\caption{Results by hole-to-image area ratio (continued).}" in second
+    # Complete tables, same header; blocks whole and in order; notes under the last only.
+    assert header(first) == header(second) == header(whole)
+    blocks = metric_rows(first) + metric_rows(second)
+    assert [b[0] for b in blocks[:3]] == ["L1 (\\%)", "PSNR", "SSIM"]
+    assert [b[0] for b in blocks[3:]] == ["IS$^{*}$", "Hole L1 (\\%)", "FID$^{*}$", "KID$^{*}$"]
+    assert blocks == metric_rows(whole)
+    assert "\\par" not in first and second.count("\\par\n") == len(NOTES)
+    # The estimates that decided it: the whole is too tall for the one-column page, each part is not.
+    (est,) = estimates(whole)
+    assert est > TEXT_HEIGHT[False] >= max(estimates(tex))
+
+
+def test_a_split_never_breaks_a_metric_block_and_separate_splits_both_groups():
+    s = realistic_summary()
+    tex = latex_table(s, META, ["a note"], ci="separate", label="t", text_height=150, star=True)
+    parts = split_floats(tex)
+    labels = [re.search(r"\\label\{(.*)\}", f).group(1) for f in parts]
+    # Too small a page for two blocks: one float a block (7 metrics, then the 4 with a CI).
+    assert labels == ["t", "t-b", "t-c", "t-d", "t-e", "t-f", "t-g", "t-ci", "t-ci-b", "t-ci-c", "t-ci-d"]
+    assert all(len(metric_rows(f)) == 1 and len(metric_rows(f)[0][1]) == len(METHODS) for f in parts)
+    assert [f.count("a note") for f in parts] == [0] * 6 + [1] + [0] * 4
+    assert "half-widths of the confidence intervals (continued)." in parts[-1]
+    assert all(f.startswith("\\begin{table*}") for f in parts)
+
+
+@pytest.mark.parametrize("ci", CI_MODES)
+def test_a_table_that_fits_stays_one_float(ci):
+    # The paper's 5 metrics x 7 methods fit the one-column page, and table* the standard two-column one.
+    s = realistic_summary()
+    for star in (False, True):
+        tex = latex_table(s, META, NOTES, ci=ci, star=star, label="tab:t", metrics_subset=PAPER_METRICS)
+        assert tex.count("\\begin{table") == 1 + (ci == "separate") and "tab:t-b" not in tex
+        assert "(continued)" not in tex
 
 
 def test_star_columns_and_metric_subset():
@@ -249,6 +311,22 @@ def overfull(log: str) -> list[str]:
     return re.findall(r"Overfull \\hbox.*", log)
 
 
+# LaTeX's own check of a float's height (its box against \textheight: "Float too large"), reporting each.
+FLOAT_HEIGHTS = r"""\makeatletter
+\let\testOrigLargeFloatCheck\@largefloatcheck
+\def\@largefloatcheck{\typeout{FLOATHEIGHT=\the\ht\@currbox}\testOrigLargeFloatCheck}
+\makeatother"""
+
+
+def float_heights(log: str) -> list[float]:
+    return [float(h) for h in re.findall(r"FLOATHEIGHT=([\d.]+)pt", log)]
+
+
+def estimates(tex: str) -> list[float]:
+    """The height bench.latex estimated for each float (pt), from the comment at its top."""
+    return [float(h) for h in re.findall(r"^% estimated height ([\d.]+)pt", tex, re.M)]
+
+
 def floats(s: pd.DataFrame, star: bool, notes=NOTES, **kw) -> str:
     tables = [latex_table(s, META, notes, ci=c, star=star, label=f"tab:{c}", **kw) for c in CI_MODES]
     return "\n\\clearpage\n".join(tables)
@@ -279,9 +357,10 @@ def test_default_metrics_table_fits_the_width_by_narrowing_its_padding_only_as_n
     options, geometry, star = WIDE[document]
     s = realistic_summary()
     assert {"fid", "kid"} <= set(s.metric) and (s[s.metric == "kid"]["mean"] < 0).any()
-    text, placed, log = tabulars(floats(s, star), options, geometry, tmp_path)
+    tex = floats(s, star)
+    text, placed, log = tabulars(tex, options, geometry, tmp_path)
     assert not overfull(log), overfull(log)
-    assert len(placed) == 4
+    assert len(placed) == tex.count("\\begin{table") >= 4  # taller than the page: split (see below)
     for t in placed:
         if t.natural <= text:
             assert (t.width, t.sep) == (t.natural, t.first_sep)  # fits as asked: left alone
@@ -289,7 +368,53 @@ def test_default_metrics_table_fits_the_width_by_narrowing_its_padding_only_as_n
             # Exactly the line width (to TeX's rounding), still some padding.
             assert text - 0.01 <= t.width <= text and 1.0 <= t.sep < t.first_sep, (text, t)
     if document == "onecolumn-11pt-2cm":
-        assert all(t.natural > text for t in placed[:3])  # the narrowing was really exercised
+        assert sum(t.natural > text for t in placed) >= 3  # the narrowing was really exercised
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("document", list(DOCUMENTS))
+def test_default_metrics_of_nine_methods_are_split_to_fit_the_page_in_every_ci_mode(document, tmp_path):
+    # The quick profile's 9 methods x 7 metrics: taller than the page in every mode (means alone: 761 pt),
+    # so each is split into two floats (and the half-widths of "separate" take a third).
+    options, geometry, star = DOCUMENTS[document]
+    tex = floats(realistic_summary(methods=QUICK_METHODS), star)
+    assert tex.count("\\begin{table") == 7 and tex.count("(continued)") == 3
+    log = compile_latex(FLOAT_HEIGHTS + "\n" + tex, options, geometry, tmp_path)
+    assert "Float too large" not in log
+    assert not overfull(log), overfull(log)
+    heights = float_heights(log)
+    assert len(heights) == 7 and all(0 <= e - h <= 10 for e, h in zip(estimates(tex), heights, strict=True))
+
+
+LONG_CAPTION = "A caption of several sentences, as a paper may want one. " * 6
+LONG_NOTES = [*NOTES, *(f"Note {i}: a further remark on the runs of this table." for i in range(4))]
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("document", list(DOCUMENTS))
+def test_height_estimate_is_never_below_the_compiled_float(document, tmp_path):
+    # The estimate that decides the split, against LaTeX's height of each float: 1 to 12 methods, 1, 5 or 7
+    # metrics, every ci mode, short and long captions and notes. Never below (a float would run off the
+    # page); a few pt above with the default caption and notes, more where the generous count of caption
+    # and note lines (_CHAR_WIDTH, _LINE_WIDTH) counts a line or two too many.
+    options, geometry, star = DOCUMENTS[document]
+    tables, usual = [], []
+    for n in (1, 3, 7, 9, 12):
+        s = realistic_summary(methods=(*QUICK_METHODS, "lama", "mat", "comodgan")[:n])
+        for subset in (["psnr"], PAPER_METRICS, None):
+            for caption, notes in ((None, NOTES), ("Results.", []), (LONG_CAPTION, LONG_NOTES)):
+                for ci in CI_MODES:
+                    kw = dict(ci=ci, star=star, metrics_subset=subset, caption=caption)
+                    tables.append(tex := latex_table(s, META, notes, **kw))
+                    usual += [caption is None] * tex.count("\\begin{table")
+    tex = "\n\\clearpage\n".join(tables)
+    log = compile_latex(FLOAT_HEIGHTS + "\n" + tex, options, geometry, tmp_path)
+    assert "Float too large" not in log and not overfull(log), overfull(log)
+    heights, est = float_heights(log), estimates(tex)
+    assert len(heights) == len(est) == len(usual)
+    over = [e - h for e, h in zip(est, heights, strict=True)]
+    assert min(over) >= 0, min(over)
+    assert max(o for o, u in zip(over, usual, strict=True) if u) <= 8 and max(over) <= 30, max(over)
 
 
 @needs_pdflatex
