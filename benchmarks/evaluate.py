@@ -87,8 +87,7 @@ def measure(
     for m in methods:
         cmd += ["--method", m]
     if nproc > 1:
-        port = str(29400 + os.getpid() % 500)
-        cmd = ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", port, *cmd[1:]]
+        cmd = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), *cmd[1:]]
     return timed([sys.executable, *cmd], 1 if nproc > 1 else None)
 
 

@@ -140,8 +140,8 @@ def _cli_eval(ds: Path, out: Path, torchrun: bool) -> subprocess.CompletedProces
             "--method", "mean", "--method", "telea", "--ratio", "0.1-0.3", "--batch-size", "4",
             "--metrics", ",".join(METRICS), "--no-figures", "--device", "cpu", "--out", str(out)]  # fmt: skip
     if torchrun:
-        port = str(29700 + os.getpid() % 1000)
-        args = ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port, *args[1:]]
+        # --standalone: a rendezvous on a free local port (a fixed port could be taken)
+        args = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args[1:]]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, env=env,
                           timeout=300)  # fmt: skip
