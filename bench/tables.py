@@ -579,16 +579,18 @@ def format_table_latex(
     star: bool = False,
     columns: Sequence[tuple[str, str]] | None = None,
     metrics: Sequence[str] | None = None,
+    text_height: float | None = None,
 ) -> str:
-    """The paper layout as a LaTeX float that fits the text width (bench.latex): booktabs, best per column
-    in bold, the notes below. ci: "pm" (± under each mean), "none" (the paper's look) or "separate" (a
-    second table of half-widths); `star` gives a table* for two-column papers."""
+    """The paper layout as LaTeX floats that fit the text width and height (bench.latex): booktabs, best per
+    column in bold, the notes below. ci: "pm" (± under each mean), "none" (the paper's look) or "separate"
+    (a second table of half-widths); `star` gives a table* for two-column papers; `text_height`: the
+    document's \\textheight in pt (default: bench.latex.TEXT_HEIGHT)."""
     from bench.latex import latex_table
 
     ctx = ctx or TableContext()
     names = metric_order(list(dict.fromkeys(summary["metric"])), ctx.metrics)
     return latex_table(summary, latex_metrics(ctx, names), ctx.notes(), ci=ci, columns=columns,
-                       metrics_subset=metrics, star=star)  # fmt: skip
+                       metrics_subset=metrics, star=star, text_height=text_height)  # fmt: skip
 
 
 def table_csv(summary: pd.DataFrame, ctx: TableContext | None = None) -> str:
@@ -629,7 +631,7 @@ def write_exports(
 ) -> list[Path]:
     """Write summary.csv, paired.csv and the tables asked for into `out`, atomically. Returns the paths.
 
-    `latex`: options of format_table_latex (ci, star, columns, metrics)."""
+    `latex`: options of format_table_latex (ci, star, columns, metrics, text_height)."""
     out = Path(out)
     written = []
     write_csv(out / "summary.csv", summary_for_export(summary, ctx), float_format="%.6g")

@@ -104,6 +104,14 @@ def test_real_table_tex_compiles_without_overfull_boxes_or_too_tall_floats(evalu
         est, heights = estimates(tex), float_heights(log)
         assert len(est) == len(heights) == tex.count("\\begin{table") >= 1 + ("separate" in args), args
         assert all(0 <= e - h <= 30 for e, h in zip(est, heights, strict=True)), (args, est, heights)
+    # A shorter page (--text-height, as for an 11 pt paper): more floats, each fitting that page.
+    res = runner.invoke(main, ["tables", str(evaluation), "--no-figures", "--text-height", "300"])
+    assert res.exit_code == 0, res.output
+    tex = (evaluation / "table.tex").read_text()
+    page = "\\usepackage[margin=2cm,textheight=300pt]{geometry}"
+    log = compile_latex(FLOAT_HEIGHTS + "\n" + tex, "a4paper", False, tmp_path, preamble=page)
+    assert "Float too large" not in log and "Overfull \\hbox" not in log
+    assert tex.count("\\begin{table}") > 1 and all(h <= 300 for h in float_heights(log))
     runner.invoke(main, ["tables", str(evaluation), "--no-figures"])  # back to the default table.tex
 
 

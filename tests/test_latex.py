@@ -253,12 +253,15 @@ DOCUMENTS = {
 }
 
 
-def compile_latex(body: str, options: str, geometry: bool, tmp: Path, packages: str = "booktabs") -> str:
+def compile_latex(
+    body: str, options: str, geometry: bool, tmp: Path, packages: str = "booktabs", preamble: str = ""
+) -> str:
     """pdflatex a minimal document around `body`; returns the log (the run must succeed)."""
     doc = "\n".join([
         f"\\documentclass[{options}]{{article}}",
         "\\usepackage[margin=2cm]{geometry}" if geometry else "",
         f"\\usepackage{{{packages}}}",
+        preamble,
         "\\begin{document}",
         "\\typeout{TEXTWIDTH=\\the\\textwidth}",
         body,

@@ -37,13 +37,21 @@ from bench.errors import BenchError
 @click.option("--two-column", is_flag=True, help="table.tex as a table* for two-column papers.")
 @click.option("--columns", default=None, help="table.tex columns, e.g. 0.1-0.2:N,0.1-0.2:B (default: all).")
 @click.option("--metrics", default=None, help="table.tex metrics, e.g. l1_percent,psnr,ssim (default: all).")
-def tables(directory, formats, reference, paired, no_figures, ci, two_column, columns, metrics) -> None:
+@click.option(
+    "--text-height",
+    type=click.FloatRange(min=50),
+    default=None,
+    help="Your document's \\textheight in pt, divided by 1.2 (11 pt) or 1.3 (12 pt fonts); table.tex splits "
+    "into floats that fit it [default: a4 with 2 cm margins; --two-column: the standard two-column a4].",
+)
+def tables(directory, formats, reference, paired, no_figures, ci, two_column, columns, metrics, text_height):
     """Rebuild the tables of an evaluation folder from its stored records."""
     from bench.tables import build_tables, default_reference_path, parse_columns, parse_formats, parse_list
 
     if reference is not None and not Path(reference).is_file():
         raise BenchError(f"--reference {reference} does not exist")
-    latex = dict(ci=ci, star=two_column, columns=parse_columns(columns), metrics=parse_list(metrics))
+    latex = dict(ci=ci, star=two_column, columns=parse_columns(columns), metrics=parse_list(metrics),
+                 text_height=text_height)  # fmt: skip
     result = build_tables(
         directory, formats=parse_formats(formats), paired=pair_arg(paired),
         reference=reference or default_reference_path(), latex=latex,
