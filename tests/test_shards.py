@@ -170,3 +170,16 @@ def test_torchrun_equals_one_process_and_resumes_a_killed_rank(dataset, tmp_path
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"{lost} computed now" in r.stdout, r.stdout[-2000:]
     assert (two / "summary.csv").read_bytes() == (one / "summary.csv").read_bytes()
+
+
+def test_cli_shards(dataset, tmp_path, runner):
+    out = tmp_path / "o"
+    args = ["evaluate", "--data", str(dataset / "images"), "--masks", str(dataset / "masks"), "--method",
+            "mean", "--ratio", "0.1-0.3", "--no-figures", "--out", str(out)]  # fmt: skip
+    r = runner.invoke(cli, [*args, "--shard", "2/2"])
+    assert r.exit_code == 2 and "--shard '2/2'" in r.output and not out.exists(), r.output
+    r = runner.invoke(cli, [*args, "--shard", "0/2"])
+    assert r.exit_code == 0 and "(shard 0/2)" in r.output and "shard(s) 1/2 " in r.output, r.output
+    assert "Wrote" not in r.output
+    r = runner.invoke(cli, [*args, "--shard", "1/2"])
+    assert r.exit_code == 0 and "Wrote: summary.csv" in r.output, r.output

@@ -92,7 +92,9 @@ def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, m
     if not result.shown:  # a torchrun rank other than 0: rank 0 reports
         return
     click.echo(result.text)
+    wrote = f" Wrote: {', '.join(p.name for p in result.files)} in {cfg.out}" if result.files else ""
+    part = f" (shard {cfg.shard})" if cfg.shard else ""
     click.echo(
-        f"{result.n_pairs} pairs x {len(methods)} method(s): {result.computed} computed now, "
-        f"{result.reused} reused from records. Wrote: {', '.join(p.name for p in result.files)} in {cfg.out}"
+        f"{result.n_pairs} pairs x {len(methods)} method(s){part}: {result.computed} computed now, "
+        f"{result.reused} reused from records.{wrote}"
     )
