@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -67,7 +68,7 @@ class EvalConfig:
     groups: tuple[Group, ...] = GROUPS
     limit: int | None = None
     device: str = "auto"
-    workers: int = 1
+    workers: int | None = None  # threads for loading and per-image methods; None: auto_workers()
     seed: int = 0
     pairing: str = "cross"  # bench.pairing.PAIRINGS: cross (every image in every cell) or distinct
     batch_size: int = 8
@@ -698,7 +699,8 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
     Under torchrun the ranks share the chunks (`_evaluate_ranks`); with `cfg.shard` this process computes
     one shard (`_evaluate_shard`).
     """
-    cfg = replace(cfg, out=Path(cfg.out), bins=tuple(cfg.bins), groups=tuple(Group(g) for g in cfg.groups))
+    cfg = replace(cfg, out=Path(cfg.out), bins=tuple(cfg.bins), groups=tuple(Group(g) for g in cfg.groups),
+                  workers=auto_workers() if cfg.workers is None else cfg.workers)  # fmt: skip
     if cfg.shard is not None:
         if from_env().enabled:
             raise BenchError("--shard is for separate jobs; under torchrun the ranks share the work already")
@@ -710,6 +712,12 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
         recs, entries, reference = _start(p)
         computed, reused = _compute_all(p, recs)
         return _finish(p, entries, reference, computed, reused)
+
+
+def auto_workers() -> int:
+    """One thread per core, shared by the processes torchrun started on this machine. Per-image methods
+    seed each image by its content, so their outputs do not depend on this number."""
+    return max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
 def _start(p: Prepared, part: Part | None = None, shards: int = 0) -> tuple[list, list, dict | None]:

@@ -183,3 +183,15 @@ def test_cli_shards(dataset, tmp_path, runner):
     assert "Wrote" not in r.output
     r = runner.invoke(cli, [*args, "--shard", "1/2"])
     assert r.exit_code == 0 and "Wrote: summary.csv" in r.output, r.output
+
+
+def test_default_workers_share_the_cores_between_torchrun_processes(monkeypatch):
+    from bench.evaluate import auto_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert auto_workers() == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert auto_workers() == 4
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert auto_workers() == 1

@@ -40,7 +40,11 @@ from bench.tables import parse_list
 )
 @out_option("Evaluation folder: records, run.json, tables, figures.", DEFAULTS.out)
 @device_option(DEFAULTS.device)
-@workers_option("Threads for loading pairs and for per-image methods.", DEFAULTS.workers)
+@workers_option(
+    "Threads for loading pairs and for per-image methods "
+    "[default: one per core, shared by torchrun's processes].",
+    DEFAULTS.workers,
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True)
 @seed_option("Seed of the image-mask pairing.", DEFAULTS.seed)
 @pairing_option(DEFAULTS.pairing)
