@@ -809,11 +809,10 @@ def _evaluate_ranks(cfg: EvalConfig, is_network: Any) -> EvalResult:
                 return None
 
             started = _together(d, start_main)
-            if not d.main:  # after rank 0 has moved stale folders aside and written method.json
-                started = _together(d, lambda: (*open_records(p, part, retire=False), None))
-            else:
-                _together(d, lambda: None)
-            recs, entries, reference = started
+            # The other ranks open their records once rank 0 has moved stale folders aside and written
+            # method.json (rank 0 only waits at this barrier).
+            opened = _together(d, lambda: None if d.main else (*open_records(p, part, retire=False), None))
+            recs, entries, reference = started if d.main else opened
             counts = _together(d, lambda: _compute_all(p, recs, part))
             computed, reused = total(d, list(counts))
             if not d.main:
