@@ -152,8 +152,10 @@ class PerImageInpainter(Inpainter):
     """A method that works on one (H,W,3) numpy image at a time, run over a batch with `workers` threads.
 
     Subclasses implement `fill_one(image, valid, seed) -> (H,W,3)`; it is only called on images that have
-    both hole and valid pixels (no hole: returned unchanged; all hole: HOLE_FILL). Threads give real
-    parallelism because the heavy parts (cv2, numba nogil, skimage/numpy) release the GIL.
+    both hole and valid pixels (no hole: returned unchanged; all hole: HOLE_FILL). `seed` is
+    `image_seed(options["seed"], image, valid)` for a method with a "seed" option, else 0 (hashing the
+    image costs ~4 ms at 512 px, wasted on a deterministic method). Threads give real parallelism because
+    the heavy parts (cv2, numba nogil, skimage/numpy) release the GIL.
     """
 
     runtime_defaults: ClassVar[dict[str, Any]] = {"workers": 1}
@@ -166,7 +168,7 @@ class PerImageInpainter(Inpainter):
             return image
         if not valid.any():
             return np.full_like(image, HOLE_FILL)
-        seed = image_seed(int(self.options.get("seed", 0)), image, valid)
+        seed = image_seed(int(self.options["seed"]), image, valid) if "seed" in self.options else 0
         out = self.fill_one(image, valid, seed)
         return np.asarray(out, dtype=np.float32).reshape(image.shape)
 
