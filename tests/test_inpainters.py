@@ -139,6 +139,31 @@ def test_register_and_per_image_seed_independent_of_batch():
     assert image_seed(5, a, v) == image_seed(5, a.copy(), v.copy()) != image_seed(5, a, ~v)
 
 
+def test_unseeded_methods_get_seed_zero_without_hashing(monkeypatch):
+    import bench.inpainters as inpainters
+
+    seen: list[int] = []
+
+    @register("_test_unseeded")
+    class Unseeded(PerImageInpainter):
+        name = "_test_unseeded"
+        defaults = {"level": 0.25}
+
+        def fill_one(self, image, valid, seed):
+            seen.append(seed)
+            return np.full_like(image, self.options["level"])
+
+    def no_hash(*args):
+        raise AssertionError("image_seed called for a method without a seed option")
+
+    monkeypatch.setattr(inpainters, "image_seed", no_hash)
+    msks = torch.ones(2, 1, 6, 6)
+    msks[..., 1:3, 2:5] = 0
+    out = get_inpainter("_test_unseeded").inpaint(torch.rand(2, 3, 6, 6), msks)
+    assert seen == [0, 0]
+    assert torch.all(out[..., 1:3, 2:5] == 0.25)
+
+
 def test_learned_methods_need_a_checkpoint(tmp_path):
     for name in ("pconv", "conv"):
         with pytest.raises(BenchError, match="checkpoint"):
