@@ -398,7 +398,9 @@ def _workspace(own_s, own_e, sptr, cptr, child):
 
 
 @njit(cache=True, nogil=True)
-def _front(i, s0, s, r, m, pos, indptr, indices, data, sptr, sidx, cptr, child, front, stack, top):
+def _front(
+    i, s0, s, r, m, pos, indptr, indices, data, sptr, sidx, cptr, child, front, stack, top, loc, run_end
+):
     """Assemble node i's (m, m) frontal matrix (upper triangle) in `front`: its own rows of the system
     plus its children's update matrices, which lie on top of `stack` (each (rc, rc), C order) and are
     popped. Returns the new stack top."""
@@ -416,16 +418,29 @@ def _front(i, s0, s, r, m, pos, indptr, indices, data, sptr, sidx, cptr, child, 
     for z in range(cptr[i], cptr[i + 1]):
         rc = sptr[child[z] + 1] - sptr[child[z]]
         start -= rc * rc
+    flat = front.reshape(-1)
     at = start
     for z in range(cptr[i], cptr[i + 1]):
         c = child[z]
         rc = sptr[c + 1] - sptr[c]
         base = sptr[c]
+        # The child's unknowns' columns in this front, and where each run of consecutive columns ends:
+        # the update is added run by run, as contiguous loops.
         for a in range(rc):
-            pa = pos[sidx[base + a]]
+            loc[a] = pos[sidx[base + a]]
+        run_end[rc - 1] = rc
+        for a in range(rc - 2, -1, -1):
+            run_end[a] = run_end[a + 1] if loc[a + 1] == loc[a] + 1 else a + 1
+        for a in range(rc):
+            off = loc[a] * m
             row = at + a * rc
-            for b in range(a, rc):
-                front[pa, pos[sidx[base + b]]] += stack[row + b]
+            b = a
+            while b < rc:
+                e = run_end[b]
+                dst = off + loc[b] - b
+                for t in range(b, e):
+                    flat[dst + t] += stack[row + t]
+                b = e
         at += rc * rc
     return start
 
@@ -449,6 +464,8 @@ def _factor(indptr, indices, data, own_s, own_e, sptr, sidx, cptr, child):
     pos = np.empty(n, np.int64)
     front_size, stack_size = _workspace(own_s, own_e, sptr, cptr, child)
     work = np.empty(front_size)
+    loc = np.empty(n, np.int64)
+    run_end = np.empty(n, np.int64)
     stack = np.empty(stack_size)
     top = 0
     ch = np.empty(4, np.uint8)
@@ -467,7 +484,26 @@ def _factor(indptr, indices, data, own_s, own_e, sptr, sidx, cptr, child):
         m = s + r
         flat = work[: m * m]
         front = flat.reshape((m, m))
-        top = _front(i, s0, s, r, m, pos, indptr, indices, data, sptr, sidx, cptr, child, front, stack, top)
+        top = _front(
+            i,
+            s0,
+            s,
+            r,
+            m,
+            pos,
+            indptr,
+            indices,
+            data,
+            sptr,
+            sidx,
+            cptr,
+            child,
+            front,
+            stack,
+            top,
+            loc,
+            run_end,
+        )
         iv[0] = s
         iv[1] = m
         iv[2] = r
