@@ -53,7 +53,10 @@ _LITE0_TAPS = (0, 2, 4)
 
 
 class _SameConv2d(nn.Conv2d):
-    """Conv2d with TensorFlow 'SAME' padding (the weights were trained with it: asymmetric at stride 2)."""
+    """Conv2d with TensorFlow 'SAME' padding (the weights were trained with it: asymmetric at stride 2).
+
+    Symmetric padding is left to the convolution itself: the same zeros, without a padded copy of the
+    input (tests/test_features.py checks it against padding by hand)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ih, iw = x.shape[-2:]
@@ -61,8 +64,11 @@ class _SameConv2d(nn.Conv2d):
         sh, sw = self.stride
         ph = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
         pw = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
-        if ph or pw:
-            x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+        if ph % 2 == 0 and pw % 2 == 0:
+            return F.conv2d(
+                x, self.weight, self.bias, self.stride, (ph // 2, pw // 2), self.dilation, self.groups
+            )
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
@@ -85,8 +91,9 @@ class _MBConv(nn.Module):
         self.skip = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
-        h = F.relu6(self._bn1(self._depthwise_conv(h)))
+        # In place: a convolution's (or BatchNorm's) fresh output, which no backward pass reads.
+        h = F.relu6(self._bn0(self._expand_conv(x)), inplace=True) if self.expand else x
+        h = F.relu6(self._bn1(self._depthwise_conv(h)), inplace=True)
         h = self._bn2(self._project_conv(h))
         return h + x if self.skip else h
 
@@ -120,7 +127,7 @@ class EfficientNetLite0(nn.Module):
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Three maps at strides 2, 4, 8 of the input (16, 24, 40 channels)."""
-        h = F.relu6(self._bn0(self._conv_stem(self._normalise(x))))
+        h = F.relu6(self._bn0(self._conv_stem(self._normalise(x))), inplace=True)
         out = []
         for i, block in enumerate(self._blocks[: _LITE0_TAPS[-1] + 1]):
             h = block(h)
@@ -134,10 +141,10 @@ class EfficientNetLite0(nn.Module):
             x = F.interpolate(
                 x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False, antialias=True
             )
-        h = F.relu6(self._bn0(self._conv_stem(self._normalise(x))))
+        h = F.relu6(self._bn0(self._conv_stem(self._normalise(x))), inplace=True)
         for block in self._blocks:
             h = block(h)
-        h = F.relu6(self._bn1(self._conv_head(h)))
+        h = F.relu6(self._bn1(self._conv_head(h)), inplace=True)
         pool = torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)
         return pool, self._fc(pool)
 

@@ -75,3 +75,51 @@ def test_bad_weights_and_names(tmp_path, no_hub_cache):
     with pytest.raises(BenchError, match="unknown feature network"):
         load_feature_net("resnet")
     assert load_feature_net("none")(torch.rand(1, 3, 8, 8)) == []
+
+
+@pytest.mark.parametrize("size", [(9, 9), (10, 7), (1, 4)])
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (5, 1), (3, 2), (5, 2)])
+def test_same_conv_equals_explicit_tf_padding(size, kernel, stride):
+    """TF 'SAME': output ceil(n / stride); the padding (total p) is split p // 2 before, the rest after.
+    Reference: the input zero-padded by hand, then an unpadded convolution."""
+    from bench.features import _SameConv2d
+
+    g = torch.Generator().manual_seed(kernel * 10 + stride)
+    conv = _SameConv2d(4, 4, kernel, stride, groups=4, bias=True)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+        conv.bias.copy_(torch.randn(4, generator=g))
+    x = torch.randn(2, 4, *size, generator=g)
+    pads = []
+    for n in reversed(size):  # F.pad wants the last dimension first
+        total = max((-(-n // stride) - 1) * stride + kernel - n, 0)
+        pads += [total // 2, total - total // 2]
+    ref = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(x, pads), conv.weight, conv.bias, stride, groups=4
+    )
+    out = conv(x)
+    assert out.shape[-2:] == tuple(-(-n // stride) for n in size)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)
+
+
+def test_lite0_features_backpropagate_through_inplace_relu6():
+    """The in-place ReLU6s must not break gradients through the frozen feature net (the perceptual loss):
+    the input gradient equals the one through an out-of-place copy of the same network."""
+    import torch.nn.functional as F
+
+    import bench.features as features
+
+    torch.manual_seed(0)
+    net = features.EfficientNetLite0().eval()
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    sum(f.square().mean() for f in net.features(x)).backward()
+    grad = x.grad.clone()
+    x.grad = None
+    relu6 = F.relu6
+    try:
+        features.F.relu6 = lambda t, inplace=False: relu6(t)
+        sum(f.square().mean() for f in net.features(x)).backward()
+    finally:
+        features.F.relu6 = relu6
+    assert grad.abs().sum() > 0
+    torch.testing.assert_close(grad, x.grad)
