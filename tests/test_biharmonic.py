@@ -131,3 +131,17 @@ def test_inpainter_rejects_bad_options() -> None:
     with pytest.raises(Exception, match="split_into_regions"):
         get_inpainter("biharmonic", split_into_regions=True)
     get_inpainter("biharmonic", split_into_regions=True, solver="skimage")
+
+
+def test_workspace_follows_the_update_stack_of_a_hand_made_tree() -> None:
+    """Postorder tree 0, 1 -> 2; 2, 3 -> 4 (root), one own unknown each, r = 2, 3, 1, 2, 0 update
+    unknowns. Fronts are (1 + r)^2: the largest is 4^2. The stack holds node 0's 2^2 and node 1's 3^2
+    (13) until node 2 pops both and pushes 1^2; node 3 pushes 2^2 (5); the root pops both."""
+    from baselines.biharmonic import _workspace
+
+    own_s = np.arange(5, dtype=np.int64)
+    own_e = own_s + 1
+    sptr = np.array([0, 2, 5, 6, 8, 8], dtype=np.int64)
+    cptr = np.array([0, 0, 0, 2, 2, 4], dtype=np.int64)
+    child = np.array([0, 1, 2, 3], dtype=np.int64)
+    assert tuple(_workspace(own_s, own_e, sptr, cptr, child)) == (16, 13)
