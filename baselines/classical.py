@@ -1,4 +1,5 @@
-"""Classical, non-learned inpainters: `mean` (the floor), `telea`, `ns` (OpenCV) and `biharmonic` (skimage).
+"""Classical, non-learned inpainters: `mean` (the floor), `telea`, `ns` (OpenCV's, run by default by the
+bit-exact numba port in baselines.fmm) and `biharmonic` (skimage).
 
 All follow bench.inpainters' conventions; hole-polarity conversion for OpenCV / skimage goes through
 masks.conventions.flip_polarity only.
@@ -52,18 +53,42 @@ def _cv2_hole_mask(valid: np.ndarray) -> np.ndarray:
 
 
 class _CV2Inpainter(PerImageInpainter):
+    """cv2.inpaint's fast-marching methods. impl="numba" (default): baselines.fmm, the same uint8 output
+    as cv2.inpaint bit for bit (verified against OpenCV 5.1: tests/test_fmm.py, benchmarks/fmm.py), several
+    times faster; impl="opencv": cv2.inpaint itself. The outputs being identical, `impl` is a runtime
+    option (outside the fingerprint). With another installed OpenCV version the numba code stays the
+    default and its output is this method's definition; impl="opencv" then runs that version's cv2.
+    """
+
     flag: ClassVar[int] = cv2.INPAINT_TELEA
     defaults: ClassVar[dict[str, Any]] = {"radius": DEFAULT_RADIUS}
+    runtime_defaults: ClassVar[dict[str, Any]] = {**PerImageInpainter.runtime_defaults, "impl": "numba"}
+    IMPLS: ClassVar[tuple[str, ...]] = ("numba", "opencv")
+
+    def __init__(self, **options: Any) -> None:
+        from bench.errors import BenchError
+
+        super().__init__(**options)
+        impl = self.runtime["impl"]
+        if impl not in self.IMPLS:
+            raise BenchError(f"method {self.name!r}: impl={impl!r}; known: {', '.join(self.IMPLS)}")
 
     def fill_one(self, image: np.ndarray, valid: np.ndarray, seed: int) -> np.ndarray:
         radius = float(self.options["radius"])
-        out = cv2.inpaint(_to_u8(image, valid), _cv2_hole_mask(valid), radius, self.flag)
+        img8, hole8 = _to_u8(image, valid), _cv2_hole_mask(valid)
+        if self.runtime["impl"] == "numba":
+            from baselines import fmm
+
+            fill = fmm.inpaint_telea if self.flag == cv2.INPAINT_TELEA else fmm.inpaint_ns
+            out = fill(img8, hole8, radius)
+        else:
+            out = cv2.inpaint(img8, hole8, radius, self.flag)
         return out.astype(np.float32) / 255.0
 
 
 @register("telea")
 class TeleaInpainter(_CV2Inpainter):
-    """OpenCV's fast-marching method (Telea 2004)."""
+    """OpenCV's fast-marching method (Telea 2004); impl="numba" (default) or "opencv", same output."""
 
     name = "telea"
     flag = cv2.INPAINT_TELEA
@@ -71,7 +96,8 @@ class TeleaInpainter(_CV2Inpainter):
 
 @register("ns")
 class NSInpainter(_CV2Inpainter):
-    """OpenCV's Navier-Stokes method (Bertalmio et al. 2001)."""
+    """OpenCV's Navier-Stokes method (Bertalmio et al. 2001); impl="numba" (default) or "opencv", same
+    output."""
 
     name = "ns"
     flag = cv2.INPAINT_NS
