@@ -447,12 +447,63 @@ def _front(
 
 # Not cached: numba cannot cache code that calls ctypes function pointers (compiled once per process).
 @njit(nogil=True)
+def _dense_step(flat, s, m, r, ch, iv, dv):
+    """The dense work on one (m, m) front (C order, upper triangle), in place: L11 = chol of its own
+    (s, s) block (dpotrf), L21 (dtrsm), the Schur complement of the trailing (r, r) block (dsyrk).
+    False: not positive definite."""
+    iv[0] = s
+    iv[1] = m
+    iv[2] = r
+    iv[3] = 0
+    _dpotrf(ch[0:].ctypes, iv[0:].ctypes, flat.ctypes, iv[1:].ctypes, iv[3:].ctypes)
+    if iv[3] != 0:
+        return False
+    if r > 0:
+        panel_b = flat[s:]
+        _dtrsm(
+            ch[1:].ctypes,
+            ch[0:].ctypes,
+            ch[2:].ctypes,
+            ch[3:].ctypes,
+            iv[2:].ctypes,
+            iv[0:].ctypes,
+            dv[0:].ctypes,
+            flat.ctypes,
+            iv[1:].ctypes,
+            panel_b.ctypes,
+            iv[1:].ctypes,
+        )
+        schur = flat[s * m + s :]
+        _dsyrk(
+            ch[0:].ctypes,
+            ch[3:].ctypes,
+            iv[2:].ctypes,
+            iv[0:].ctypes,
+            dv[1:].ctypes,
+            panel_b.ctypes,
+            iv[1:].ctypes,
+            dv[0:].ctypes,
+            schur.ctypes,
+            iv[1:].ctypes,
+        )
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _push_update(stack, top, front, s, r):
+    """Push the front's trailing (r, r) update (upper triangle) on the stack; returns the new top."""
+    for a in range(r):
+        stack[top + a * r + a : top + (a + 1) * r] = front[s + a, s + a :]
+    return top + r * r
+
+
+# Not cached: numba cannot cache code that calls ctypes function pointers (compiled once per process).
+@njit(nogil=True)
 def _factor(indptr, indices, data, own_s, own_e, sptr, sidx, cptr, child):
     """Multifrontal Cholesky. Returns (panels, panel_ptr, ok): node i's panel is the C-order (s, s + r)
     block [L11^T | L21^T] (upper triangle of the first s columns valid), s own and r update unknowns.
 
-    One front buffer and one update stack serve every node: allocating each front anew cost more in
-    page faults and zeroing than its arithmetic (fronts total ~1e8 entries at 50% holes, 512 px)."""
+    One front buffer and one stack of update matrices serve every node (no allocation per front)."""
     nn = own_s.shape[0]
     n = indptr.shape[0] - 1
     total = 0
@@ -504,44 +555,10 @@ def _factor(indptr, indices, data, own_s, own_e, sptr, sidx, cptr, child):
             loc,
             run_end,
         )
-        iv[0] = s
-        iv[1] = m
-        iv[2] = r
-        iv[3] = 0
-        _dpotrf(ch[0:].ctypes, iv[0:].ctypes, flat.ctypes, iv[1:].ctypes, iv[3:].ctypes)
-        if iv[3] != 0:
+        if not _dense_step(flat, s, m, r, ch, iv, dv):
             return panels, pptr, False
         if r > 0:
-            panel_b = flat[s:]
-            _dtrsm(
-                ch[1:].ctypes,
-                ch[0:].ctypes,
-                ch[2:].ctypes,
-                ch[3:].ctypes,
-                iv[2:].ctypes,
-                iv[0:].ctypes,
-                dv[0:].ctypes,
-                flat.ctypes,
-                iv[1:].ctypes,
-                panel_b.ctypes,
-                iv[1:].ctypes,
-            )
-            schur = flat[s * m + s :]
-            _dsyrk(
-                ch[0:].ctypes,
-                ch[3:].ctypes,
-                iv[2:].ctypes,
-                iv[0:].ctypes,
-                dv[1:].ctypes,
-                panel_b.ctypes,
-                iv[1:].ctypes,
-                dv[0:].ctypes,
-                schur.ctypes,
-                iv[1:].ctypes,
-            )
-            for a in range(r):
-                stack[top + a * r + a : top + (a + 1) * r] = front[s + a, s + a :]
-            top += r * r
+            top = _push_update(stack, top, front, s, r)
         pptr[i + 1] = pptr[i] + s * m
         panels[pptr[i] : pptr[i + 1]] = flat[: s * m]
     return panels, pptr, True

@@ -373,6 +373,78 @@ def _refresh_telea(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _start_queue(n_cells: int, band: np.ndarray, nb: int):
+    """The queue holding the band at T = 0 in raster order: (heap, pos, fbuf, ibuf, size, count); pos maps
+    an insertion number to its padded pixel index."""
+    heap = np.empty(n_cells, np.int64)
+    pos = np.empty(n_cells, np.int64)
+    fbuf = np.zeros(1, np.float32)
+    ibuf = fbuf.view(np.int32)
+    size = 0
+    n = 0
+    for i in range(nb):
+        pos[n] = band[i]
+        size = _push(heap, size, _key(fbuf, ibuf, np.float32(0.0), n))
+        n += 1
+    return heap, pos, fbuf, ibuf, size, n
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _telea_pixel(p, d, t, inside, wg, r, tk, offs, orx, ory, dst, rec, wbuf, out):
+    """Fill hole pixel p (padded index) that arrived at time d: its value from the known pixels of the
+    disk around it, written to out; returns its (y, x) in the image."""
+    half_f = np.float32(0.5)
+    m = offs.size
+    # grad T: central where both sides are known, one-sided where one is, else 0
+    if inside[p + 1] != 1:
+        gtx = (t[p + 1] - t[p - 1]) * half_f if inside[p - 1] != 1 else t[p + 1] - d
+    else:
+        gtx = d - t[p - 1] if inside[p - 1] != 1 else np.float32(0.0)
+    if inside[p + wg] != 1:
+        gty = (t[p + wg] - t[p - wg]) * half_f if inside[p - wg] != 1 else t[p + wg] - d
+    else:
+        gty = d - t[p - wg] if inside[p - wg] != 1 else np.float32(0.0)
+    # the weights: 0 for pixels not known yet (gather first, so that the arithmetic vectorises)
+    for o in range(m):
+        wbuf[o] = tk[p + offs[o]]
+    for o in range(m):
+        lev = np.float32(1.0 / (1.0 + abs(np.float64(wbuf[o] - d))))
+        dr = orx[o] * gtx + ory[o] * gty
+        if abs(np.float64(dr)) <= 0.01:
+            dr = _EPS_W
+        wbuf[o] = abs(dst[o] * lev * dr)
+    # the sums, in OpenCV's order
+    s = _TINY
+    ia0 = ia1 = ia2 = np.float32(0.0)
+    jx0 = jx1 = jx2 = np.float32(0.0)
+    jy0 = jy1 = jy2 = np.float32(0.0)
+    for o in range(m):
+        wt = wbuf[o]
+        if wt == 0:  # not known yet (also skips reading its undefined record)
+            continue
+        q = p + offs[o]
+        rx = orx[o]
+        ry = ory[o]
+        ia0 += wt * rec[q, 0]
+        ia1 += wt * rec[q, 1]
+        ia2 += wt * rec[q, 2]
+        jx0 -= wt * (rec[q, 3] * rx)
+        jx1 -= wt * (rec[q, 4] * rx)
+        jx2 -= wt * (rec[q, 5] * rx)
+        jy0 -= wt * (rec[q, 6] * ry)
+        jy1 -= wt * (rec[q, 7] * ry)
+        jy2 -= wt * (rec[q, 8] * ry)
+        s += wt
+    y, x = divmod(p, wg)
+    y -= r
+    x -= r
+    out[y, x, 0] = _telea_value(ia0, jx0, jy0, s)
+    out[y, x, 1] = _telea_value(ia1, jx1, jy1, s)
+    out[y, x, 2] = _telea_value(ia2, jx2, jy2, s)
+    return y, x
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _telea_kernel(img: np.ndarray, hole: np.ndarray, r: int) -> np.ndarray:
     h, w = hole.shape
     wg = w + 2 * r
@@ -402,17 +474,7 @@ def _telea_kernel(img: np.ndarray, hole: np.ndarray, r: int) -> np.ndarray:
                 if near[y, x]:
                     _telea_record(o8, inside, rec, y, x, h, w, r)
     wbuf = np.empty(m, np.float32)
-    heap = np.empty(t.size, np.int64)
-    pos = np.empty(t.size, np.int64)
-    fbuf = np.zeros(1, np.float32)
-    ibuf = fbuf.view(np.int32)
-    size = 0
-    n = 0
-    for i in range(nb):
-        pos[n] = band[i]
-        size = _push(heap, size, _key(fbuf, ibuf, np.float32(0.0), n))
-        n += 1
-    half_f = np.float32(0.5)
+    heap, pos, fbuf, ibuf, size, n = _start_queue(t.size, band, nb)
     while size > 0:
         key, size = _pop(heap, size)
         p0 = pos[key & 0xFFFFFFFF]
@@ -421,52 +483,7 @@ def _telea_kernel(img: np.ndarray, hole: np.ndarray, r: int) -> np.ndarray:
                 continue
             d = _arrival(t, inside, p, wg)
             t[p] = d
-            # grad T: central where both sides are known, one-sided where one is, else 0
-            if inside[p + 1] != 1:
-                gtx = (t[p + 1] - t[p - 1]) * half_f if inside[p - 1] != 1 else t[p + 1] - d
-            else:
-                gtx = d - t[p - 1] if inside[p - 1] != 1 else np.float32(0.0)
-            if inside[p + wg] != 1:
-                gty = (t[p + wg] - t[p - wg]) * half_f if inside[p - wg] != 1 else t[p + wg] - d
-            else:
-                gty = d - t[p - wg] if inside[p - wg] != 1 else np.float32(0.0)
-            # the weights: 0 for pixels not known yet (gather first, so that the arithmetic vectorises)
-            for o in range(m):
-                wbuf[o] = tk[p + offs[o]]
-            for o in range(m):
-                lev = np.float32(1.0 / (1.0 + abs(np.float64(wbuf[o] - d))))
-                dr = orx[o] * gtx + ory[o] * gty
-                if abs(np.float64(dr)) <= 0.01:
-                    dr = _EPS_W
-                wbuf[o] = abs(dst[o] * lev * dr)
-            # the sums, in OpenCV's order
-            s = _TINY
-            ia0 = ia1 = ia2 = np.float32(0.0)
-            jx0 = jx1 = jx2 = np.float32(0.0)
-            jy0 = jy1 = jy2 = np.float32(0.0)
-            for o in range(m):
-                wt = wbuf[o]
-                if wt == 0:  # not known yet (also skips reading its undefined record)
-                    continue
-                q = p + offs[o]
-                rx = orx[o]
-                ry = ory[o]
-                ia0 += wt * rec[q, 0]
-                ia1 += wt * rec[q, 1]
-                ia2 += wt * rec[q, 2]
-                jx0 -= wt * (rec[q, 3] * rx)
-                jx1 -= wt * (rec[q, 4] * rx)
-                jx2 -= wt * (rec[q, 5] * rx)
-                jy0 -= wt * (rec[q, 6] * ry)
-                jy1 -= wt * (rec[q, 7] * ry)
-                jy2 -= wt * (rec[q, 8] * ry)
-                s += wt
-            y, x = divmod(p, wg)
-            y -= r
-            x -= r
-            out[y, x, 0] = _telea_value(ia0, jx0, jy0, s)
-            out[y, x, 1] = _telea_value(ia1, jx1, jy1, s)
-            out[y, x, 2] = _telea_value(ia2, jx2, jy2, s)
+            y, x = _telea_pixel(p, d, t, inside, wg, r, tk, offs, orx, ory, dst, rec, wbuf, out)
             inside[p] = 0
             tk[p] = d
             _refresh_telea(o8, inside, rec, y, x, h, w, r)
@@ -558,6 +575,48 @@ def _ns_weight(gx: np.float32, gy: np.float32, bx: np.float32, by: np.float32, l
     return abs(dr / np.float32(math.sqrt(l2 * (gxn * gxn + gy * gy))))
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _ns_pixel(p, wg, r, known, offs, rec, dst, bx, by, length2, kb, gbuf, wbuf, out):
+    """Fill hole pixel p (padded index): its value per channel from the known pixels of the disk around
+    it, written to out; returns its (y, x) in the image."""
+    zero = np.float32(0.0)
+    m = offs.size
+    # gather the disk's gradients (0 where not known, whose records are undefined) ...
+    for o in range(m):
+        q = p + offs[o]
+        k = known[q]
+        kb[o] = k
+        for c in range(6):
+            gbuf[c, o] = rec[q, 3 + c] if k != 0 else zero
+    # ... their weights per channel (vectorised), 0 where not known ...
+    for c in range(3):
+        for o in range(m):
+            wbuf[c, o] = dst[o] * _ns_weight(gbuf[c, o], gbuf[3 + c, o], bx[o], by[o], length2[o]) * kb[o]
+    # ... and the sums, in OpenCV's order
+    ia0 = ia1 = ia2 = zero
+    s0 = s1 = s2 = _TINY
+    for o in range(m):
+        if kb[o] == 0:
+            continue
+        q = p + offs[o]
+        w0 = wbuf[0, o]
+        w1 = wbuf[1, o]
+        w2 = wbuf[2, o]
+        ia0 += w0 * rec[q, 0]
+        ia1 += w1 * rec[q, 1]
+        ia2 += w2 * rec[q, 2]
+        s0 += w0
+        s1 += w1
+        s2 += w2
+    y, x = divmod(p, wg)
+    y -= r
+    x -= r
+    out[y, x, 0] = _ns_value(ia0, s0)
+    out[y, x, 1] = _ns_value(ia1, s1)
+    out[y, x, 2] = _ns_value(ia2, s2)
+    return y, x
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _ns_kernel(img: np.ndarray, hole: np.ndarray, r: int) -> np.ndarray:
     h, w = hole.shape
@@ -588,17 +647,7 @@ def _ns_kernel(img: np.ndarray, hole: np.ndarray, r: int) -> np.ndarray:
     kb = np.empty(m, np.float32)
     gbuf = np.empty((6, m), np.float32)
     wbuf = np.empty((3, m), np.float32)
-    heap = np.empty(t.size, np.int64)
-    pos = np.empty(t.size, np.int64)
-    fbuf = np.zeros(1, np.float32)
-    ibuf = fbuf.view(np.int32)
-    size = 0
-    n = 0
-    for i in range(nb):
-        pos[n] = band[i]
-        size = _push(heap, size, _key(fbuf, ibuf, np.float32(0.0), n))
-        n += 1
-    zero = np.float32(0.0)
+    heap, pos, fbuf, ibuf, size, n = _start_queue(t.size, band, nb)
     while size > 0:
         key, size = _pop(heap, size)
         p0 = pos[key & 0xFFFFFFFF]
@@ -607,41 +656,7 @@ def _ns_kernel(img: np.ndarray, hole: np.ndarray, r: int) -> np.ndarray:
                 continue
             d = _arrival(t, inside, p, wg)
             t[p] = d
-            # gather the disk's gradients (0 where not known, whose records are undefined) ...
-            for o in range(m):
-                q = p + offs[o]
-                k = known[q]
-                kb[o] = k
-                for c in range(6):
-                    gbuf[c, o] = rec[q, 3 + c] if k != 0 else zero
-            # ... their weights per channel (vectorised), 0 where not known ...
-            for c in range(3):
-                for o in range(m):
-                    wbuf[c, o] = (
-                        dst[o] * _ns_weight(gbuf[c, o], gbuf[3 + c, o], bx[o], by[o], length2[o]) * kb[o]
-                    )
-            # ... and the sums, in OpenCV's order
-            ia0 = ia1 = ia2 = zero
-            s0 = s1 = s2 = _TINY
-            for o in range(m):
-                if kb[o] == 0:
-                    continue
-                q = p + offs[o]
-                w0 = wbuf[0, o]
-                w1 = wbuf[1, o]
-                w2 = wbuf[2, o]
-                ia0 += w0 * rec[q, 0]
-                ia1 += w1 * rec[q, 1]
-                ia2 += w2 * rec[q, 2]
-                s0 += w0
-                s1 += w1
-                s2 += w2
-            y, x = divmod(p, wg)
-            y -= r
-            x -= r
-            out[y, x, 0] = _ns_value(ia0, s0)
-            out[y, x, 1] = _ns_value(ia1, s1)
-            out[y, x, 2] = _ns_value(ia2, s2)
+            y, x = _ns_pixel(p, wg, r, known, offs, rec, dst, bx, by, length2, kb, gbuf, wbuf, out)
             inside[p] = 0
             known[p] = 1.0
             _refresh_ns(o8, inside, rec, y, x, h, w, r)

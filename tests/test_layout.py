@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "bench.inception", "bench.gl", "bench.contextual_attention", "bench.gntipt",
                   "bench.gntipt_weights", "bench.distribution", "bench.lpips")),
     ("inpainters", ("bench.inpainters", "baselines", "baselines.classical", "baselines.patchmatch",
-                    "baselines.biharmonic", "baselines.released", "baselines.outputs")),
+                    "baselines.biharmonic", "baselines.fmm", "baselines.released", "baselines.outputs")),
     ("metrics", ("bench.metrics",)),
     ("records", ("bench.records", "bench.shards")),
     ("tables", ("bench.tables", "bench.latex", "bench.report")),
