@@ -347,29 +347,37 @@ def _telea_record(
         rec[p, 6 + c] = np.float32(np.int32(o8[ya + c]) - np.int32(o8[yb + c])) * fy
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _record(ns: bool, o8, inside, rec, y, x, h, w, r):
+    if ns:
+        _ns_record(o8, inside, rec, y, x, h, w, r)
+    else:
+        _telea_record(o8, inside, rec, y, x, h, w, r)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _refresh_telea(
-    o8: np.ndarray, inside: np.ndarray, rec: np.ndarray, y: int, x: int, h: int, w: int, r: int
+def _refresh(
+    ns: bool, o8: np.ndarray, inside: np.ndarray, rec: np.ndarray, y: int, x: int, h: int, w: int, r: int
 ):
-    """Records that change when (y, x) has just been filled: its own, its known 4-neighbours' (flag and
-    value), and on the first row or column its known diagonal neighbours' (whose gradients read one row
-    or column further in)."""
+    """Records (NS's if `ns`, else Telea's) that change when (y, x) has just been filled: its own, its
+    known 4-neighbours' (flag and value), and on the first row or column its known diagonal neighbours'
+    (whose gradients read one row or column further in). Both methods read the same neighbourhood."""
     wg = w + 2 * r
     p = (y + r) * wg + r + x
-    _telea_record(o8, inside, rec, y, x, h, w, r)
+    _record(ns, o8, inside, rec, y, x, h, w, r)
     if y > 0 and inside[p - wg] != 1:
-        _telea_record(o8, inside, rec, y - 1, x, h, w, r)
+        _record(ns, o8, inside, rec, y - 1, x, h, w, r)
     if x > 0 and inside[p - 1] != 1:
-        _telea_record(o8, inside, rec, y, x - 1, h, w, r)
+        _record(ns, o8, inside, rec, y, x - 1, h, w, r)
     if x < w - 1 and inside[p + 1] != 1:
-        _telea_record(o8, inside, rec, y, x + 1, h, w, r)
+        _record(ns, o8, inside, rec, y, x + 1, h, w, r)
     if y < h - 1 and inside[p + wg] != 1:
-        _telea_record(o8, inside, rec, y + 1, x, h, w, r)
+        _record(ns, o8, inside, rec, y + 1, x, h, w, r)
     if y <= 1 or x <= 1:
         for yy in range(max(y - 1, 0), min(y + 2, h)):
             for xx in range(max(x - 1, 0), min(x + 2, w)):
                 if (yy == 0 or xx == 0) and yy != y and xx != x and inside[(yy + r) * wg + r + xx] != 1:
-                    _telea_record(o8, inside, rec, yy, xx, h, w, r)
+                    _record(ns, o8, inside, rec, yy, xx, h, w, r)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -486,7 +494,7 @@ def _telea_kernel(img: np.ndarray, hole: np.ndarray, r: int) -> np.ndarray:
             y, x = _telea_pixel(p, d, t, inside, wg, r, tk, offs, orx, ory, dst, rec, wbuf, out)
             inside[p] = 0
             tk[p] = d
-            _refresh_telea(o8, inside, rec, y, x, h, w, r)
+            _refresh(False, o8, inside, rec, y, x, h, w, r)
             pos[n] = p
             size = _push(heap, size, _key(fbuf, ibuf, d, n))
             n += 1
@@ -541,27 +549,6 @@ def _ns_record(o8: np.ndarray, inside: np.ndarray, rec: np.ndarray, y: int, x: i
         rgt = abs(np.int32(o8[r_lp1 + c]) - np.int32(o8[r_lm + c]))
         lft = abs(np.int32(o8[r_lm + c]) - np.int32(o8[r_lm1 + c]))
         rec[p, 6 + c] = np.float32(rgt * fr + lft * fl)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _refresh_ns(o8: np.ndarray, inside: np.ndarray, rec: np.ndarray, y: int, x: int, h: int, w: int, r: int):
-    """As _refresh_telea, for NS records (same neighbourhood: NS reads the same rows and columns)."""
-    wg = w + 2 * r
-    p = (y + r) * wg + r + x
-    _ns_record(o8, inside, rec, y, x, h, w, r)
-    if y > 0 and inside[p - wg] != 1:
-        _ns_record(o8, inside, rec, y - 1, x, h, w, r)
-    if x > 0 and inside[p - 1] != 1:
-        _ns_record(o8, inside, rec, y, x - 1, h, w, r)
-    if x < w - 1 and inside[p + 1] != 1:
-        _ns_record(o8, inside, rec, y, x + 1, h, w, r)
-    if y < h - 1 and inside[p + wg] != 1:
-        _ns_record(o8, inside, rec, y + 1, x, h, w, r)
-    if y <= 1 or x <= 1:
-        for yy in range(max(y - 1, 0), min(y + 2, h)):
-            for xx in range(max(x - 1, 0), min(x + 2, w)):
-                if (yy == 0 or xx == 0) and yy != y and xx != x and inside[(yy + r) * wg + r + xx] != 1:
-                    _ns_record(o8, inside, rec, yy, xx, h, w, r)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -659,7 +646,7 @@ def _ns_kernel(img: np.ndarray, hole: np.ndarray, r: int) -> np.ndarray:
             y, x = _ns_pixel(p, wg, r, known, offs, rec, dst, bx, by, length2, kb, gbuf, wbuf, out)
             inside[p] = 0
             known[p] = 1.0
-            _refresh_ns(o8, inside, rec, y, x, h, w, r)
+            _refresh(True, o8, inside, rec, y, x, h, w, r)
             pos[n] = p
             size = _push(heap, size, _key(fbuf, ibuf, d, n))
             n += 1
