@@ -457,10 +457,14 @@ def _pairs(cfg: EvalConfig, keys: list[str], sel: pd.DataFrame) -> pd.DataFrame:
         raise BenchError(f"--pairing must be one of {', '.join(PAIRINGS)}, got {cfg.pairing!r}")
     if cfg.pairing == "cross":
         return make_pairs(keys, sel, cfg.bins, cfg.groups, cfg.seed, cfg.limit)
+    from masks.manifest import read_manifest
+
+    whole = read_manifest(Path(cfg.masks))  # drawn for the whole set: a selection = the full run's rows
     try:
-        return make_distinct_pairs(keys, sel, cfg.bins, cfg.groups, cfg.seed, cfg.limit)
+        return make_distinct_pairs(keys, whole, cfg.bins, cfg.groups, cfg.seed, cfg.limit)
     except ValueError as e:
-        raise BenchError(f"{e} in {cfg.data}; use --limit N (masks per cell) or more test images") from None
+        raise BenchError(f"{e} in {cfg.data}; use more test images, --pairing cross, or --limit N (only the "
+                         "masks of the first N images)") from None  # fmt: skip
 
 
 def _run_config_of(cfg: EvalConfig) -> dict[str, Any]:

@@ -4,14 +4,23 @@ Two pairings (`--pairing`):
 
 * `cross` (the default): each test image is paired with one mask from every selected (bin, group) cell, so
   the same images recur in every cell.
-* `distinct`: one test image per mask, every image used once (the natural reading of the paper's 12,000
-  test masks over a test set): the selected masks, cell by cell in file order, meet a seeded permutation
-  of the images. It needs at least as many images as masks.
+* `distinct`: one test image per mask, every image used at most once (the natural reading of the paper's
+  12,000 test masks over a test set). It needs at least as many images as the mask set has masks.
+
+Both are drawn for the whole mask set and the whole image list, and only then filtered by the selection
+(`--ratio`, `--border`, `--limit`), so a selected cell holds exactly the pairs that cell has in the full
+run. `limit` means the same in both: only the first N images (sorted keys) take part.
+
+Distinct pairing in detail: the masks of every cell of the manifest, in canonical order (bins, groups,
+files sorted), and the images, in key order, are matched by one seeded permutation `slot` of
+max(masks, images) entries: image i gets mask slot[i] when slot[i] < masks. With more images than masks a
+seeded subset of the images is used; `limit` keeps the pairs of the first N images (a seeded subset of
+the masks).
 
 Cross pairing in detail: the mask of image i in a cell is entry i of a seeded sequence of permutations of
 that cell's masks (sorted by file), the generator seeded by (seed, cell name) only. So the pairs depend on
-the seed, the images and the mask set, never on the methods, the other selected cells or `limit` (which
-keeps the first N images). Pairs are listed image-major: image 0 in every cell, then image 1, ...
+the seed, the images and the mask set, never on the methods, the other selected cells or `limit`. Pairs
+are listed image-major: image 0 in every cell, then image 1, ...
 
 >>> import pandas as pd
 >>> man = pd.DataFrame({"file": ["a.png", "b.png"], "bin": ["0.1-0.2"] * 2, "group": ["N"] * 2})
@@ -67,6 +76,10 @@ def make_pairs(
 
 
 PAIRINGS: tuple[str, ...] = ("cross", "distinct")
+LIMIT_HELP = (
+    "Use only the first N test images (sorted by path) and the pairs they have in the full run, under "
+    "either pairing (distinct: the masks those N images meet, a seeded subset of the mask set)."
+)
 
 
 def _cell_files(manifest: pd.DataFrame, b: Bin, g: Group) -> list[str]:
@@ -82,23 +95,30 @@ def make_distinct_pairs(
     seed: int = 0,
     limit: int | None = None,
 ) -> pd.DataFrame:
-    """Every selected mask with an image of its own (seeded), in run order: cell by cell (bins, then groups),
-    masks in file order. `limit` keeps the first N masks of each cell. Raises ValueError when there are
-    fewer images than masks."""
-    cells = []
-    for b in bins:
-        for g in groups:
-            files = _cell_files(manifest, b, g)
-            cells.append((b.name, str(g), files[:limit] if limit is not None else files))
-    n_masks = sum(len(f) for *_, f in cells)
-    if n_masks > len(images):
-        raise ValueError(f"distinct pairing needs one image per mask: {n_masks} masks, {len(images)} images")
-    order = np.random.default_rng([seed, zlib.crc32(b"distinct")]).permutation(len(images))
-    rows, k = [], 0
-    for b, g, files in cells:
-        for f in files:
-            rows.append(dict(image=images[order[k]], mask=f, bin=b, group=g))
-            k += 1
+    """Every mask of the whole mask set with an image of its own, then the selected rows; see the module
+    docstring. `manifest` is the whole mask set (every cell, not only the selected ones).
+
+    Returns the pairs of the selected cells in run order: cell by cell (bins, then groups), masks in file
+    order. Raises ValueError when the mask set has more masks than there are images and `limit` is None.
+    """
+    every = [f for b in BINS for g in GROUPS for f in _cell_files(manifest, b, g)]  # canonical order
+    n_masks, n_images = len(every), len(images)
+    if n_masks > n_images and limit is None:
+        raise ValueError(
+            f"distinct pairing needs one image per mask of the whole mask set: {n_masks} masks, "
+            f"{n_images} images"
+        )
+    # Image i <-> mask slot[i] (when < n_masks): a seeded partial bijection drawn once for the whole set.
+    slot = np.random.default_rng([seed, zlib.crc32(b"distinct")]).permutation(max(n_masks, n_images))
+    n = n_images if limit is None else min(limit, n_images)  # --limit: the first N images, as under cross
+    image_of = {every[int(slot[i])]: images[i] for i in range(n) if slot[i] < n_masks}
+    rows = [
+        dict(image=image_of[f], mask=f, bin=b.name, group=str(g))
+        for b in bins
+        for g in groups
+        for f in _cell_files(manifest, b, g)
+        if f in image_of
+    ]
     df = pd.DataFrame(rows, columns=["image", "mask", "bin", "group"])
     df.insert(0, "pair_id", np.arange(len(df), dtype=int))
     return df

@@ -21,6 +21,7 @@ from bench.cli.params import (
     workers_option,
 )
 from bench.evaluate import DEFAULTS, EvalConfig
+from bench.pairing import LIMIT_HELP
 from bench.tables import parse_list
 
 
@@ -35,9 +36,7 @@ from bench.tables import parse_list
 )
 @ratio_option()
 @border_option()
-@click.option(
-    "--limit", type=click.IntRange(min=1), default=DEFAULTS.limit, help="Use only the first N test images."
-)
+@click.option("--limit", type=click.IntRange(min=1), default=DEFAULTS.limit, help=LIMIT_HELP)
 @out_option("Evaluation folder: records, run.json, tables, figures.", DEFAULTS.out)
 @device_option(DEFAULTS.device)
 @workers_option(

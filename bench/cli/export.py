@@ -17,6 +17,7 @@ from bench.cli.params import (
     workers_option,
 )
 from bench.export import LAYOUTS, ExportConfig
+from bench.pairing import LIMIT_HELP
 
 _D = ExportConfig()
 
@@ -26,7 +27,7 @@ _D = ExportConfig()
 @out_option("Export folder: pairs.csv, the inputs (holes zeroed) and the masks.", required=True)
 @ratio_option()
 @border_option()
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N test images.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help=LIMIT_HELP)
 @seed_option("Seed of the image-mask pairing (as for bench evaluate).", _D.seed)
 @pairing_option(_D.pairing)
 @click.option("--resize-masks", is_flag=True, help="Resize masks of another size (nearest neighbour).")

@@ -16,7 +16,7 @@ from bench.cli.params import (
     profile_option,
     workers_option,
 )
-from bench.pairing import PAIRINGS
+from bench.pairing import LIMIT_HELP, PAIRINGS
 
 
 @click.command("reproduce")
@@ -49,9 +49,7 @@ from bench.pairing import PAIRINGS
 @device_option()
 @click.option("--size", type=click.IntRange(min=8), default=None, help="Image, mask and training size.")
 @click.option("--per-bin", type=click.IntRange(min=1), default=None, help="Test masks per bin and group.")
-@click.option(
-    "--limit", "eval_limit", type=click.IntRange(min=1), default=None, help="At most N test images."
-)
+@click.option("--limit", "eval_limit", type=click.IntRange(min=1), default=None, help=LIMIT_HELP)
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps (both models).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Training batch size.")
 @feature_weights_option()
