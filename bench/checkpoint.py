@@ -71,14 +71,36 @@ def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a `bench train` checkpoint; anything else (missing, corrupt, foreign) is a BenchError."""
+def _load_bytes(data: bytes, path: Path, map_location: str | torch.device) -> Any:
+    """torch.load of bytes already read (weights_only); errors name `path`, as bench.weights' do."""
+    import warnings
+
+    from bench.weights import _reason
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol notes are noise here
+            return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated file, not a pickle, a pickle with forbidden globals, ...
+        raise BenchError(f"{path} is not a readable bench train checkpoint ({_reason(e)})") from None
+
+
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", data: bytes | None = None
+) -> dict[str, Any]:
+    """Read a `bench train` checkpoint; anything else (missing, corrupt, foreign) is a BenchError.
+
+    `data`: the file's bytes, already read (and hashed) by the caller; loading them rather than the file
+    again means the hash names the weights actually used, even when the file is replaced meanwhile."""
     from bench.weights import load_weights
 
     path = Path(path)
-    if not path.is_file():
+    if data is not None:
+        ckpt = _load_bytes(data, path, map_location)
+    elif not path.is_file():
         raise BenchError(f"checkpoint {path} does not exist")
-    ckpt = load_weights(path, "bench train checkpoint", map_location)
+    else:
+        ckpt = load_weights(path, "bench train checkpoint", map_location)
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED):
         have = sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise BenchError(f"{path} is not a bench train checkpoint (expected keys {REQUIRED}, found {have})")
@@ -121,13 +143,14 @@ def build_model(arch: dict[str, Any], path: str | os.PathLike) -> nn.Module:
 
 
 def load_checkpoint_model(
-    path: str | os.PathLike, device: str | torch.device = "cpu"
+    path: str | os.PathLike, device: str | torch.device = "cpu", data: bytes | None = None
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The trained U-Net in eval mode and its metadata (config, arch, features, step, phase).
 
-    Used by the inpainter registry (`--method pconv=DIR/last.pt`). Errors name the file.
+    Used by the inpainter registry (`--method pconv=DIR/last.pt`). Errors name the file. `data`: the
+    file's bytes, already read (see `load_checkpoint`).
     """
-    ckpt = load_checkpoint(path, map_location="cpu")
+    ckpt = load_checkpoint(path, map_location="cpu", data=data)
     model = build_model(ckpt["arch"], path)
     load_model_state(model, ckpt["model"], path)
     model.to(device).eval()

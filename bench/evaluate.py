@@ -21,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,9 +37,9 @@ from tqdm import tqdm
 from bench import tables as T
 from bench.distributed import Dist, agree, from_env, setup, teardown, total
 from bench.errors import BenchError
-from bench.folders import check_claim, claim, inside, sublock
+from bench.folders import LOCK, MARKER, FolderLock, _legacy_kind, check_claim, claim, inside, sublock
 from bench.inputs import CACHE_FILE, DigestCache
-from bench.io import read_mask, write_csv, write_json, write_png
+from bench.io import read_mask, write_bytes, write_csv, write_json, write_png
 from bench.pairing import make_pairs, sample_pairs
 from bench.records import (
     PAIRS_FILE,
@@ -52,6 +53,8 @@ from bench.records import (
 from bench.shards import Part, missing_shards, parse_shard, remove_marker, write_marker
 from masks.conventions import BINS, GROUPS, Bin, Group, is_valid
 
+# Tracebacks of methods that raised, in the run folder (the error line names it).
+METHOD_LOG = "method-errors.log"
 # run.json keys that must match for records in an existing folder to be reused.
 _SAME_RUN_KEYS = ("data", "masks", "seed", "resize_masks", "pairing")
 
@@ -198,9 +201,11 @@ def build_methods(
             (inp,) = get_inpainters([spec], device=device, workers=workers, batch_size=batch_size)
         except BenchError:
             raise
+        except SystemExit as e:  # a plugin's factory ending the process: not a success
+            raise BenchError(f"method {spec!r} called sys.exit({e.code!r}) while being set up") from None
         except Exception as e:  # noqa: BLE001 - a checkpoint that does not load, etc.
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise BenchError(f"method {spec!r} could not be loaded: {first}") from None
+            raise BenchError(f"method {spec!r} could not be loaded: {type(e).__name__}: {first}") from None
         built.append(inp)
     names = [b.name for b in built]
     out, seen = [], set()
@@ -374,6 +379,9 @@ def prepare(cfg: EvalConfig, is_network: Any = None, busy_ok: bool = False) -> P
     _verify_masks(masks, sel[sel["file"].isin(set(pairs["mask"]))], hw, cfg.resize_masks, cache)
     device = resolve_device(cfg.device)
     methods = build_methods(cfg.methods, cfg.device, cfg.workers, cfg.batch_size)
+    for _, inp in methods:
+        if hasattr(inp, "check_size"):  # e.g. a U-Net's depth fixes what its image sides must divide by
+            inp.check_size(hw)
     bind_methods(methods, pairs, data, masks, hw, cache)
     networks, metrics, notes = _load_networks(cfg, _select_metrics(cfg), device, {"is": is_network})
     outputs = frozenset(n for m in metrics if m.kind == "cell" for n in m.needs if n != "real_pool")
@@ -583,7 +591,7 @@ def compute_chunk(
             return
     reference = inp is p.reference
     with torch.no_grad():
-        output = inp.outputs_for(chunk, imgs, msks) if per_pair else inp.inpaint(imgs, msks)
+        output = _run_method(p, inp, chunk, imgs, msks, per_pair)
         comp = composite(output.to(imgs.device), imgs, msks)  # I_comp, (B,3,H,W)
         mets = pair_metric_values(comp, imgs, msks, [n for n in names if n in METRICS], p.networks)
         if not set(names) - set(METRICS):
@@ -614,6 +622,55 @@ def compute_chunk(
             line.update(probs_file=pfile, probs_row=r_i, net_outputs=sorted(arrays))
         lines.append(line)  # fmt: skip
     mr.append(lines)
+
+
+def _pairs_text(chunk: pd.DataFrame, index: int | None) -> str:
+    """'pair 3 (images/a.png, 0.1-0.2/N/00001.png)', or the chunk's pair range when `index` is None."""
+    if index is None:
+        ids = [int(i) for i in chunk["pair_id"]]
+        return f"pair {ids[0]}" if len(ids) == 1 else f"pairs {ids[0]}-{ids[-1]}"
+    row = chunk.iloc[index]
+    return f"pair {int(row['pair_id'])} ({row['image']}, {row['mask']})"
+
+
+def _log_failure(p: Prepared, name: str, where: str, e: BaseException) -> Path:
+    """Append the method's traceback to METHOD_LOG in the run folder; returns its path."""
+    path = p.cfg.out / METHOD_LOG
+    text = f"method {name!r} failed on {where}:\n" + "".join(traceback.format_exception(e)) + "\n"
+    with contextlib.suppress(OSError):
+        old = path.read_bytes() if path.is_file() else b""
+        write_bytes(path, old + text.encode("utf-8", "backslashreplace"))
+    return path
+
+
+def _run_method(p: Prepared, inp: Any, chunk: pd.DataFrame, imgs, msks, per_pair: bool) -> torch.Tensor:
+    """The method's output on a chunk, checked (bench.inpainters.check_output). The method gets its own
+    copy of the inputs: one that changes them in place cannot change the ground truth the metrics use,
+    nor the inputs of the methods after it. Whatever goes wrong is a one-line BenchError naming the
+    method and the pair; an exception's traceback goes to METHOD_LOG."""
+    from bench.inpainters import MethodOutputError, check_output
+
+    name = getattr(inp, "name", type(inp).__name__)
+    args = (imgs.clone(), msks.clone())
+    try:
+        output = inp.outputs_for(chunk, *args) if per_pair else inp.inpaint(*args)
+        return check_output(output, imgs)
+    except MethodOutputError as e:
+        raise BenchError(f"method {name!r} {e.reason} on {_pairs_text(chunk, e.index)}") from None
+    except BenchError:
+        raise
+    except SystemExit as e:
+        raise BenchError(
+            f"method {name!r} called sys.exit({e.code!r}) on {_pairs_text(chunk, None)}; a method must "
+            "return its output or raise"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - a method's bug, reported in one line, traceback in the log
+        log = _log_failure(p, name, _pairs_text(chunk, None), e)
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise BenchError(
+            f"method {name!r} failed on {_pairs_text(chunk, None)}: {type(e).__name__}: {first} "
+            f"(traceback in {log})"
+        ) from None
 
 
 def _network_outputs(p: Prepared, comp: torch.Tensor) -> dict[str, np.ndarray]:
@@ -711,11 +768,34 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
         return _evaluate_shard(cfg, is_network, parse_shard(cfg.shard))
     if from_env().enabled:
         return _evaluate_ranks(cfg, is_network)
-    p = prepare(cfg, is_network)
-    with claim(cfg.out, "eval"):
-        recs, entries, reference = _start(p)
-        computed, reused = _compute_all(p, recs)
-        return _finish(p, entries, reference, computed, reused)
+    with reading_inputs(cfg):
+        p = prepare(cfg, is_network)
+        with claim(cfg.out, "eval"):
+            recs, entries, reference = _start(p)
+            computed, reused = _compute_all(p, recs)
+            return _finish(p, entries, reference, computed, reused)
+
+
+@contextlib.contextmanager
+def reading_inputs(cfg: EvalConfig) -> Iterator[None]:
+    """Shared locks on the input folders (--data, --masks) while an evaluation reads them. Their writers
+    (`bench data prepare`, `bench masks generate/import`) hold the exclusive lock of their folder, so a
+    writer is refused while an evaluation runs, and an evaluation while a writer runs. A folder that
+    pconv-bench did not write (no marker, no lock file) is not locked: none of its writers can write
+    there, and nothing is created in a user's own folder."""
+    with contextlib.ExitStack() as held:
+        for folder, option in ((cfg.data, "--data"), (cfg.masks, "--masks")):
+            if folder is not None and _ours(Path(folder)):
+                lock = FolderLock(Path(folder), shared=True).acquire(what=f"{option} {folder}")
+                held.callback(lock.release)
+        yield
+
+
+def _ours(folder: Path) -> bool:
+    """The folder was written by pconv-bench (a marker, a lock file or a folder of the first release)."""
+    if not folder.is_dir():
+        return False
+    return (folder / MARKER).exists() or (folder / LOCK).exists() or _legacy_kind(folder) is not None
 
 
 def auto_workers() -> int:
@@ -759,9 +839,12 @@ def _result(p: Prepared, computed: int, reused: int) -> EvalResult:
 def _evaluate_shard(cfg: EvalConfig, is_network: Any, part: Part) -> EvalResult:
     """Shard `part` of the run: its chunks only, under a shared lock of the folder and a lock of its own;
     a done marker at the end. The shard that finds every other shard done builds the tables."""
-    p = prepare(cfg, is_network, busy_ok=True)
     out = cfg.out
-    with claim(out, "eval", shared=True), sublock(out, part.name, f"--shard {part.label} of {out}"):
+    with contextlib.ExitStack() as held:
+        held.enter_context(reading_inputs(cfg))
+        p = prepare(cfg, is_network, busy_ok=True)
+        held.enter_context(claim(out, "eval", shared=True))
+        held.enter_context(sublock(out, part.name, f"--shard {part.label} of {out}"))
         remove_marker(out, part)
         recs, entries, reference = _start(p, part, shards=part.count)
         computed, reused = _compute_all(p, recs, part)
@@ -803,8 +886,9 @@ def _evaluate_ranks(cfg: EvalConfig, is_network: Any) -> EvalResult:
         if device.type == "cuda":
             cfg = replace(cfg, device=str(device))  # each rank on its own GPU
         part = Part(d.rank, d.world, "rank")
-        p = _together(d, lambda: prepare(cfg, is_network, busy_ok=not d.main))
         with contextlib.ExitStack() as held:
+            _together(d, lambda: held.enter_context(reading_inputs(cfg)))
+            p = _together(d, lambda: prepare(cfg, is_network, busy_ok=not d.main))
 
             def start_main() -> Any:
                 if d.main:

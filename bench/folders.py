@@ -203,7 +203,15 @@ def _holder(path: Path) -> int | None:
         text = path.read_text().strip()
     except OSError:
         return None
-    return int(text) if text.isdigit() else None
+    if not text.isdigit():
+        return None
+    try:
+        os.kill(int(text), 0)
+    except ProcessLookupError:
+        return None  # a former writer's PID: the lock is held shared (e.g. by an evaluation reading it)
+    except OSError:
+        pass
+    return int(text)
 
 
 def write_marker(folder: Path, kind: str) -> None:

@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import re
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -124,13 +125,86 @@ class Inpainter:
         if b == 0:
             return images.clone()
         fill = self._fill(images, valid.float())
-        fill = torch.nan_to_num(fill.to(images.device, torch.float32), nan=HOLE_FILL).clamp(0.0, 1.0)
+        _check_fill(fill, images, valid)
+        # A raw fill beyond [0,1] (a network's unbounded output, a solver's overshoot) is clamped: that is
+        # part of the method. A non-finite one is refused, never replaced (docs/conventions.md).
+        fill = fill.to(images.device, torch.float32).clamp(0.0, 1.0)
         # torch.where keeps valid pixels bit-exact (m*img + (1-m)*fill would turn NaN*0 into NaN).
         return torch.where(valid, images, fill)
 
     def _fill(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Raw (B,3,H,W) output; only its hole pixels are used. Masks are exactly {0,1}."""
         raise NotImplementedError
+
+
+class MethodOutputError(ValueError):
+    """A method's output that no number may be computed from. `index`: the first offending image of the
+    batch (None: the batch as a whole), so the evaluator can name the pair."""
+
+    def __init__(self, reason: str, index: int | None = None) -> None:
+        super().__init__(reason if index is None else f"{reason} (image {index} of the batch)")
+        self.reason = reason
+        self.index = index
+
+
+# How far a method's output may lie outside [0,1] and still count as rounding (a quarter of a uint8
+# step is 1/1020); such values are clamped, anything further is refused (docs/conventions.md).
+OUTPUT_TOLERANCE = 1e-3
+
+
+def _first(bad: torch.Tensor) -> int:
+    """Position of the first True of a (B,) bool tensor."""
+    return int(torch.nonzero(bad)[0, 0])
+
+
+def _check_fill(fill: Any, images: torch.Tensor, valid: torch.Tensor) -> None:
+    """A `_fill` result: a floating (B,3,H,W) tensor, finite on every hole pixel."""
+    if not isinstance(fill, torch.Tensor):
+        raise MethodOutputError(f"_fill returned {type(fill).__name__}, not a tensor")
+    if tuple(fill.shape) != tuple(images.shape):
+        raise MethodOutputError(f"returned shape {tuple(fill.shape)} for a batch of {tuple(images.shape)}")
+    if not fill.is_floating_point():
+        raise MethodOutputError(f"returned dtype {fill.dtype}; expected floats in [0,1]")
+    hole = ~valid.to(fill.device).expand_as(fill)  # (B,3,H,W): only hole pixels of a fill are used
+    bad = (hole & ~torch.isfinite(fill)).flatten(1).any(dim=1)
+    if bool(bad.any()):
+        raise MethodOutputError("returned NaN or infinite values in the hole", _first(bad))
+
+
+def check_output(output: Any, images: torch.Tensor) -> torch.Tensor:
+    """A method's output checked before any number is computed from it: a floating tensor of exactly
+    the batch's shape (B,3,H,W), finite, in [0,1] within OUTPUT_TOLERANCE (clamped to [0,1] then).
+    Raises MethodOutputError naming the first offending image.
+
+    >>> x = torch.rand(2, 3, 4, 4)
+    >>> check_output(x, x) is x
+    True
+    """
+    if not isinstance(output, torch.Tensor):
+        raise MethodOutputError(f"returned {type(output).__name__}, not a tensor")
+    if tuple(output.shape) != tuple(images.shape):
+        raise MethodOutputError(
+            f"returned shape {tuple(output.shape)} for a batch of {tuple(images.shape)}; "
+            "one (3,H,W) image per input image is needed"
+        )
+    if not output.is_floating_point():
+        raise MethodOutputError(f"returned dtype {output.dtype}; expected floats in [0,1]")
+    flat = output.detach().flatten(1)  # (B, 3*H*W)
+    bad = ~torch.isfinite(flat).all(dim=1)
+    if bool(bad.any()):
+        raise MethodOutputError("returned NaN or infinite values", _first(bad))
+    lo, hi = flat.amin(dim=1), flat.amax(dim=1)
+    bad = (lo < -OUTPUT_TOLERANCE) | (hi > 1.0 + OUTPUT_TOLERANCE)
+    if bool(bad.any()):
+        i = _first(bad)
+        raise MethodOutputError(
+            f"returned values in [{float(lo[i]):.4g}, {float(hi[i]):.4g}], outside [0,1] (images are floats "
+            "in [0,1], not 0-255)",
+            i,
+        )
+    if bool((lo < 0).any() or (hi > 1).any()):
+        return output.clamp(0.0, 1.0)
+    return output
 
 
 def image_seed(seed: int, image: np.ndarray, valid: np.ndarray) -> int:
@@ -224,15 +298,43 @@ PLUGINS_ENV = "PCONV_BENCH_PLUGINS"
 
 def _load_builtins() -> None:
     global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True  # first: a plugin that lists the methods while being imported must not recurse
+    try:
         for mod in _BUILTIN_MODULES:
             importlib.import_module(mod)
         for mod in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
-            try:
-                importlib.import_module(mod)
-            except ImportError as e:
-                raise BenchError(f"${PLUGINS_ENV}: cannot import {mod!r} ({e})") from e
+            _import_plugin(mod)
+    except BaseException:
+        _builtins_loaded = False  # a failed plugin is reported again, not skipped, on the next call
+        raise
+
+
+def _where(e: BaseException) -> str:
+    """' (file:line)' of the frame that raised `e`, for a one-line message."""
+    tb = traceback.extract_tb(e.__traceback__)
+    return f" ({tb[-1].filename}:{tb[-1].lineno})" if tb else ""
+
+
+def _import_plugin(mod: str) -> None:
+    """Import one plugin module; whatever it raises (SystemExit included) is a BenchError naming it."""
+    try:
+        importlib.import_module(mod)
+    except BenchError:
+        raise  # already one line naming the problem (e.g. a name taken by a builtin)
+    except ImportError as e:
+        raise BenchError(f"${PLUGINS_ENV}: cannot import plugin module {mod!r} ({e})") from None
+    except SystemExit as e:
+        raise BenchError(
+            f"${PLUGINS_ENV}: plugin module {mod!r} called sys.exit({e.code!r}) while being imported"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - any error in a user's module is reported as that module's
+        first = (str(e).splitlines() or [""])[0]
+        raise BenchError(
+            f"${PLUGINS_ENV}: plugin module {mod!r} failed while being imported: "
+            f"{type(e).__name__}: {first}{_where(e)}"
+        ) from None
 
 
 def load_plugins() -> None:
@@ -325,12 +427,22 @@ class CheckpointInpainter(Inpainter):
         p = Path(path)
         if not p.is_file():
             raise BenchError(f"method {self.name!r}: checkpoint {path} does not exist")
+        try:
+            data = p.read_bytes()
+        except OSError as e:
+            raise BenchError(
+                f"method {self.name!r}: checkpoint {path} cannot be read ({e.strerror})"
+            ) from None
         self.options["checkpoint"] = str(p)
-        self.options["checkpoint_sha256"] = sha256_file(p)
+        # Hashed and loaded from the same bytes: the file may be replaced meanwhile (`bench train` renames
+        # last.pt every few steps), and the hash must name the weights actually used.
+        self.options["checkpoint_sha256"] = hashlib.sha256(data).hexdigest()
         from bench.checkpoint import load_checkpoint_model
         from bench.device import resolve_device
 
-        model, meta = load_checkpoint_model(p, device="cpu")
+        model, meta = load_checkpoint_model(p, device="cpu", data=data)
+        del data
+        _refuse_non_finite(model, self.name, path)
         arch = meta.get("arch")
         conv = arch.get("conv") if isinstance(arch, dict) else arch
         if conv != self.arch_conv:
@@ -350,6 +462,17 @@ class CheckpointInpainter(Inpainter):
             "phase": meta.get("phase"),
         }
 
+    def check_size(self, hw: tuple[int, int]) -> None:
+        """Refuse images the U-Net cannot take (called by the evaluator before it writes anything): each
+        of its `layers` stride-2 steps halves the image, so H and W must be multiples of 2**layers."""
+        layers = int(getattr(self.model, "layers", 0) or 0)
+        step = 2**layers
+        if layers and (hw[0] % step or hw[1] % step):
+            raise BenchError(
+                f"method {self.name!r}: {self.options['checkpoint']} is a {layers}-layer U-Net, which needs "
+                f"images whose sides are multiples of {step} px; these are {hw[1]}x{hw[0]}"
+            )
+
     def _fill(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         bs = max(1, int(self.runtime["batch_size"]))
         outs = []
@@ -364,6 +487,18 @@ class CheckpointInpainter(Inpainter):
                     y = y[0]
                 outs.append(y.float().to(images.device))
         return torch.cat(outs)
+
+
+def _refuse_non_finite(model: torch.nn.Module, name: str, path: str) -> None:
+    """A checkpoint whose weights hold NaN or infinity (a diverged run) is refused before any output:
+    its holes would all come out NaN."""
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise BenchError(
+            f"method {name!r}: checkpoint {path} holds NaN or infinite weights ({bad[0]}{more}); "
+            "the training run diverged: use an earlier checkpoint"
+        )
 
 
 @register("pconv")

@@ -459,13 +459,21 @@ def l1_percent(output: Tensor, target: Tensor) -> Tensor:
     return _diff64(output, target).abs().mean(dim=(1, 2, 3)) * 100.0
 
 
+# PSNR of an exact pair: the MSE is floored at 1e-10, so PSNR is at most 100 dB (docs/conventions.md).
+# skimage gives +inf there, which would blank a cell's mean and move "best" to another row. Only pairs
+# that are exact or nearly so reach the floor (one 8-bit step in a single value of a 512 px image is
+# already an MSE of 2e-11), far above any real method's cell mean.
+PSNR_MSE_FLOOR = 1e-10
+PSNR_MAX = 100.0  # = -10 log10(PSNR_MSE_FLOOR)
+
+
 def _psnr_from_mse(mse: Tensor) -> Tensor:
-    # Data range 1: 10 log10(1 / mse). Identical images (mse 0) give +inf, as skimage does.
-    return -10.0 * torch.log10(mse)
+    # Data range 1: 10 log10(1 / mse), with mse floored at PSNR_MSE_FLOOR (an exact pair: PSNR_MAX dB).
+    return -10.0 * torch.log10(mse.clamp_min(PSNR_MSE_FLOOR))
 
 
 def psnr(output: Tensor, target: Tensor) -> Tensor:
-    """PSNR in dB with data range 1, per image, (B,) float64. Identical images give +inf."""
+    """PSNR in dB with data range 1, per image, (B,) float64; at most PSNR_MAX (exact pairs)."""
     _check_pair(output, target)
     d = _diff64(output, target)
     return _psnr_from_mse((d * d).mean(dim=(1, 2, 3)))

@@ -225,7 +225,7 @@ class MethodRecords:
 
     def state(self) -> dict[tuple[str, str, str], tuple[frozenset[str], frozenset[str]]]:
         """pair key -> (metrics recorded, network outputs recorded)."""
-        return {pair_key(r): (frozenset(r["metrics"]), net_outputs(r)) for r in self.read()}
+        return {pair_key(r): (_recorded(r["metrics"]), net_outputs(r)) for r in self.read()}
 
     def load_outputs(
         self, records: list[dict[str, Any]], names: Iterable[str]
@@ -277,6 +277,15 @@ class MethodRecords:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+
+
+# Metrics whose null value in a record means "compute again": PSNR was stored as null (+inf) for an exact
+# pair before it was capped (bench.metrics.PSNR_MAX); such a pair gets its capped value appended.
+_NULL_IS_MISSING: frozenset[str] = frozenset({"psnr"})
+
+
+def _recorded(metrics: dict[str, Any]) -> frozenset[str]:
+    return frozenset(k for k, v in metrics.items() if v is not None or k not in _NULL_IS_MISSING)
 
 
 def _compact(path: Path) -> None:

@@ -90,7 +90,7 @@ def test_composite_keeps_valid_pixels_exactly_and_clamps():
 
         def _fill(self, images, masks):
             out = torch.full_like(images, 7.0)
-            out[:, 0] = float("nan")
+            out[:, 0] = torch.where(masks[:, 0] > 0, float("nan"), -2.0)  # NaN only where it is not used
             return out
 
     img = torch.rand(1, 3, 5, 5)
@@ -99,7 +99,25 @@ def test_composite_keeps_valid_pixels_exactly_and_clamps():
     out = Wild().inpaint(img, msk)
     assert torch.equal(out[msk.expand_as(out) > 0], img[msk.expand_as(img) > 0])
     hole = out[:, :, 1:3, 1:4]
-    assert torch.isfinite(hole).all() and (hole >= 0).all() and (hole <= 1).all()
+    assert (hole[:, 0] == 0).all() and (hole[:, 1:] == 1).all()  # a raw fill is clamped to [0,1]
+
+
+def test_a_non_finite_fill_in_the_hole_is_refused_not_replaced():
+    from bench.inpainters import MethodOutputError
+
+    class Nan(Inpainter):
+        name = "nan"
+
+        def _fill(self, images, masks):
+            out = images.clone()
+            out[1, 2, 0, 0] = float("nan")
+            return out
+
+    img, msk = torch.rand(2, 3, 5, 5), torch.ones(2, 1, 5, 5)
+    msk[..., 0, 0] = 0
+    with pytest.raises(MethodOutputError) as e:
+        Nan().inpaint(img, msk)
+    assert e.value.index == 1
 
 
 def test_shape_errors():

@@ -160,7 +160,7 @@ def test_hand_computed_cases(backend: str, rng: np.random.Generator) -> None:
     same = all_metrics(img, img, ones, backend=backend)
     assert torch.all(same["ssim"] == 1.0)
     assert torch.all(same["l1_percent"] == 0.0)
-    assert torch.all(torch.isinf(same["psnr"]) & (same["psnr"] > 0))  # identical -> +inf, as skimage
+    assert torch.all(same["psnr"] == 100.0)  # identical: MSE floored at 1e-10 (docs/conventions.md)
     assert torch.all(torch.isnan(same["hole_l1_percent"]))  # no hole pixel -> undefined
     for c in (0.01, 0.1, 0.25):
         shifted = img + c
