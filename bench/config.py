@@ -124,7 +124,27 @@ class TrainConfig:
             raise BenchError(f"workers must be >= 0, not {self.workers}")
         if not (self.lr > 0 and self.finetune_lr > 0):
             raise BenchError("learning rates must be positive")
+        self._validate_bounds()
         return self
+
+    def _validate_bounds(self) -> None:
+        """Seed, size and depth: checked here, before any folder is claimed or tensor allocated."""
+        from bench.io import MAX_SIDE_ENV, max_side
+
+        if not 0 <= self.seed < 2**63:
+            raise BenchError(f"seed must be between 0 and 2**63 - 1, not {self.seed}")
+        if self.size > max_side():
+            raise BenchError(
+                f"size {self.size} is larger than the maximum image side {max_side()} px (set {MAX_SIDE_ENV} "
+                "to raise it)"
+            )
+        if self.layers is not None and self.model in ("pconv", "conv"):
+            f = 2 ** min(int(self.layers), 64)
+            if self.layers < 1 or self.size % f or self.size // f < 1:
+                raise BenchError(
+                    f"layers {self.layers} does not fit size {self.size}: the U-Net needs a size divisible "
+                    f"by 2**layers (leave layers unset to follow the size)"
+                )
 
 
 # Methods of Table 1 that `bench reproduce` runs besides the learned ones.
@@ -250,16 +270,50 @@ def with_total_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
     return dataclasses.replace(cfg, steps_phase1=p1, steps_phase2=steps - p1)
 
 
+# A settings file is a few hundred bytes; a bound keeps a huge file from being parsed at all.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _no_alias_loader() -> type:
+    """yaml.SafeLoader that refuses aliases (`*name`): their expansion can grow a few hundred bytes into
+    gigabytes ("billion laughs"), and a settings file has no use for them."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, f"aliases (*{event.anchor}) are not allowed", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """The mapping in a YAML settings file; aliases and files over MAX_CONFIG_BYTES are refused."""
     import yaml
 
     p = Path(path)
     if not p.is_file():
         raise BenchError(f"config file {p} does not exist")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        with open(p, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise BenchError(f"config file {p} cannot be read ({e.strerror})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise BenchError(f"config file {p} is larger than {MAX_CONFIG_BYTES} bytes; not a settings file")
+    try:
+        data = yaml.load(raw.decode("utf-8"), Loader=_no_alias_loader()) or {}
+    except UnicodeDecodeError as e:
+        raise BenchError(f"config file {p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except yaml.MarkedYAMLError as e:
+        where = f" at line {e.problem_mark.line + 1}" if e.problem_mark is not None else ""
+        raise BenchError(f"config file {p}: not valid YAML ({e.problem}{where})") from e
     except yaml.YAMLError as e:
-        raise BenchError(f"config file {p}: not valid YAML ({e})") from e
+        raise BenchError(f"config file {p}: not valid YAML ({' '.join(str(e).split())})") from e
     if not isinstance(data, dict):
         raise BenchError(f"config file {p}: expected a mapping of settings, got {type(data).__name__}")
     return data

@@ -18,8 +18,25 @@ from typing import Any, BinaryIO
 import cv2
 import numpy as np
 
+from bench.errors import BenchError
+
 # Files read as images or masks, by suffix (lower case).
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+# The largest image side read or made, px; a header announcing more is refused before decoding (a 1 MB
+# PNG can announce 30000x30000 px: 2.7 GB decoded). The environment variable raises or lowers it.
+MAX_SIDE = 16384
+MAX_SIDE_ENV = "PCONV_BENCH_MAX_SIDE"
+
+
+def max_side() -> int:
+    """MAX_SIDE, or the value of $PCONV_BENCH_MAX_SIDE (a positive integer)."""
+    text = os.environ.get(MAX_SIDE_ENV, "").strip()
+    if not text:
+        return MAX_SIDE
+    if not text.isdigit() or int(text) < 1:
+        raise BenchError(f"{MAX_SIDE_ENV}={text!r} is not a positive integer")
+    return int(text)
 
 
 def _read_umask() -> int:
