@@ -694,6 +694,12 @@ def read_reference(path: Path | None = None) -> pd.DataFrame:
     df["bin"] = df["bin"].str.strip()
     for b in df["bin"]:
         bin_by_name(b)  # raises ValueError naming the bad bin
+    for col in [c for c in df.columns if c not in ("method", "group", "bin")]:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = df[col][values.isna() & df[col].notna()]
+        if len(bad):
+            raise ValueError(f"{path}: column {col}: {bad.iloc[0]!r} is not a number")
+        df[col] = values
     return df
 
 
@@ -837,12 +843,14 @@ def build_tables(
     reference: Path | None = None,
     n_boot: int | None = None,
     latex: dict[str, Any] | None = None,
+    partial: bool = True,
 ) -> Tables:
     """Rebuild summary, paired test and tables of an evaluation folder from its records (the figures are
     bench.plots.write_figures).
 
     Each export is replaced only by a complete new file, and only when its content changes; a folder
-    without records is a BenchError (its exports are kept)."""
+    without records is a BenchError (its exports are kept). Records of an unfinished run (`gaps`) give
+    tables marked partial in every file, or with `partial=False` a BenchError (the exports are kept)."""
     out = Path(out)
     run = read_run(out)
     bad = [f for f in formats if f not in FORMATS]
@@ -872,6 +880,7 @@ def build_tables(
                         reference=real, known=ctx.metrics)  # fmt: skip
     whole = overall(loaded.frame, loaded.outputs, real, labels, cell_names, ctx.seed, ctx.metrics)
     _note_cells(ctx, summary, whole)
+    _mark_partial(out, ctx, gaps(loaded.frame, pairs, labels, run), partial)
     pt = paired_test(loaded.frame, paired[0], paired[1], n_boot=ctx.n_boot, seed=ctx.seed) if paired else None
     files = write_exports(out, summary, ctx, pt, formats, latex)
     if len(whole):
@@ -882,7 +891,7 @@ def build_tables(
         text += "\n" + format_paired_text(pt, ctx)
     if ref_df is not None:
         text += _reference_text(out, summary, ref_df, reference, files)
-    text += _incomplete(loaded.frame, pairs, labels, loaded.bad_lines, run)
+    text += _incomplete(loaded.bad_lines)
     return Tables(out=out, summary=summary, paired=pt, text=text, files=files, n_pairs=len(pairs), ctx=ctx,
                   run=run, pairs=pairs)  # fmt: skip
 
@@ -920,7 +929,32 @@ def _reference_text(out: Path, summary: pd.DataFrame, ref_df: pd.DataFrame, refe
     return f"\nReference {reference}: none of its methods ({methods}) was measured here.\n"
 
 
-def _incomplete(frame: pd.DataFrame, pairs: pd.DataFrame, labels: Sequence[str], bad: dict, run: dict) -> str:
+def gaps(frame: pd.DataFrame, pairs: pd.DataFrame, labels: Sequence[str], run: dict) -> list[str]:
+    """What keeps the records from being a finished run: methods short of pairs ('mean (5/8 pairs)'),
+    a run.json still 'running' (its process was stopped); [] for a finished run."""
+    counts = frame.groupby("method").size() if len(frame) else pd.Series(dtype=int)
+    skipped = {m["label"]: int((m.get("meta") or {}).get("n_skipped") or 0) for m in run.get("methods", [])}
+    out = [f"{m} ({int(counts.get(m, 0))}/{len(pairs)} pairs)" for m in labels
+           if counts.get(m, 0) < len(pairs) - skipped.get(m, 0)]  # fmt: skip
+    if run.get("status") == "running":
+        out.append("run.json says 'running': the evaluation was stopped before it finished")
+    return out
+
+
+def _mark_partial(out: Path, ctx: TableContext, found: list[str], partial: bool) -> None:
+    if not found:
+        return
+    if not partial:
+        raise BenchError(
+            f"{out}: the evaluation is not finished ({'; '.join(found)}); rerun the same `bench evaluate` "
+            "to finish it, or pass --partial for tables marked partial; the exports are left as they are"
+        )
+    # A note, so that every export (table.md/.tex/.csv, report.html) says it, not the terminal only.
+    ctx.run_notes.insert(0, f"PARTIAL TABLES from an unfinished evaluation: {'; '.join(found)}. "
+                            "Rerun the same `bench evaluate` to finish it.")  # fmt: skip
+
+
+def _incomplete(bad: dict) -> str:
     text = ""
     for label, n in bad.items():
         if n:
@@ -928,15 +962,4 @@ def _incomplete(frame: pd.DataFrame, pairs: pd.DataFrame, labels: Sequence[str],
                 f"\n{label}: {n} corrupt record line(s) ignored; their pairs are computed again by "
                 "`bench evaluate` with the same options."
             )
-    counts = frame.groupby("method").size() if len(frame) else pd.Series(dtype=int)
-    skipped = {m["label"]: int((m.get("meta") or {}).get("n_skipped") or 0) for m in run.get("methods", [])}
-    missing = [f"{m} ({int(counts.get(m, 0))}/{len(pairs)})" for m in labels
-               if counts.get(m, 0) < len(pairs) - skipped.get(m, 0)]  # fmt: skip
-    if missing:
-        text += (
-            f"\nIncomplete: {', '.join(missing)} pairs recorded; rerun `bench evaluate` with the same "
-            "options."
-        )
-    elif run.get("status") == "running":
-        text += "\nThe run that wrote these records was interrupted; rerun it to finish."
     return text + ("\n" if text else "")

@@ -1,0 +1,202 @@
+"""Reliability, second round (issue 22): what `bench tables` does beside an unfinished or running evaluation
+(item 5) and with bad options (14), how the Inception weights are loaded (7), and what the training
+stages of `bench reproduce` are keyed by (13).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.io import write_png
+from masks.conventions import BINS
+
+SIZE = 64
+EXPORTS = ("summary.csv", "table.csv", "table.md", "table.tex", "report.html")
+
+
+def _photos(folder: Path, n: int = 5) -> Path:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        small = rng.integers(0, 256, size=(10, 12, 3), dtype=np.uint8)
+        write_png(folder / f"p{i}.png", cv2.resize(small, (96, 80), interpolation=cv2.INTER_LINEAR))
+    return folder
+
+
+def _cli(runner, *args):
+    return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def _one_error_line(res) -> str:
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1, res.output
+    assert "Traceback" not in res.output
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished evaluation (the mean fill, 64 px, two bins, 12 pairs) with its exports."""
+    from click.testing import CliRunner
+
+    from bench.data import prepare_dataset
+    from masks.manifest import generate_set
+
+    root = tmp_path_factory.mktemp("runs")
+    prepare_dataset(root / "data", size=SIZE, source=str(_photos(root / "photos")), seed=0,
+                    test_fraction=0.6, progress=False)  # fmt: skip
+    generate_set(root / "masks", size=SIZE, per_bin=2, bins=BINS[1:3], seed=0, progress=False)
+    out = root / "ev"
+    res = _evaluate(CliRunner(), root, out)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def _evaluate(runner, root: Path, out: Path):
+    return _cli(runner, "evaluate", "--data", root / "data", "--masks", root / "masks", "--method", "mean",
+                "--out", out, "--no-is", "--no-figures", "--ratio", "0.1-0.3")  # fmt: skip
+
+
+@pytest.fixture
+def ev(finished, tmp_path) -> Path:
+    out = tmp_path / "ev"
+    shutil.copytree(finished, out)
+    return out
+
+
+def _exports(out: Path) -> dict[str, tuple[bytes, int]]:
+    return {f: ((out / f).read_bytes(), (out / f).stat().st_mtime_ns) for f in EXPORTS if (out / f).exists()}
+
+
+def _stop_midway(out: Path, keep: int) -> None:
+    """What a killed `bench evaluate` leaves: run.json still 'running', `keep` records of the mean fill."""
+    run = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**run, "status": "running"}))
+    (rec,) = out.glob("records/mean-*/records.jsonl")
+    rec.write_text("".join(line + "\n" for line in rec.read_text().splitlines()[:keep]))
+
+
+# ---------------------------------------------------------------------------------------------- 5
+
+
+def test_5_tables_of_a_finished_run_are_unchanged_and_unmarked(ev, runner):
+    before = _exports(ev)
+    res = _cli(runner, "tables", ev, "--no-figures")
+    assert res.exit_code == 0, res.output
+    after = _exports(ev)
+    for f in ("summary.csv", "table.csv", "table.md", "table.tex"):
+        assert after[f][0] == before[f][0], f
+    assert "PARTIAL" not in res.output and "PARTIAL" not in after["report.html"][0].decode()
+
+
+def test_5_tables_refused_while_an_evaluation_holds_the_folder(ev, runner):
+    from bench.folders import claim
+
+    before = _exports(ev)
+    with claim(ev, "eval"):  # what `bench evaluate` holds from its start to its last table
+        res = _cli(runner, "tables", ev, "--no-figures")
+    assert res.exit_code == 2 and "in use" in _one_error_line(res)
+    assert _exports(ev) == before
+
+
+def test_5_an_evaluation_cannot_start_while_tables_are_written(ev, runner, monkeypatch):
+    """A slow `bench tables` once overwrote the tables of an evaluation that finished meanwhile: it holds
+    the folder now, so the evaluation is refused at its claim."""
+    import bench.tables
+    from bench.errors import BenchError
+    from bench.folders import check_claim
+
+    real, seen = bench.tables.build_tables, []
+
+    def build(out, **kw):
+        with pytest.raises(BenchError, match="in use"):
+            check_claim(out, "eval")  # the claim `bench evaluate` makes before writing anything
+        seen.append(out)
+        return real(out, **kw)
+
+    monkeypatch.setattr(bench.tables, "build_tables", build)
+    res = _cli(runner, "tables", ev, "--no-figures")
+    assert res.exit_code == 0, res.output
+    assert seen == [ev]
+
+
+def test_5_tables_of_a_stopped_run_refused_and_exports_kept(ev, runner):
+    _stop_midway(ev, keep=7)
+    before = _exports(ev)
+    res = _cli(runner, "tables", ev, "--no-figures")
+    line = _one_error_line(res)
+    assert (
+        res.exit_code == 2 and "not finished" in line and "mean (7/12 pairs)" in line and "--partial" in line
+    )
+    assert _exports(ev) == before
+
+
+def test_5_partial_tables_say_so_in_every_file(finished, ev, runner):
+    _stop_midway(ev, keep=7)
+    res = _cli(runner, "tables", ev, "--no-figures", "--partial")
+    assert res.exit_code == 0, res.output
+    for f in ("table.csv", "table.md", "table.tex", "report.html"):
+        assert "PARTIAL TABLES" in (ev / f).read_text(), f
+    assert (ev / "table.csv").read_text().startswith("# PARTIAL TABLES")  # the first note line
+    n = pd.read_csv(ev / "summary.csv")["n"]
+    assert n.sum() == 7 * 4  # 7 pairs recorded, 4 pair metrics each
+    # Finishing the run (all of it reused but the 5 missing pairs) gives unmarked tables again.
+    again = _evaluate(runner, finished.parent, ev)
+    assert again.exit_code == 0, again.output
+    assert "5 computed now" in again.output and "PARTIAL" not in (ev / "table.md").read_text()
+
+
+def test_5_a_record_lost_from_a_finished_run_is_partial_too(ev, runner):
+    (rec,) = ev.glob("records/mean-*/records.jsonl")
+    rec.write_text("".join(line + "\n" for line in rec.read_text().splitlines()[1:]))
+    res = _cli(runner, "tables", ev, "--no-figures")
+    assert res.exit_code == 2 and "mean (11/12 pairs)" in _one_error_line(res)
+    assert "run.json says" not in res.output  # finished, a record lost since
+
+
+# ---------------------------------------------------------------------------------------------- 14
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--metrics", "nope"], ["--metrics", "nope", "psnr"]),
+        (["--metrics", "psnr,fid"], ["--metrics", "fid"]),  # registered, not computed in this run
+        (["--columns", "0.4-0.5:N"], ["--columns", "0.4-0.5:N"]),
+        (["--reference", "BAD"], ["--reference", "'abc' is not a number"]),
+        (["--reference", "EMPTY"], ["--reference"]),
+        (["--reference", "NONE"], ["--reference", "does not exist"]),
+        (["--format", "pdf"], ["pdf"]),
+        (["--paired", "mean,nosuch"], ["nosuch"]),
+    ],
+)
+def test_14_bad_options_refused_before_any_export_is_rewritten(ev, runner, tmp_path, args, words):
+    files = {"BAD": "method,group,bin,l1_percent,psnr\nMean,N,0.1-0.2,abc,20\n", "EMPTY": ""}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    args = [str(tmp_path / a) if a in (*files, "NONE") else a for a in args]
+    before = _exports(ev)
+    res = _cli(runner, "tables", ev, *args)
+    line = _one_error_line(res)
+    assert res.exit_code == 2 and all(w in line for w in words), line
+    assert _exports(ev) == before
+    assert not (ev / "curves.png").exists() and not (ev / "reference.csv").exists()
+
+
+def test_14_a_good_reference_and_metric_subset_still_work(ev, runner, tmp_path):
+    ref = tmp_path / "ref.csv"
+    ref.write_text("# a comment\nmethod,group,bin,l1_percent,psnr\nMean,N,0.1-0.2,5.0,\n")
+    res = _cli(runner, "tables", ev, "--no-figures", "--reference", ref, "--metrics", "psnr,ssim")
+    assert res.exit_code == 0, res.output
+    cmp = pd.read_csv(ev / "reference.csv")
+    assert list(cmp["metric"]) == ["l1_percent"] and cmp["reference"].tolist() == [5.0]
+    tex = (ev / "table.tex").read_text()
+    assert "PSNR" in tex and "SSIM" in tex and "Hole L1" not in tex
