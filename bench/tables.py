@@ -117,6 +117,7 @@ class TableContext:
     run_notes: list[str] = field(default_factory=list)  # metrics left out and why (run.json's notes)
     cell_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # FID/KID: metric -> (min n, max n)
     overall: list[str] = field(default_factory=list)  # the cell metrics over all cells, one line each
+    ci_kinds: dict[str, int] = field(default_factory=dict)  # CI_KINDS key -> cells whose CI is of that kind
 
     def label_of(self, metric: str) -> str:
         """The shown label; the metrics of a stand-in IS network carry its star (IS*, FID*, KID*)."""
@@ -180,13 +181,28 @@ class TableContext:
             lines.append(f"Pairing: {self.pairing}: {how}.")
         lines += self.method_notes
         lines.append(
-            f"Metrics on the composited output; ± is half the width of the {self.ci:.0%} percentile "
-            f"bootstrap CI ({self.n_boot} resamples of the pairs, seed {self.seed}); "
+            f"Metrics on the composited output; ± is half the width of the {self.ci:.0%} CI of the cell's "
+            f"mean ({self.n_boot} resamples, seed {self.seed}): {self._ci_text()}; "
             + ("IS, FID and KID have no CI." if self.cell_sizes else "IS has no CI.")
         )
+        if "ssim" in self.metrics:
+            lines.append(SSIM_NOTE)
         if self.command:
             lines.append(f"Command: {self.command}")
         return lines
+
+    def _ci_text(self) -> str:
+        kinds = self.ci_kinds or {"pairs": 0}
+        if len(kinds) == 1:
+            return CI_KINDS[next(iter(kinds))]
+        return "; ".join(f"{n} cells: {CI_KINDS[k]}" for k, n in kinds.items())
+
+
+SSIM_NOTE = (
+    "SSIM: 11-tap Gaussian window (sigma 1.5), K1 0.01, K2 0.03, per RGB channel on [0,1], channels averaged "
+    "(skimage structural_similarity with gaussian_weights=True, use_sample_covariance=False); papers that "
+    "use grey images or uniform windows report other values."
+)
 
 
 def bin_label(name: str) -> str:
@@ -223,6 +239,97 @@ def bootstrap_ci(
     if one:
         return float(lo[0]), float(hi[0])
     return lo, hi
+
+
+# ---- intervals where images or masks repeat --------------------------------------------------------
+# Under cross pairing a mask serves several images of a cell (and an image every cell), so pairs are not
+# independent and the pairs bootstrap is too narrow. The intervals below resample what repeats: a
+# one-way cluster bootstrap variance when only images or only masks repeat, and the two-way cluster variance
+# of Cameron, Gelbach & Miller (2011, "Robust inference with multiway clustering", JBES 29(2)),
+# V = V_image + V_mask - V_pair, from three bootstraps, when both do; t(G - 1) critical values and the
+# G / (G - 1) factor as they recommend for few clusters. Nothing repeating: the pairs bootstrap, as before.
+CI_KINDS = {
+    "pairs": "percentile bootstrap of the pairs (no image or mask repeats)",
+    "masks": "mean ± t(G-1)·SE, SE from a bootstrap of the G masks, each drawn with all its pairs (masks "
+    "repeat, images do not)",
+    "images": "mean ± t(G-1)·SE, SE from a bootstrap of the G images, each drawn with all its pairs (images "
+    "repeat, masks do not)",
+    "two-way": "mean ± t(G-1)·SE, SE² = V_image + V_mask - V_pair from bootstraps of images, of masks and of "
+    "pairs (Cameron, Gelbach & Miller 2011), G the fewer of images and masks",
+}
+
+
+def ci_kind(images: Sequence[str], masks: Sequence[str]) -> str:
+    """Which interval fits these pairs: 'pairs', 'masks', 'images' or 'two-way' (see CI_KINDS)."""
+    n = len(images)
+    img_rep, mask_rep = len(set(images)) < n, len(set(masks)) < n
+    return {(False, False): "pairs", (False, True): "masks", (True, False): "images"}.get(
+        (img_rep, mask_rep), "two-way"
+    )
+
+
+def _cluster_var(v: np.ndarray, clusters: Sequence[str], n_boot: int, rng: np.random.Generator) -> tuple:
+    """(variance (m,), G): the bootstrap variance of the mean of `v` (n, m) when its G clusters are drawn
+    with replacement, each with all its rows, times G / (G - 1) (the small-sample factor of cluster-robust
+    variances)."""
+    codes, uniq = pd.factorize(pd.Series(list(clusters)), sort=True)
+    g = len(uniq)
+    sums = np.zeros((g, v.shape[1]))
+    np.add.at(sums, codes, v)  # (G, m) cluster totals
+    counts = np.bincount(codes, minlength=g).astype(np.float64)  # (G,)
+    w = rng.multinomial(g, np.full(g, 1.0 / g), size=n_boot).astype(np.float64)  # (n_boot, G)
+    means = (w @ sums) / (w @ counts)[:, None]  # (n_boot, m)
+    return means.var(axis=0, ddof=1) * g / max(g - 1, 1), g
+
+
+def two_way_ci(
+    values: np.ndarray,
+    images: Sequence[str],
+    masks: Sequence[str],
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> tuple[Any, Any]:
+    """CI of the mean of `values` (n,) or of each column of (n, m) for pairs of `images` and `masks`,
+    resampling what repeats (ci_kind): mean +- t(G - 1) sqrt(V), V from cluster bootstraps, G the fewer
+    clusters. Without repeats it is bootstrap_ci, draw for draw."""
+    from scipy.stats import t
+
+    kind = ci_kind(images, masks)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    if kind == "pairs" or len(values) < 2:
+        return bootstrap_ci(values, n_boot, ci, rng)
+    v = np.asarray(values, dtype=np.float64)
+    one = v.ndim == 1
+    v2 = v[:, None] if one else v
+    if kind in ("masks", "images"):
+        var, g = _cluster_var(v2, masks if kind == "masks" else images, n_boot, rng)
+    else:
+        var_i, g_i = _cluster_var(v2, images, n_boot, rng)
+        var_m, g_m = _cluster_var(v2, masks, n_boot, rng)
+        var_p, _ = _cluster_var(v2, [str(i) for i in range(len(v2))], n_boot, rng)
+        # V_pair can exceed V_image + V_mask by chance in small samples: never below a one-way variance.
+        var, g = np.maximum(var_i + var_m - var_p, np.maximum(var_i, var_m)), min(g_i, g_m)
+    half = t.ppf(1.0 - (1.0 - ci) / 2.0, max(g - 1, 1)) * np.sqrt(var)
+    mean = v2.mean(axis=0)
+    lo, hi = mean - half, mean + half
+    return (float(lo[0]), float(hi[0])) if one else (lo, hi)
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN stays NaN and does not count as a test).
+
+    >>> holm([0.01, 0.04, 0.03]).round(3).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = len(order)
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out[order] = adj
+    return out
 
 
 def _cell_value(
@@ -314,7 +421,8 @@ def summarize(
                 if n == 0:
                     continue
                 vals = cell[pm].to_numpy(dtype=np.float64)  # (n, metrics)
-                lo, hi = bootstrap_ci(vals, n_boot, ci, _cell_rng(seed, method, b, g))
+                rng = _cell_rng(seed, method, b, g)
+                lo, hi = two_way_ci(vals, list(cell["image"]), list(cell["mask"]), n_boot, ci, rng)
                 for j, m in enumerate(pm):
                     col = vals[:, j]
                     rows.append(dict(method=method, bin=b, group=g, metric=m, mean=float(col.mean()),
@@ -388,9 +496,9 @@ def paired_test(
 ) -> pd.DataFrame:
     """A vs B per (bin, group, metric) on the pairs both methods ran (joined on pair_id).
 
-    mean_diff = mean(A - B) with a percentile bootstrap CI, and the two-sided Wilcoxon signed-rank p-value
-    (scipy.stats.wilcoxon). When every difference is zero the p-value is 1.
-    """
+    mean_diff = mean(A - B) with a bootstrap CI (two_way_ci), the two-sided Wilcoxon signed-rank p-value
+    (scipy.stats.wilcoxon; 1 when every difference is zero), and that p-value Holm-adjusted over all
+    `n_tests` tests made here (p_holm)."""
     from scipy.stats import wilcoxon
 
     pm = pair_metrics_of(frame)
@@ -409,7 +517,8 @@ def paired_test(
                 [cell[f"{m}_a"].to_numpy(float) - cell[f"{m}_b"].to_numpy(float) for m in pm],
                 axis=1,
             )  # (n, 4)
-            lo, hi = bootstrap_ci(diffs, n_boot, ci, _cell_rng(seed, "paired", method_a, method_b, bn, g))
+            rng = _cell_rng(seed, "paired", method_a, method_b, bn, g)
+            lo, hi = two_way_ci(diffs, list(cell["image_a"]), list(cell["mask_a"]), n_boot, ci, rng)
             for j, m in enumerate(pm):
                 d = diffs[:, j]
                 if np.all(d == 0):
@@ -450,7 +559,16 @@ def paired_test(
         "p_value",
         "test",
     ]
-    return pd.DataFrame(rows, columns=cols)
+    return _with_holm(pd.DataFrame(rows, columns=cols))
+
+
+def _with_holm(paired: pd.DataFrame) -> pd.DataFrame:
+    """Add n_tests (the p-values made, over every cell and metric) and p_holm (Holm-adjusted over them)."""
+    n_tests = int(np.isfinite(paired["p_value"].to_numpy(float)).sum())
+    at = paired.columns.get_loc("p_value") + 1
+    paired.insert(at, "p_holm", holm(paired["p_value"].to_numpy(float)))
+    paired.insert(at + 1, "n_tests", n_tests)
+    return paired
 
 
 # ---- the paper layout ------------------------------------------------------------------------------
@@ -668,11 +786,15 @@ def format_paired_text(paired: pd.DataFrame, ctx: TableContext | None = None) ->
                 f"{r.mean_diff:+.{d}f}",
                 f"[{r.ci_low:+.{d}f}, {r.ci_high:+.{d}f}]",
                 f"{r.p_value:.3g}",
+                f"{getattr(r, 'p_holm', np.nan):.3g}",
             ]
         )
-    head = ["Metric", "Bin", "Group", "n", f"{a} - {b}", "95% CI", "p (Wilcoxon)"]
+    n_tests = int(np.isfinite(paired["p_value"].to_numpy(float)).sum())
+    head = ["Metric", "Bin", "Group", "n", f"{a} - {b}", "95% CI", "p (Wilcoxon)", "p (Holm)"]
     return (
-        f"Paired test {a} vs {b} (same pairs):\n"
+        f"Paired test {a} vs {b} (same pairs): {n_tests} tests (cells x metrics); p (Holm) is adjusted for "
+        "all of them. The CI resamples what repeats (as in the table); the Wilcoxon p-value treats the pairs "
+        "as independent, so under cross pairing (masks reused) it is optimistic.\n"
         + tabulate(rows, headers=head, tablefmt="simple", disable_numparse=True)
         + "\n"
     )
@@ -880,6 +1002,7 @@ def build_tables(
                         reference=real, known=ctx.metrics)  # fmt: skip
     whole = overall(loaded.frame, loaded.outputs, real, labels, cell_names, ctx.seed, ctx.metrics)
     _note_cells(ctx, summary, whole)
+    _note_intervals(ctx, loaded.frame)
     _mark_partial(out, ctx, gaps(loaded.frame, pairs, labels, run), partial)
     pt = paired_test(loaded.frame, paired[0], paired[1], n_boot=ctx.n_boot, seed=ctx.seed) if paired else None
     files = write_exports(out, summary, ctx, pt, formats, latex)
@@ -917,6 +1040,15 @@ def _note_cells(ctx: TableContext, summary: pd.DataFrame, whole: pd.DataFrame) -
         r0 = rows.iloc[0]
         ctx.overall.append(f"{ctx.label_of(m)} over all cells ({int(r0.n)} pairs against {int(r0.n_real)} "
                            f"distinct test images): {vals}.")  # fmt: skip
+
+
+def _note_intervals(ctx: TableContext, frame: pd.DataFrame) -> None:
+    """Count the cells by the kind of interval their pairs get (ci_kind), for the notes."""
+    kinds: dict[str, int] = {}
+    for _, cell in frame.drop_duplicates("pair_id").groupby(["bin", "group"], sort=False):
+        k = ci_kind(list(cell["image"]), list(cell["mask"]))
+        kinds[k] = kinds.get(k, 0) + 1
+    ctx.ci_kinds = {k: kinds[k] for k in CI_KINDS if k in kinds}
 
 
 def _reference_text(out: Path, summary: pd.DataFrame, ref_df: pd.DataFrame, reference, files: list) -> str:

@@ -107,3 +107,7 @@ def test_one_cell_evaluated_alone_equals_that_cell_of_the_full_run(runner, tmp_p
     full = got["full"].query("bin == '0.2-0.3' and group == 'B'").reset_index(drop=True)
     cols = ["metric", "mean", "n", "std"]
     pd.testing.assert_frame_equal(got["cell"][cols], full[cols])
+    notes = (tmp_path / "full" / "table.md").read_text()
+    # cross: each mask meets ~2 images of a cell, so the CI resamples masks; distinct: nothing repeats
+    want = "bootstrap of the G masks" if pairing == "cross" else "bootstrap of the pairs (no image or mask"
+    assert want in notes and "SSIM: 11-tap Gaussian window (sigma 1.5)" in notes
