@@ -289,7 +289,7 @@ def load_feature_net(
     if name in ("auto", "vgg16"):
         found = find_vgg16_weights(weights)
         if found is None and allow_download:
-            torch.hub.load_state_dict_from_url(VGG16_URL, progress=True)  # the user asked for it
+            torch.hub.load_state_dict_from_url(VGG16_URL, progress=True, weights_only=True)  # the user asked
             found = find_vgg16_weights()
         if found is not None:
             return _freeze(FeatureNet("vgg16", stages=_vgg16_stages(found))).to(device)

@@ -26,6 +26,7 @@ features of the same network, as FID is defined), or the stand-in's 1280-d poole
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import torch
@@ -140,26 +141,65 @@ class ISNetwork:
 
 
 def _load_standard(weights: Path, device: torch.device) -> nn.Module:
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    """torch-fidelity's Inception-v3 with the tensors of `weights`, read once and loaded with
+    weights_only=True; torch-fidelity's own loader (weights_only=False) never sees the file."""
+    from bench.weights import load_weights_bytes, read_weights
 
-    # Load once with weights_only=True: torch-fidelity's own loader unpickles with weights_only=False,
-    # so a file that is not a plain state dict is refused here before it gets there.
-    from bench.weights import load_weights
-
-    state = load_weights(weights, "Inception-v3 state dict (torch-fidelity)")
+    what = "Inception-v3 state dict (torch-fidelity)"
+    state = load_weights_bytes(read_weights(weights, what), weights, what)
     if not isinstance(state, dict) or "fc.weight" not in state:
         raise BenchError(f"{weights}: not torch-fidelity's Inception-v3 weights (no 'fc.weight')")
-    del state
-    try:
-        model = FeatureExtractorInceptionV3(
-            STANDARD, ["2048", "logits_unbiased"], feature_extractor_weights_path=str(weights)
-        )
-    except Exception as e:  # noqa: BLE001 - wrong keys or shapes
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise BenchError(
-            f"{weights}: not loadable as torch-fidelity's Inception-v3 weights ({first})"
+            f"{weights}: not torch-fidelity's Inception-v3 weights (not a state dict of tensors)"
+        )
+    try:
+        model = fidelity_inception(state)
+    except RuntimeError as e:  # load_state_dict: missing or unexpected tensors, wrong shapes
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        detail = (lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__)[:200]
+        raise BenchError(
+            f"{weights}: not loadable as torch-fidelity's Inception-v3 weights ({detail})"
         ) from None
     return model.to(device)
+
+
+# torch-fidelity's module is patched for the length of one construction (see fidelity_inception).
+_FIDELITY_LOCK = threading.Lock()
+
+
+def fidelity_inception(state: dict[str, Tensor]) -> nn.Module:
+    """torch-fidelity's FeatureExtractorInceptionV3 ('2048' and 'logits_unbiased') holding `state`.
+
+    Its constructor loads weights itself: from a path with torch.load(weights_only=False), or else from
+    its URL through `load_state_dict_from_url`. It is given no path, and that function (looked up in its
+    module when called) is replaced for the construction by one that hands over `state`, so it neither
+    unpickles nor downloads anything; it then copies `state` in with its strict load_state_dict.
+    """
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    asked: list[str] = []
+
+    def hand_over(url: str, *args: object, **kwargs: object) -> dict[str, Tensor]:
+        asked.append(url)
+        return state
+
+    with _FIDELITY_LOCK:
+        fetch = fe.load_state_dict_from_url
+        fe.load_state_dict_from_url = hand_over
+        try:
+            model = fe.FeatureExtractorInceptionV3(STANDARD, ["2048", "logits_unbiased"])
+        finally:
+            fe.load_state_dict_from_url = fetch
+    if len(asked) != 1:  # another torch-fidelity version that loads its weights some other way
+        raise BenchError(f"torch-fidelity {_fidelity_version()}: its Inception-v3 cannot be given weights")
+    return model
+
+
+def _fidelity_version() -> str:
+    import torch_fidelity
+
+    return str(getattr(torch_fidelity, "__version__", "?"))
 
 
 def load_is_network(
@@ -180,7 +220,10 @@ def load_is_network(
     if network != STANDIN:
         found = find_inception_weights(weights)
         if found is None and allow_download:
-            torch.hub.load_state_dict_from_url(INCEPTION_URL, progress=True, map_location="cpu")  # user asked
+            # The user asked. torch.hub loads what it fetched: safely, like every other weights file.
+            torch.hub.load_state_dict_from_url(
+                INCEPTION_URL, progress=True, map_location="cpu", weights_only=True
+            )
             found = (cache_path(), "download") if cache_path().is_file() else None
         if found is not None:
             path, source = found

@@ -11,6 +11,7 @@ containers is refused with one line naming it, never with advice to load it unsa
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -53,10 +54,31 @@ def load_weights(path: str | os.PathLike, what: str, map_location: Any = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"{what} {path} does not exist")
+    return _safe_load(path, path, what, map_location)
+
+
+def read_weights(path: str | os.PathLike, what: str) -> bytes:
+    """The bytes of a weights file, read once: hash them, load them (`load_weights_bytes`), and the hash
+    names what was loaded even when the file is replaced meanwhile."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"{what} {path} does not exist")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise BenchError(f"{what} {path} cannot be read ({e.strerror})") from None
+
+
+def load_weights_bytes(data: bytes, path: str | os.PathLike, what: str, map_location: Any = "cpu") -> Any:
+    """torch.load of bytes already read (`read_weights`), weights_only=True; errors name `path`."""
+    return _safe_load(io.BytesIO(data), Path(path), what, map_location)
+
+
+def _safe_load(source: Path | io.BytesIO, path: Path, what: str, map_location: Any) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's pickle-protocol notes are noise here
-            return torch.load(path, map_location=map_location, weights_only=True)
+            return torch.load(source, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated file, not a pickle, a pickle with forbidden globals, ...
         raise BenchError(f"{path} is not a readable {what} ({_reason(e)})") from None
 

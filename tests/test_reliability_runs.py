@@ -200,3 +200,127 @@ def test_14_a_good_reference_and_metric_subset_still_work(ev, runner, tmp_path):
     assert list(cmp["metric"]) == ["l1_percent"] and cmp["reference"].tolist() == [5.0]
     tex = (ev / "table.tex").read_text()
     assert "PSNR" in tex and "SSIM" in tex and "Hole L1" not in tex
+
+
+# ---------------------------------------------------------------------------------------------- 7
+
+
+@pytest.fixture(scope="module")
+def inception_file(tmp_path_factory) -> Path:
+    """torch-fidelity's Inception-v3 state dict (real names and shapes, random values, float16 to halve
+    the file), built without torch-fidelity loading anything."""
+    import torch
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
+        mp.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None)
+        torch.manual_seed(0)
+        model = fe.FeatureExtractorInceptionV3("x", ["logits_unbiased"])
+    path = tmp_path_factory.mktemp("inception") / "weights-inception.pth"
+    torch.save({k: v.half() for k, v in model.state_dict().items()}, path)
+    return path
+
+
+@pytest.fixture
+def torch_loads(monkeypatch, tmp_path):
+    """Every torch.load call, as (what was loaded, weights_only); no hub cache, no env variable."""
+    import torch
+
+    from bench.inception import INCEPTION_ENV
+
+    monkeypatch.delenv(INCEPTION_ENV, raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    calls, real = [], torch.load
+
+    def load(f, *args, **kwargs):
+        calls.append((f, kwargs.get("weights_only")))
+        return real(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", load)
+    return calls
+
+
+def test_7_inception_is_built_from_tensors_loaded_once_safely(inception_file, torch_loads):
+    import io
+
+    import torch
+
+    from bench.inception import load_is_network
+
+    net = load_is_network(inception_file)
+    assert (net.name, net.label, net.source) == ("inception-v3-compat", "IS", "path")
+    assert len(torch_loads) == 1 and torch_loads[0][1] is True  # one load, weights_only
+    assert isinstance(torch_loads[0][0], io.BytesIO)  # of bytes already read, not of the path again
+    state = torch.load(inception_file, weights_only=True)
+    model = net.model.state_dict()
+    assert set(model) == set(state)
+    assert all(
+        torch.equal(model[k], state[k].to(model[k].dtype))
+        for k in ("fc.weight", "Mixed_7c.branch_pool.conv.weight")
+    )
+    out = net.outputs(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)))
+    assert out["probs"].shape == (1, 1008) and out["pool"].shape == (1, 2048)
+
+
+class _Payload:
+    """A pickle that, once unpickled with weights_only=False, makes a folder (the proof it ran)."""
+
+    def __init__(self, proof: Path) -> None:
+        self.proof = proof
+
+    def __reduce__(self):
+        import os
+
+        return os.mkdir, (str(self.proof),)
+
+
+def test_7_weights_swapped_after_the_check_are_never_unpickled(
+    inception_file, torch_loads, tmp_path, monkeypatch
+):
+    """The file is replaced by a pickle payload right after the first (safe) load, as an attacker with
+    write access to the hub cache or $PCONV_BENCH_INCEPTION could: nothing reads it again."""
+    import pickle
+
+    import torch
+
+    from bench.inception import load_is_network
+
+    weights, proof = tmp_path / "inception.pth", tmp_path / "payload-ran"
+    shutil.copyfile(inception_file, weights)
+    bad = tmp_path / "payload.pth"
+    bad.write_bytes(pickle.dumps(_Payload(proof)))
+    safe = torch.load
+
+    def load_then_swap(f, *args, **kwargs):
+        out = safe(f, *args, **kwargs)
+        if bad.exists():
+            bad.replace(weights)
+        return out
+
+    monkeypatch.setattr(torch, "load", load_then_swap)
+    try:
+        net = load_is_network(weights)
+    except Exception:  # noqa: BLE001 - a refusal is fine; the payload running is not
+        net = None
+    assert not proof.exists(), "the swapped-in pickle was unpickled with weights_only=False"
+    assert net is not None and net.name == "inception-v3-compat"
+
+
+def test_7_wrong_tensors_are_one_line_errors(inception_file, torch_loads, tmp_path):
+    import torch
+
+    from bench.errors import BenchError
+    from bench.inception import load_is_network
+
+    state = torch.load(inception_file, weights_only=True)
+    short = tmp_path / "short.pth"
+    torch.save({k: v for k, v in state.items() if not k.startswith("Mixed_7c")}, short)
+    with pytest.raises(BenchError, match="Missing key") as e:
+        load_is_network(short)
+    assert "\n" not in str(e.value) and str(short) in str(e.value)
+    wide = tmp_path / "wide.pth"
+    torch.save({**state, "fc.weight": torch.zeros(10, 2048)}, wide)
+    with pytest.raises(BenchError, match="size mismatch for fc.weight"):
+        load_is_network(wide)
+    assert all(w is True for _, w in torch_loads)
