@@ -98,7 +98,7 @@ def load_checkpoint(
     if data is not None:
         ckpt = _load_bytes(data, path, map_location)
     elif not path.is_file():
-        raise BenchError(f"checkpoint {path} does not exist")
+        raise missing_checkpoint(path, "checkpoint")
     else:
         ckpt = load_weights(path, "bench train checkpoint", map_location)
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED):
@@ -120,6 +120,65 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], path: str
         raise BenchError(f"{path} holds another architecture than this model: {detail[:300]}") from e
 
 
+def missing_checkpoint(path: str | os.PathLike, what: str) -> BenchError:
+    """The error for a checkpoint path that is not a file: a folder gets the file to name inside it."""
+    path = Path(path)
+    if path.is_dir():
+        inner = path / LAST
+        hint = f"pass {inner}" if inner.is_file() else f"a training folder holds {LAST}; pass that file"
+        return BenchError(f"{what} {path} is a folder, not a checkpoint file; {hint}")
+    return BenchError(f"{what} {path} does not exist")
+
+
+# Bounds on what a checkpoint's `arch` may ask for, checked before a tensor is allocated (a crafted
+# checkpoint could ask for 10**9 layers or a width of 10**7). The paper's U-Net (8 layers, width 64) has
+# 33M weights; the bound is 8 times that.
+MAX_ARCH_LAYERS = 16
+MAX_ARCH_WIDTH = 1024
+MAX_ARCH_IN_CHANNELS = 16
+MAX_WEIGHTS = 2**28
+# Convolution weights at width 1 per unit of width squared: GL's completion net (6.07M at width 64) and
+# GntIpt's generator (3.60M at cnum 32); a width's weights are about this times width**2.
+_WEIGHTS_PER_WIDTH2 = {"gl": 6_072_131 / 64**2, "gntipt": 3_601_542 / 32**2}
+
+
+def unet_weights(layers: int, width: int, in_channels: int = 3) -> int:
+    """Convolution weights of InpaintingUNet(layers, width, in_channels), counted without building it."""
+    from bench.unet import encoder_channels, encoder_kernel
+
+    chans = encoder_channels(layers, width)
+    skips = [in_channels, *chans]
+    n = sum(skips[i] * chans[i] * encoder_kernel(i) ** 2 for i in range(layers))
+    for j in range(layers):
+        c_up, c_skip = skips[layers - j], skips[layers - 1 - j]
+        n += (c_up + c_skip) * (in_channels if j == layers - 1 else c_skip) * 9
+    return n
+
+
+def _arch_int(arch: dict[str, Any], key: str, high: int, path: str | os.PathLike) -> int:
+    v = arch.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= high:
+        raise BenchError(f"{path}: checkpoint arch {key}={v!r} is not an integer within [1, {high}]")
+    return v
+
+
+def check_arch(arch: dict[str, Any], path: str | os.PathLike) -> None:
+    """A BenchError when `arch` asks for a network beyond the bounds above (before allocation)."""
+    model = arch.get("model", "pconv")
+    width = _arch_int(arch, "width", MAX_ARCH_WIDTH, path)
+    if model in _WEIGHTS_PER_WIDTH2:
+        weights = int(_WEIGHTS_PER_WIDTH2[model] * width**2)
+    else:
+        layers = _arch_int(arch, "layers", MAX_ARCH_LAYERS, path)
+        in_ch = _arch_int(arch, "in_channels", MAX_ARCH_IN_CHANNELS, path) if "in_channels" in arch else 3
+        weights = unet_weights(layers, width, in_ch)
+    if weights > MAX_WEIGHTS:
+        raise BenchError(
+            f"{path}: checkpoint arch {arch} would have about {weights:,} weights, more than the "
+            f"{MAX_WEIGHTS:,} allowed; not a network this project trains"
+        )
+
+
 def build_model(arch: dict[str, Any], path: str | os.PathLike) -> nn.Module:
     """The generator an arch dict describes: InpaintingUNet(**arch) for PConv/Conv, GL's completion network
     or GntIpt's generator when arch["model"] says so. An arch it does not accept is a BenchError."""
@@ -127,6 +186,7 @@ def build_model(arch: dict[str, Any], path: str | os.PathLike) -> nn.Module:
 
     if not isinstance(arch, dict):
         raise BenchError(f"{path}: checkpoint field 'arch' is not a dict ({type(arch).__name__})")
+    check_arch(arch, path)
     try:
         model = arch.get("model", "pconv")
         if model == "gl":

@@ -60,7 +60,20 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.folders import check_claim, claim, inside
-from bench.io import IMAGE_SUFFIXES, encode_png, write_bytes, write_json
+from bench.io import (
+    IMAGE_SUFFIXES,
+    ImageTooLarge,
+    csv_text,
+    decode_file,
+    encode_png,
+    header_size,
+    max_side,
+    orient,
+    read_csv,
+    shown,
+    write_bytes,
+    write_json,
+)
 
 MANIFEST = "manifest.csv"
 INFO = "dataset.json"
@@ -319,13 +332,19 @@ def decode_photo(
 
     path = Path(path)
     try:
+        header_size(path)  # bounded before anything is decoded
+    except ImageTooLarge as e:
+        raise UnusableImage(str(e)) from None
+    except ValueError:
+        pass  # Pillow says what is wrong, below
+    try:
         im = Image.open(path)
     except UnidentifiedImageError:
-        raise UnusableImage(f"{path}: not an image file (or an unsupported format)") from None
+        raise UnusableImage(f"{shown(path)}: not an image file (or an unsupported format)") from None
     except Image.DecompressionBombError as e:
-        raise UnusableImage(f"{path}: too many pixels to decode safely ({e})") from None
+        raise UnusableImage(f"{shown(path)}: too many pixels to decode safely ({e})") from None
     except OSError as e:
-        raise UnusableImage(f"{path}: cannot be read ({e})") from None
+        raise UnusableImage(f"{shown(path)}: cannot be read ({e})") from None
     with im:
         width, height = im.size
         notes: list[str] = []
@@ -338,30 +357,24 @@ def decode_photo(
         try:
             im.load()
         except (OSError, SyntaxError, ValueError) as e:
-            raise UnusableImage(f"{path}: truncated or corrupt image ({e})") from None
+            raise UnusableImage(f"{shown(path)}: truncated or corrupt image ({e})") from None
         reduce = max(1, round(width / im.size[0]))
         if im.size != (-(-width // reduce), -(-height // reduce)):
-            raise UnusableImage(f"{path}: unexpected JPEG reduced size {im.size}")  # pragma: no cover
+            raise UnusableImage(f"{shown(path)}: unexpected JPEG reduced size {im.size}")  # pragma: no cover
+        # Applied to the pixels at the end (bench.io.orient, as Pillow's exif_transpose and OpenCV do),
+        # so every decoder here gives the same picture and size.
+        orientation = int(im.getexif().get(0x0112, 1))
         mode = im.mode
         depth = _png_bit_depth(path) if im.format == "PNG" else None
         if depth == 16:
-            # Pillow silently truncates 16-bit RGB(A) PNGs; OpenCV reads all 16 bits.
-            raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if raw is None:
-                raise UnusableImage(f"{path}: 16-bit PNG that OpenCV cannot read")
-            if (raw.ndim == 2 or raw.shape[2] == 2) and not keep_grey:
-                raise UnusableImage(f"{path}: grey-scale (16-bit); colour inpainting needs an RGB photo")
-            if raw.ndim == 2 or raw.shape[2] == 2:
-                raw = np.repeat((raw if raw.ndim == 2 else raw[..., 0])[..., None], 3, axis=2)
-                notes.append(_GREY_NOTE)
-            arr = np.round(raw.astype(np.float64) / 257.0).astype(np.uint8)
-            arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-            notes.append("16-bit converted to 8-bit")
+            arr, orientation = _decode_16bit(path, keep_grey, notes), 1  # oriented by bench.io
         elif mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F", "P") and (
             mode != "P" or _palette_is_grey(im)
         ):
             if not keep_grey:
-                raise UnusableImage(f"{path}: grey-scale (mode {mode}); colour inpainting needs an RGB photo")
+                raise UnusableImage(
+                    f"{shown(path)}: grey-scale (mode {mode}); colour inpainting needs an RGB photo"
+                )
             arr = np.asarray(im.convert("RGB"))
             notes.append(_GREY_NOTE)
         elif mode == "RGB":
@@ -372,7 +385,31 @@ def decode_photo(
             arr = np.asarray(im.convert("RGB"))
             notes.append(f"mode {mode} converted to RGB")
     if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise UnusableImage(f"{path}: unexpected pixel layout {arr.shape}")  # pragma: no cover
+        raise UnusableImage(f"{shown(path)}: unexpected pixel layout {arr.shape}")  # pragma: no cover
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    arr = _flatten_alpha(orient(arr, orientation), notes)
+    return Decoded(np.ascontiguousarray(arr[..., :3]), width, height, reduce, notes)
+
+
+def _decode_16bit(path: Path, keep_grey: bool, notes: list[str]) -> np.ndarray:
+    """A 16-bit PNG as 8-bit RGB(A): Pillow silently truncates 16-bit RGB(A) PNGs; OpenCV reads all 16
+    bits."""
+    raw = decode_file(path, cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise UnusableImage(f"{shown(path)}: 16-bit PNG that OpenCV cannot read")
+    if (raw.ndim == 2 or raw.shape[2] == 2) and not keep_grey:
+        raise UnusableImage(f"{shown(path)}: grey-scale (16-bit); colour inpainting needs an RGB photo")
+    if raw.ndim == 2 or raw.shape[2] == 2:
+        raw = np.repeat((raw if raw.ndim == 2 else raw[..., 0])[..., None], 3, axis=2)
+        notes.append(_GREY_NOTE)
+    arr = np.round(raw.astype(np.float64) / 257.0).astype(np.uint8)
+    arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    notes.append("16-bit converted to 8-bit")
+    return arr
+
+
+def _flatten_alpha(arr: np.ndarray, notes: list[str]) -> np.ndarray:
     if arr.shape[2] == 4:
         alpha = arr[..., 3:].astype(np.float32) / 255.0
         if alpha.min() < 1.0:
@@ -383,7 +420,7 @@ def decode_photo(
         else:
             arr = arr[..., :3]
             notes.append("opaque alpha channel dropped")
-    return Decoded(np.ascontiguousarray(arr[..., :3]), width, height, reduce, notes)
+    return arr
 
 
 def _palette_is_grey(im) -> bool:
@@ -423,9 +460,9 @@ def load_image(path: Path, size: int | None = None) -> np.ndarray:
     except UnusableImage as e:
         if "grey-scale" not in str(e):
             raise
-        raw = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        raw = decode_file(path, cv2.IMREAD_COLOR)
         if raw is None:
-            raise ValueError(f"{path}: not a readable image") from None
+            raise ValueError(f"{shown(path)}: not a readable image") from None
         d = Decoded(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB), raw.shape[1], raw.shape[0])
     if size is None:
         return d.rgb
@@ -475,7 +512,7 @@ def centre_crop(photo: Path, size: int, keep_grey: bool = False) -> tuple[Crop, 
     """The paper's crop of a user image: the centred square resized to SxS. Raises UnusableImage."""
     d = decode_photo(photo, min_short=size, keep_grey=keep_grey)
     if min(d.width, d.height) < size:
-        raise UnusableImage(f"{photo}: {d.width}x{d.height} is smaller than {size}x{size}")
+        raise UnusableImage(f"{shown(photo)}: {d.width}x{d.height} is smaller than {size}x{size}")
     x0, y0, side = _centre_box(d)
     img = cv2.resize(
         np.ascontiguousarray(d.rgb[y0 : y0 + side, x0 : x0 + side]),
@@ -487,10 +524,11 @@ def centre_crop(photo: Path, size: int, keep_grey: bool = False) -> tuple[Crop, 
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.size
+    """(width, height) as decoded (EXIF orientation applied), from the header."""
+    try:
+        return header_size(path)
+    except ValueError as e:
+        raise UnusableImage(str(e)) from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -676,17 +714,21 @@ def _existing(out: Path, params: dict) -> dict | None:
         return None
     if info.get("params") != params or info.get("manifest_sha256") != hashlib.sha256(manifest).hexdigest():
         return None
-    df = pd.read_csv(io.BytesIO(manifest))
+    df = read_csv(io.BytesIO(manifest))
     if not all((out / f).is_file() for f in df["file"]):
         return None
     return info
 
 
 def _validate_prepare(
-    size: int, crops_per_photo: int, short_side_factor: float, test_fraction: float
+    size: int, crops_per_photo: int, short_side_factor: float, test_fraction: float, seed: int = 0
 ) -> None:
     if size < 8:
         raise BenchError(f"--size must be at least 8, got {size}")
+    if size > max_side():
+        raise BenchError(f"--size {size} is larger than the maximum image side {max_side()} px")
+    if seed < 0:
+        raise BenchError(f"--seed must be a non-negative integer, not {seed}")
     if crops_per_photo < 1:
         raise BenchError(f"--crops-per-photo must be at least 1, got {crops_per_photo}")
     if not short_side_factor >= 1.0:
@@ -708,9 +750,23 @@ def _find_photos(source: str, out: Path, say: Callable[[str], None]) -> tuple[li
     if not root.is_dir():
         raise BenchError(f"{root} is not a folder")
     files, ignored = _user_files(root, out.resolve())
-    if not files:
-        raise BenchError(f"image folder {root} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-    return [Photo(f.relative_to(root).as_posix(), f, "user") for f in files], str(root.resolve()), ignored
+    named = [f for f in files if _utf8(f.relative_to(root).as_posix())]
+    for f in sorted(set(files) - set(named)):
+        say(f"skipped: {shown(f)}: the file name is not valid UTF-8 (it could not be listed in {MANIFEST})")
+    if not named:
+        raise BenchError(
+            f"image folder {shown(root)} holds no usable image files ({', '.join(IMAGE_SUFFIXES)})"
+        )
+    photos = [Photo(f.relative_to(root).as_posix(), f, "user") for f in named]
+    return photos, str(root.resolve()), ignored + len(files) - len(named)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def prepare_dataset(
@@ -739,7 +795,7 @@ def prepare_dataset(
     """
     say = log or (lambda _msg: None)
     out = Path(out)
-    _validate_prepare(size, crops_per_photo, short_side_factor, test_fraction)
+    _validate_prepare(size, crops_per_photo, short_side_factor, test_fraction, seed)
     if split not in SPLIT_MODES and not Path(split).is_file():
         raise BenchError(f"--split must be auto, train, test or a split-list file; {split!r} is none of them")
     check_claim(out, "data", busy_ok=wait)
@@ -796,8 +852,8 @@ def _write_crops(out, photos, size, seed, crops_per_photo, factor, say, progress
             say(f"skipped: {e}")
             continue
         for note in decoded.notes:
-            notes.append(f"{photo.path}: {note}")
-            say(f"note: {photo.path}: {note}")
+            notes.append(f"{shown(photo.path)}: {note}")
+            say(f"note: {shown(photo.path)}: {note}")
         for k, crop in enumerate(crops):
             name = f"images/{index:05d}_{_slug(photo.source)}"
             name += f"_{k:02d}.png" if photo.collection != "user" else ".png"
@@ -810,7 +866,7 @@ def _write_crops(out, photos, size, seed, crops_per_photo, factor, say, progress
 
 
 def _write_manifest(out: Path, df: pd.DataFrame, params: dict, report: PrepareReport) -> None:
-    manifest = df.to_csv(index=False, lineterminator="\n").encode()
+    manifest = csv_text(df, lineterminator="\n").encode()
     keys = ("photos", "crops", "skipped", "notes", "ignored")
     rep = {k: v for k, v in report.to_json().items() if k in keys}
     digest = hashlib.sha256(manifest).hexdigest()
@@ -831,7 +887,7 @@ def _make_crops(photo: Photo, size: int, seed: int, count: int, factor: float, k
     if _is_grey(decoded.rgb):
         if not keep:
             raise UnusableImage(
-                f"{photo.path}: grey-scale content (R=G=B); colour inpainting needs an RGB photo"
+                f"{shown(photo.path)}: grey-scale content (R=G=B); colour inpainting needs an RGB photo"
             )
         if _GREY_NOTE not in decoded.notes:
             decoded.notes.append(_GREY_NOTE)
@@ -845,7 +901,7 @@ def _own_crop_files(out: Path) -> set[str]:
     """Crop files listed by the folder's own manifest that this command may delete: images/NAME.png
     inside the folder, nothing else (an edited manifest cannot point a deletion anywhere else)."""
     try:
-        listed = set(pd.read_csv(out / MANIFEST)["file"].astype(str))
+        listed = set(read_csv(out / MANIFEST)["file"].astype(str))
     except (OSError, ValueError, KeyError):
         return set()
     own = set()
@@ -882,7 +938,7 @@ def list_images(data_dir: Path, split: str | None = None) -> list[Path]:
     manifest = data_dir / MANIFEST
     if manifest.is_file():
         try:
-            df = pd.read_csv(manifest)
+            df = read_csv(manifest)
         except (OSError, ValueError) as e:
             raise BenchError(f"{manifest}: unreadable manifest ({e})") from None
         if "file" not in df.columns or "split" not in df.columns:
@@ -903,6 +959,12 @@ def list_images(data_dir: Path, split: str | None = None) -> list[Path]:
         where = str(root)
     if not files:
         raise BenchError(f"no images in {where}")
+    bad = [f for f in files if not _utf8(str(f))]
+    if bad:
+        raise BenchError(
+            f"{shown(bad[0])}: the file name is not valid UTF-8 ({len(bad)} such file(s) in {shown(where)}); "
+            "rename them (names are written to CSV and JSON files)"
+        )
     return files
 
 

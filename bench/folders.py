@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from bench.errors import BenchError
+from bench.io import MARKER, clean_temp_files, shown, write_json
 
-MARKER = ".pconv-bench.json"
 LOCK = ".pconv-bench.lock"
 FORMAT = 1
 
@@ -62,13 +62,15 @@ def inside(root: Path, rel: str | os.PathLike, what: str = "path") -> Path:
     symlink. Raises BenchError naming `what` otherwise. The file itself need not exist."""
     text = str(rel)
     p = PurePosixPath(text.replace("\\", "/"))
-    if not text or p.is_absolute() or text.startswith(("/", "\\")) or ".." in p.parts or ":" in p.parts[0]:
-        raise BenchError(f"{what} {text!r} is not a plain relative path inside {root}")
+    # A colon is an ordinary character in a name here; only a drive ("C:" before a separator) is refused.
+    drive = bool(p.parts) and len(p.parts[0]) == 2 and p.parts[0][1] == ":" and p.parts[0][0].isalpha()
+    if not text or p.is_absolute() or text.startswith(("/", "\\")) or ".." in p.parts or drive:
+        raise BenchError(f"{what} {text!r} is not a plain relative path inside {shown(root)}")
     full = Path(root) / Path(*p.parts)
     real_root = Path(root).resolve()
     real = full.resolve()
     if real != real_root and real_root not in real.parents:
-        raise BenchError(f"{what} {text!r} leads out of {root} (through a symbolic link)")
+        raise BenchError(f"{what} {text!r} leads out of {shown(root)} (through a symbolic link)")
     return full
 
 
@@ -216,8 +218,6 @@ def _holder(path: Path) -> int | None:
 
 def write_marker(folder: Path, kind: str) -> None:
     """Write the marker (atomically) unless it is already there."""
-    from bench.io import write_json
-
     if read_kind(folder) == kind:
         return
     write_json(Path(folder) / MARKER, {"kind": kind, "format": FORMAT, "tool": "pconv-bench"})
@@ -243,6 +243,10 @@ def claim(
     ok = False
     try:
         check_claim(folder, kind, option, busy_ok=True)  # again, under the lock: another may have been first
+        if not shared and lock.fd is not None:
+            # Held alone: a temporary file left here can only be a killed writer's (a full copy of a
+            # checkpoint, say); shared holders may be writing theirs.
+            clean_temp_files(folder)
         if read_kind(folder) != kind:
             try:
                 write_marker(folder, kind)

@@ -25,7 +25,19 @@ from tqdm import tqdm
 
 from bench.errors import BenchError
 from bench.folders import check_claim, claim, inside
-from bench.io import IMAGE_SUFFIXES, encode_png, read_mask, write_bytes, write_csv, write_json, write_png
+from bench.io import (
+    IMAGE_SUFFIXES,
+    decode_file,
+    encode_png,
+    max_side,
+    read_csv,
+    read_mask,
+    shown,
+    write_bytes,
+    write_csv,
+    write_json,
+    write_png,
+)
 from bench.procs import die_with_parent
 from masks._worker import generate_chunk, mask_path, mask_seed  # noqa: F401 (mask_seed: public here)
 from masks.conventions import (
@@ -220,7 +232,7 @@ def read_manifest(mask_dir: Path | str) -> pd.DataFrame:
             f"{path} is missing: make a mask set with `bench masks generate` or `bench masks import`"
         )
     try:
-        df = pd.read_csv(
+        df = read_csv(
             path,
             dtype={"file": str, "bin": str, "group": str, "kind": str, "source": str},
             keep_default_na=False,
@@ -369,16 +381,31 @@ class _Read:
     graded: bool  # values between its darkest and brightest (anti-aliased or blurred edges)
 
 
+@dataclass
+class _Scan:
+    """What the checking pass of an import keeps of one mask (not its pixels: memory stays constant)."""
+
+    path: Path
+    shape: tuple[int, int]
+    white_share: float
+    two_valued: bool
+    graded: bool
+
+
 def _read_binary(path: Path) -> _Read:
     """Read a mask of any bit depth and binarise it at the midpoint of its own value range.
 
     So 0/1, 0/255 and 0/65535 masks all work, and anti-aliased edges split at half intensity. A colour
     mask is refused unless its three channels are equal; an RGBA mask whose colour is flat keeps its
-    shape in the alpha channel. A one-valued mask is white when its value is above 0.
+    shape in the alpha channel. A one-valued mask is white when its value is above 0. The size in the
+    header is bounded before decoding (bench.io.max_side).
     """
-    m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        m = decode_file(path, cv2.IMREAD_UNCHANGED)
+    except ValueError as e:
+        raise BenchError(str(e)) from None
     if m is None:
-        raise BenchError(f"{path}: not a readable image")
+        raise BenchError(f"{shown(path)}: not a readable image")
     if m.ndim == 3:
         colour = m[..., :3]
         if m.shape[2] == 4 and colour.min() == colour.max():
@@ -387,7 +414,8 @@ def _read_binary(path: Path) -> _Read:
             m = colour[..., 0]
         else:
             raise BenchError(
-                f"{path}: a colour mask (its channels differ); masks must be grey or have equal channels"
+                f"{shown(path)}: a colour mask (its channels differ); masks must be grey or have equal "
+                "channels"
             )
     lo, hi = m.min(), m.max()
     if lo == hi:
@@ -397,6 +425,11 @@ def _read_binary(path: Path) -> _Read:
     return _Read(path, m > mid, True, graded)
 
 
+def _scan(path: Path) -> _Scan:
+    r = _read_binary(path)
+    return _Scan(path, r.white.shape, float(r.white.mean()), r.two_valued, r.graded)
+
+
 def detect_polarity(white_fractions: Sequence[float]) -> str:
     """'hole-white' when white is the minority in most masks (holes are the smaller part).
 
@@ -404,16 +437,16 @@ def detect_polarity(white_fractions: Sequence[float]) -> str:
     return "hole-white" if float(np.median(white_fractions)) < 0.5 else "hole-black"
 
 
-def _check_sizes(reads: list[_Read], size: int | None) -> int:
+def _check_sizes(scans: list[_Scan], size: int | None) -> int:
     """The side of every imported mask: masks must be square, and of one size unless `size` is given."""
-    for r in reads:
-        h, w = r.white.shape
+    for r in scans:
+        h, w = r.shape
         if h != w:
             raise BenchError(
-                f"{r.path} is {w}x{h}: masks must be square (resizing would change their aspect ratio); "
-                "crop them to squares first"
+                f"{shown(r.path)} is {w}x{h}: masks must be square (resizing would change their aspect "
+                "ratio); crop them to squares first"
             )
-    sides = sorted({r.white.shape[0] for r in reads})
+    sides = sorted({r.shape[0] for r in scans})
     if size is None and len(sides) > 1:
         raise BenchError(
             f"masks in the source have {len(sides)} sizes ({', '.join(map(str, sides[:4]))} px); "
@@ -422,8 +455,30 @@ def _check_sizes(reads: list[_Read], size: int | None) -> int:
     return int(size) if size is not None else sides[0]
 
 
-def _auto_polarity(reads: list[_Read]) -> str:
-    white = [float(r.white.mean()) for r in reads if r.two_valued]
+def _output_names(files: list[Path], src: Path, out: Path) -> list[str]:
+    """The output file of each source mask, checked before anything is decoded or written: a name that
+    is not UTF-8 (it could not be listed in manifest.csv), that leaves `out`, or that two sources share
+    is a BenchError naming it."""
+    rels = []
+    for p in files:
+        rel = p.relative_to(src).with_suffix(".png").as_posix()
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BenchError(
+                f"{shown(p)}: the file name is not valid UTF-8 (it could not be listed in {MANIFEST}); "
+                "rename it"
+            ) from None
+        inside(out, rel, "mask file")
+        rels.append(rel)
+    dup = pd.Series(rels)[pd.Series(rels).duplicated()]
+    if not dup.empty:
+        raise BenchError(f"{src}: several images map to the same output file, e.g. {dup.iloc[0]}")
+    return rels
+
+
+def _auto_polarity(scans: list[_Scan]) -> str:
+    white = [r.white_share for r in scans if r.two_valued]
     if not white:
         warnings.warn(
             "mask polarity: no mask has two colours, so holes are taken to be black (this project's "
@@ -441,6 +496,19 @@ def _auto_polarity(reads: list[_Read]) -> str:
         stacklevel=3,
     )
     return polarity
+
+
+def _check_import_args(src: Path, out: Path, size: int | None, polarity: str) -> None:
+    if polarity not in POLARITIES:
+        raise BenchError(f"--polarity must be one of {', '.join(POLARITIES)}, got {polarity!r}")
+    if not src.is_dir():
+        raise BenchError(f"mask folder {shown(src)} does not exist")
+    if out.resolve() == src.resolve():
+        raise BenchError("--out must be a folder other than SRC (the source masks are left untouched)")
+    if size is not None and int(size) < 16:
+        raise BenchError(f"--size {size} is too small: masks need at least 16 px")
+    if size is not None and int(size) > max_side():
+        raise BenchError(f"--size {size} is larger than the maximum image side {max_side()} px")
 
 
 def import_set(
@@ -462,46 +530,40 @@ def import_set(
     Reads every image under `src` (recursively), binarises each at the midpoint of its value range
     (`_read_binary`), converts polarity (auto-detected with a warning, or forced), resizes square masks
     with nearest neighbour to `size` x `size` if given, measures hole ratio and group, and writes PNGs +
-    manifest.csv + preview.png under `out`. Everything is read and checked before anything is written.
-    Masks outside every bin (all-valid, all-hole, too large) are kept and listed with an empty bin.
+    manifest.csv + preview.png under `out`. Names, sizes and contents are all checked (a first pass that
+    keeps no pixels) before anything is written; the second pass decodes, converts and writes one mask
+    at a time, so memory does not grow with the number of masks. Masks outside every bin (all-valid,
+    all-hole, too large) are kept and listed with an empty bin.
     """
     src, out = Path(src), Path(out)
-    if polarity not in POLARITIES:
-        raise BenchError(f"--polarity must be one of {', '.join(POLARITIES)}, got {polarity!r}")
-    if not src.is_dir():
-        raise BenchError(f"mask folder {src} does not exist")
-    if out.resolve() == src.resolve():
-        raise BenchError("--out must be a folder other than SRC (the source masks are left untouched)")
-    if size is not None and int(size) < 16:
-        raise BenchError(f"--size {size} is too small: masks need at least 16 px")
+    _check_import_args(src, out, size, polarity)
     check_claim(out, "masks")
     files = _list_images(src, out.resolve() if out.exists() else None)
     if not files:
-        raise BenchError(f"{src} holds no mask images ({', '.join(IMAGE_SUFFIXES)})")
+        raise BenchError(f"{shown(src)} holds no mask images ({', '.join(IMAGE_SUFFIXES)})")
     layout = _resolve_layout(layout, files)
     if layout == "nvidia-test" and polarity == "auto":
         polarity = "hole-white"  # NVIDIA's test masks have white holes (docs/nvidia-masks.md)
-    with tqdm(files, unit="mask", desc="read", disable=None if progress else True) as bar:
-        reads = [_read_binary(p) for p in bar]
-    side = _check_sizes(reads, size)
-    rels = [p.relative_to(src).with_suffix(".png").as_posix() for p in files]
-    dup = pd.Series(rels)[pd.Series(rels).duplicated()]
-    if not dup.empty:
-        raise BenchError(f"{src}: several images map to the same output file, e.g. {dup.iloc[0]}")
+    rels = _output_names(files, src, out)
+    with tqdm(files, unit="mask", desc="check", disable=None if progress else True) as bar:
+        scans = [_scan(p) for p in bar]
+    side = _check_sizes(scans, size)
     if polarity == "auto":
-        polarity = _auto_polarity(reads)
-    graded = sum(r.graded for r in reads)
+        polarity = _auto_polarity(scans)
+    graded = sum(r.graded for r in scans)
     if graded:
         warnings.warn(
-            f"{graded} of {len(reads)} masks have graded (anti-aliased) edges: thresholded at the midpoint "
+            f"{graded} of {len(scans)} masks have graded (anti-aliased) edges: thresholded at the midpoint "
             "of each file's value range",
             stacklevel=2,
         )
     with claim(out, "masks"):
         (out / MANIFEST).unlink(missing_ok=True)  # rewritten last: a partial import never looks complete
-        rows = [
-            _import_one(r, rel, src, out, side, polarity, margin) for r, rel in zip(reads, rels, strict=True)
-        ]
+        with tqdm(scans, unit="mask", desc="write", disable=None if progress else True) as bar:
+            rows = [
+                _import_one(sc, rel, src, out, side, polarity, margin)
+                for sc, rel in zip(bar, rels, strict=True)
+            ]
         df = pd.DataFrame(rows)
         if layout == "nvidia-test":
             df = _nvidia_labels(df, files)
@@ -547,8 +609,11 @@ def _nvidia_labels(df: pd.DataFrame, files: list[Path]) -> pd.DataFrame:
 
 
 def _import_one(
-    r: _Read, rel: str, src: Path, out: Path, side: int, polarity: str, margin: int | None
+    scan: _Scan, rel: str, src: Path, out: Path, side: int, polarity: str, margin: int | None
 ) -> dict:
+    r = _read_binary(scan.path)  # again: the checking pass kept no pixels
+    if r.white.shape != scan.shape:
+        raise BenchError(f"{shown(scan.path)} changed while it was being imported; import again")
     mask = np.where(r.white, VALID, HOLE).astype(np.uint8)  # as read: white = 255
     if polarity == "hole-white":
         mask = flip_polarity(mask)  # the one helper for the opposite convention

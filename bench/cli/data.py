@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from bench.cli import set_interrupt_hint
-from bench.cli.params import out_option, seed_option
+from bench.cli.params import out_option, seed_option, size_type
 from bench.data import DEFAULTS, prepare_dataset
 
 
@@ -18,9 +18,7 @@ def data() -> None:
 
 @data.command()
 @out_option("Output folder (new, empty, or an image set made here before).", required=True)
-@click.option(
-    "--size", type=click.IntRange(min=8), default=DEFAULTS.size, show_default=True, help="Crop side S."
-)
+@click.option("--size", type=size_type(8), default=DEFAULTS.size, show_default=True, help="Crop side S.")
 @click.option(
     "--source",
     default=DEFAULTS.source,

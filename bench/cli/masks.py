@@ -14,8 +14,10 @@ from bench.cli.params import (
     out_option,
     ratio_option,
     seed_option,
+    size_type,
     workers_option,
 )
+from bench.io import shown
 from masks.generate import KINDS
 from masks.manifest import (
     DEFAULTS,
@@ -39,7 +41,9 @@ def masks() -> None:
 
 @masks.command()
 @out_option("Folder for the PNGs, manifest.csv and preview.png.", required=True)
-@click.option("--size", type=int, default=DEFAULTS.size, show_default=True, help="Mask side in pixels.")
+@click.option(
+    "--size", type=size_type(8), default=DEFAULTS.size, show_default=True, help="Mask side in pixels."
+)
 @click.option(
     "--per-bin", type=int, default=DEFAULTS.per_bin, show_default=True, help="Masks per bin and group."
 )
@@ -73,7 +77,7 @@ def generate(out, size, per_bin, ratio, border, kind, seed, workers) -> None:
 @masks.command("import")
 @click.argument("src", type=click.Path(file_okay=False, path_type=Path))
 @out_option("Folder for the converted PNGs, manifest.csv and preview.png.", required=True)
-@click.option("--size", type=int, default=None, help="Resize to SIZE x SIZE (nearest neighbour).")
+@click.option("--size", type=size_type(16), default=None, help="Resize to SIZE x SIZE (nearest neighbour).")
 @click.option(
     "--layout",
     type=click.Choice(LAYOUTS),
@@ -107,7 +111,7 @@ def import_(src, out, size, polarity, layout) -> None:
     outside = df[df["bin"] == ""]
     click.echo(f"{len(df)} masks imported into {out} (polarity {used}); {len(outside)} outside every bin")
     for f, r in zip(outside["file"].head(20), outside["hole_ratio"].head(20), strict=True):
-        click.echo(f"  outside every bin: {f} (hole ratio {r:.4f})")
+        click.echo(f"  outside every bin: {shown(f)} (hole ratio {r:.4f})")
     if len(outside) > 20:
         click.echo(f"  ... and {len(outside) - 20} more (bin is empty in {MANIFEST})")
 

@@ -27,6 +27,41 @@ class RatioParam(click.ParamType):
 RATIO = RatioParam()
 
 
+class BoundedInt(click.ParamType):
+    """An integer within [low, high] (high None: the maximum image side, bench.io.max_side()); a value
+    outside is a one-line BenchError naming the option, raised while parsing, before any folder is made."""
+
+    name = "INTEGER"
+
+    def __init__(self, low: int, high: int | None, what: str) -> None:
+        self.low, self.high, self.what = low, high, what
+
+    def convert(self, value, param, ctx) -> int:
+        from bench.io import MAX_SIDE_ENV, max_side
+
+        if isinstance(value, bool) or not isinstance(value, int):
+            try:
+                value = int(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not an integer", param, ctx)
+        opt = param.opts[0] if param is not None and param.opts else "value"
+        high = max_side() if self.high is None else self.high
+        if value < self.low:
+            raise BenchError(f"{opt} must be at least {self.low}, not {value} ({self.what})")
+        if value > high:
+            hint = f"; set {MAX_SIDE_ENV} to raise it" if self.high is None else ""
+            raise BenchError(f"{opt} must be at most {high}, not {value} ({self.what}{hint})")
+        return value
+
+
+SEED = BoundedInt(0, 2**63 - 1, "a seed is a non-negative integer")
+
+
+def size_type(low: int = 8) -> BoundedInt:
+    """--size: at least `low` px, at most the maximum image side."""
+    return BoundedInt(low, None, "image side in px")
+
+
 def ratio_option(default: str = "0.01-0.6"):
     return click.option(
         "--ratio",
@@ -130,7 +165,7 @@ def device_option(default: str | None = "auto"):
 
 
 def seed_option(help: str, default: int | None = 0):
-    return click.option("--seed", type=int, default=default, show_default=default is not None, help=help)
+    return click.option("--seed", type=SEED, default=default, show_default=default is not None, help=help)
 
 
 def profile_option():
