@@ -53,7 +53,14 @@ def list_outputs(folder: Path) -> dict[int, list[str]]:
 
 def read_output(path: Path, hw: tuple[int, int]) -> tuple[np.ndarray | None, str]:
     """(uint8 (H,W,3) RGB, "") or (None, what is wrong with the file)."""
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    from bench.io import ImageTooLarge, decode_file
+
+    try:
+        raw = decode_file(path, cv2.IMREAD_UNCHANGED)  # its header's size bounded before decoding
+    except ImageTooLarge as e:
+        return None, str(e).rsplit(": ", 1)[-1]
+    except ValueError:
+        raw = None
     if raw is None:
         return None, "not a readable image"
     if raw.dtype != np.uint8:

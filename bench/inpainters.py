@@ -426,7 +426,9 @@ class CheckpointInpainter(Inpainter):
             raise BenchError(f"method {self.name!r} needs a checkpoint: --method {self.name}=PATH/TO/last.pt")
         p = Path(path)
         if not p.is_file():
-            raise BenchError(f"method {self.name!r}: checkpoint {path} does not exist")
+            from bench.checkpoint import missing_checkpoint
+
+            raise missing_checkpoint(p, f"method {self.name!r}: checkpoint")
         try:
             data = p.read_bytes()
         except OSError as e:
@@ -446,10 +448,13 @@ class CheckpointInpainter(Inpainter):
         arch = meta.get("arch")
         conv = arch.get("conv") if isinstance(arch, dict) else arch
         if conv != self.arch_conv:
-            other = "conv" if self.arch_conv == "partial" else "pconv"
+            model = arch.get("model") if isinstance(arch, dict) else None
+            # The method that reads this checkpoint: another U-Net variant, or GL's / GntIpt's own name.
+            other = model if model in ("gl", "gntipt") else "conv" if conv == "standard" else "pconv"
+            what = f"a {model} generator" if model in ("gl", "gntipt") else f"{conv!r} convolutions"
             raise BenchError(
                 f"method {self.name!r} needs a checkpoint with {self.arch_conv!r} convolutions, but {path} "
-                f"has {conv!r}; use --method {other}={path}"
+                f"holds {what}; use --method {other}={path}"
             )
         self.device = resolve_device(self.runtime["device"])
         self.model = model.to(self.device).eval()

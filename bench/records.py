@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.io import atomic_open, write_bytes, write_json
+from bench.io import atomic_open, make_dirs, open_append, read_csv, write_bytes, write_json
 
 RUN_FILE = "run.json"
 PAIRS_FILE = "pairs.csv"
@@ -113,7 +113,7 @@ def read_run(out: Path) -> dict[str, Any]:
 def read_pairs(out: Path) -> pd.DataFrame:
     path = Path(out) / PAIRS_FILE
     try:
-        df = pd.read_csv(path, dtype={c: str for c in PAIR_COLUMNS[1:]}, keep_default_na=False)
+        df = read_csv(path, dtype={c: str for c in PAIR_COLUMNS[1:]}, keep_default_na=False)
     except (OSError, ValueError) as e:
         raise BenchError(f"{path} is missing or unreadable ({str(e).splitlines()[0]})") from None
     missing = [c for c in PAIR_COLUMNS if c not in df.columns]
@@ -255,7 +255,7 @@ class MethodRecords:
     # ---- writing -------------------------------------------------------------------------------
     def open(self) -> None:
         """Create the folder and method.json; drop a torn last line and corrupt lines from records.jsonl."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.path)  # never through a symbolic link (bench.io)
         if not (self.path / METHOD_FILE).exists():
             write_json(self.path / METHOD_FILE, {**self.info, "name": self.name, "key": self.key})
         _compact(self.records_path)
@@ -273,7 +273,7 @@ class MethodRecords:
     def append(self, records: Iterable[dict[str, Any]]) -> None:
         """Append records as JSON lines, flushed and fsynced (one call per batch)."""
         text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-        with open(self.records_path, "a", encoding="utf-8") as f:
+        with open_append(self.records_path) as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -332,7 +332,7 @@ def retire_stale(root: Path, name: str, keep: set[str]) -> list[Path]:
         info = read_method_info(folder)
         if info.get("name") == name and info.get("key") not in keep:
             dest_base = Path(root) / RECORDS_DIR / STALE_DIR
-            dest_base.mkdir(parents=True, exist_ok=True)
+            make_dirs(dest_base)
             dest = dest_base / folder.name
             k = 1
             while dest.exists():
