@@ -38,7 +38,7 @@ from bench import tables as T
 from bench.distributed import Dist, agree, from_env, setup, teardown, total
 from bench.errors import BenchError
 from bench.folders import LOCK, MARKER, FolderLock, _legacy_kind, check_claim, claim, inside, sublock
-from bench.inputs import CACHE_FILE, DigestCache
+from bench.inputs import CACHE_FILE, DigestCache, file_digest
 from bench.io import read_mask, write_bytes, write_csv, write_json, write_png
 from bench.pairing import make_pairs, sample_pairs
 from bench.records import (
@@ -542,22 +542,51 @@ def _to_tensor_masks(arrs: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(is_valid(np.stack(arrs)).astype(np.float32))[:, None]  # (B,1,H,W), 1 = valid
 
 
+def _content_digest(path: Path) -> str:
+    try:
+        return file_digest(path)
+    except OSError as e:
+        raise BenchError(
+            f"{path} cannot be read ({e.strerror or e}); it changed during the evaluation"
+        ) from None
+
+
+def _read_as(path: Path, digest: str, decode: Any) -> np.ndarray:
+    """`decode(path)`, checked: the file's bytes just before and just after decoding have the digest
+    that keys the pair's records (taken when the run started). A file changed meanwhile (its writer does
+    not take the folder's lock) is a BenchError: records of other pixels are never stored under a digest.
+    """
+    if _content_digest(path) != digest:
+        raise BenchError(
+            f"{path} changed during the evaluation (its content is not the one the run started with); "
+            "rerun the same command once it is final (finished pairs are kept)"
+        )
+    try:
+        out = decode(path)
+    except ValueError as e:
+        raise BenchError(str(e)) from None
+    if _content_digest(path) != digest:
+        raise BenchError(f"{path} changed while it was being read; rerun the same command once it is final")
+    return out
+
+
 def _load_chunk(p: Prepared, chunk: pd.DataFrame, pool: Any) -> tuple[torch.Tensor, torch.Tensor]:
     from bench.data import load_image
 
     hw = p.hw
 
-    def one(row: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
-        image, mask = row
-        img = load_image(p.data / image)
+    def one(row: tuple[str, str, str]) -> tuple[np.ndarray, np.ndarray]:
+        image, mask, inputs = row
+        image_digest, mask_digest = inputs.split(":")
+        img = _read_as(p.data / image, image_digest, load_image)
         if img.shape[:2] != hw:
             raise BenchError(f"{p.data / image} is {img.shape[1]}x{img.shape[0]}, expected {hw[1]}x{hw[0]}")
-        m = read_mask(p.masks / mask)
+        m = _read_as(p.masks / mask, mask_digest, read_mask)
         if m.shape != hw:
             m = cv2.resize(m, (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST)  # --resize-masks (checked)
         return img, m
 
-    rows = list(zip(chunk["image"], chunk["mask"], strict=True))
+    rows = list(zip(chunk["image"], chunk["mask"], chunk["inputs"], strict=True))
     loaded = list(pool.map(one, rows)) if pool is not None else [one(r) for r in rows]
     return _to_tensor_images([a for a, _ in loaded]), _to_tensor_masks([b for _, b in loaded])
 

@@ -360,6 +360,30 @@ def test_4_an_evaluation_started_during_a_writer_is_refused(own_inputs, runner, 
     assert _evaluate(runner, own_inputs, tmp_path / "ev", "mean").exit_code == 0  # locks released
 
 
+def test_4_an_input_changed_by_another_program_is_never_recorded(own_inputs, runner, tmp_path, registry):
+    from bench.evaluate import list_test_images
+
+    last = list_test_images(own_inputs / "data")[-1]  # image-major pairs: its pairs are in the second chunk
+    noise = np.random.default_rng(5).integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)
+
+    class Changer(Inpainter):
+        name = "t_changer"
+
+        def _fill(self, images, masks):
+            write_png(last, noise)  # another program, which takes no lock, rewrites a test image
+            return torch.full_like(images, 0.5)
+
+    registry(Changer)
+    out = tmp_path / "ev"
+    res = _evaluate(runner, own_inputs, out, "t_changer")
+    assert res.exit_code == 2
+    line = _one_error_line(res)
+    assert last.name in line and "changed" in line
+    (rec,) = list((out / "records").glob("t_changer-*/records.jsonl"))
+    images = {json.loads(ln)["image"] for ln in rec.read_text().splitlines()}
+    assert last.name not in " ".join(images) and len(images) == 2  # the first chunk's pairs are kept
+
+
 # ---------------------------------------------------------------------------------------------- 6
 
 
