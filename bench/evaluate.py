@@ -161,14 +161,14 @@ def list_test_images(data: Path) -> list[Path]:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """(H, W) from the file header (no decoding)."""
-    from PIL import Image
+    """(H, W) from the file header (no decoding), EXIF orientation applied as the decoders apply it, and
+    bounded by the maximum image side."""
+    from bench.io import header_size
 
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except Exception as e:  # noqa: BLE001 - any unreadable file is bad input
-        raise BenchError(f"{path}: not a readable image ({e})") from None
+        w, h = header_size(path)
+    except ValueError as e:
+        raise BenchError(str(e)) from None
     return h, w
 
 
