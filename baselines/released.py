@@ -19,6 +19,7 @@ refused naming them (exit 2). The method's fingerprint covers the file's sha256.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,9 +52,15 @@ class _Released(Inpainter):
         if not path.is_file():
             raise BenchError(f"method {self.name!r}: {given[0]} file {path} does not exist")
         self.options[given[0]] = str(path)
-        self.options["file_sha256"] = sha256_file(path)
         self.device = resolve_device(self.runtime["device"])
-        self.net = (self._load(path) if given[0] == "weights" else self._trained(path)).to(self.device).eval()
+        if given[0] == "weights":
+            self.options["file_sha256"] = sha256_file(path)
+            net = self._load(path)
+        else:  # a checkpoint is hashed and loaded from the same bytes (`bench train` may replace it)
+            data = path.read_bytes()
+            self.options["file_sha256"] = hashlib.sha256(data).hexdigest()
+            net = self._trained(path, data)
+        self.net = net.to(self.device).eval()
         how = (
             f"released weights {path.name}"
             if given[0] == "weights"
@@ -62,10 +69,10 @@ class _Released(Inpainter):
         self.meta = {"file": str(path), "label": f"{self.paper_name}: {how}"}
         self.label = self.paper_name  # the row name in tables: the paper's (GL, GntIpt)
 
-    def _trained(self, path: Path) -> torch.nn.Module:
+    def _trained(self, path: Path, data: bytes) -> torch.nn.Module:
         from bench.checkpoint import load_checkpoint_model
 
-        model, meta = load_checkpoint_model(path, device="cpu")
+        model, meta = load_checkpoint_model(path, device="cpu", data=data)
         got = (meta.get("arch") or {}).get("model", "pconv")
         if got != self.name:
             raise BenchError(
