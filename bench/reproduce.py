@@ -8,6 +8,8 @@ makes its stage run again.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -50,6 +52,9 @@ class Stages:
                 self.timings[name] = done["wall_s"]
                 return None
         self.log(f"[{name}] running")
+        # From here until it ends, the stage's outputs are those of this run, finished or not.
+        marker.unlink(missing_ok=True)
+        io.write_json(self.dir / f"{name}.started.json", {"params": params})
         t0 = time.perf_counter()
         result = fn()
         wall = time.perf_counter() - t0
@@ -57,6 +62,15 @@ class Stages:
         self.timings[name] = round(wall, 2)
         self.log(f"[{name}] done in {wall:.0f} s")
         return result
+
+    def resumable(self, name: str, params: dict[str, Any]) -> bool:
+        """Whether what stage `name` left behind was made with `params`: its last run (finished or
+        stopped) started with them. Call it before `run`, which records a new start."""
+        try:
+            started = json.loads((self.dir / f"{name}.started.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(started, dict) and started.get("params") == _jsonable(params)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,6 +159,84 @@ class ReproduceResult:
 
 
 LEARNED: tuple[str, ...] = ("pconv", "conv", "gl", "gntipt")  # the methods bench reproduce trains
+
+# The code that decides what `bench train` makes, besides its settings and data: bench.train and every
+# module it imports (tests/test_reliability_runs.py checks this against the import graph), less those
+# that only word errors (bench.errors), lock folders (bench.folders), watch processes (bench.procs) or
+# read settings whose values the stage records itself (bench.config).
+TRAINING_CODE: tuple[str, ...] = (
+    "bench.adversarial", "bench.checkpoint", "bench.contextual_attention", "bench.data", "bench.device",
+    "bench.distributed", "bench.features", "bench.gl", "bench.gntipt", "bench.io", "bench.loss",
+    "bench.pconv", "bench.train", "bench.unet", "bench.weights", "masks._worker", "masks.augment",
+    "masks.conventions", "masks.generate", "masks.manifest", "masks.nvidia", "masks.sampler",
+)  # fmt: skip
+
+
+def module_source(name: str) -> bytes:
+    """The source file of module `name`, as bytes."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin or not Path(spec.origin).is_file():
+        raise BenchError(f"the source of {name} is not found; reinstall pconv-bench")
+    return Path(spec.origin).read_bytes()
+
+
+def code_version(modules: tuple[str, ...] = TRAINING_CODE) -> dict[str, str]:
+    """pconv-bench's version and a digest of the source of `modules`: a stage keyed by it runs again
+    when the code that computes its output changes, even in a clone whose version number did not."""
+    h = hashlib.sha256()
+    for name in sorted(modules):
+        src = module_source(name)
+        h.update(f"{name}\0{len(src)}\0".encode())
+        h.update(src)
+    try:
+        version = metadata.version("pconv-bench")
+    except metadata.PackageNotFoundError:
+        version = "not installed"
+    return {"package": version, "source_sha256": h.hexdigest()[:16]}
+
+
+def folder_digest(folder: Path, cache: Any) -> str:
+    """A digest of the names and contents of every file under `folder` (an image or mask set), less
+    pconv-bench's markers, locks, caches and temporary files. `cache`: a bench.inputs.DigestCache."""
+    from bench.inputs import CACHE_FILE
+
+    folder = Path(folder)
+    files = sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith((".pconv-bench", ".")) and p.name != CACHE_FILE
+    )  # fmt: skip
+    h = hashlib.sha256()
+    for p, digest in zip(files, cache.digests(files, workers=os.cpu_count() or 1), strict=True):
+        h.update(f"{p.relative_to(folder).as_posix()}\0{digest}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _features_used(cfg: TrainConfig) -> str:
+    """Which feature network the training's loss will read, and the digest of its weights."""
+    from bench.adversarial import ADVERSARIAL
+    from bench.features import efficientnet_lite0_weights, find_vgg16_weights
+    from bench.inputs import file_digest
+
+    if cfg.model in ADVERSARIAL or cfg.features == "none":
+        return "none"  # GL and GntIpt train without one (bench.train)
+    vgg = find_vgg16_weights(cfg.feature_weights) if cfg.features in ("auto", "vgg16") else None
+    if vgg is not None:
+        return f"vgg16:{file_digest(vgg)}"
+    if cfg.features == "vgg16" and not cfg.allow_download:
+        return "vgg16:missing"  # bench train refuses it with its own message
+    return f"{cfg.features}:efficientnet-lite0:{file_digest(efficientnet_lite0_weights())}"
+
+
+def train_fingerprint(cfg: TrainConfig, data: Path, masks: Path | None, cache: Any) -> dict[str, Any]:
+    """What a training stage's model depends on: its settings, its images and masks (contents), the
+    feature network its loss reads, and the training code (`code_version`)."""
+    return {
+        "config": {k: v for k, v in cfg.to_dict().items() if k not in ("device", "workers")},
+        "data": folder_digest(data, cache),
+        "masks": folder_digest(masks, cache) if masks is not None else None,
+        "features": _features_used(cfg),
+        "code": code_version(),
+    }
 
 
 def _train_config(train: TrainConfig, model: str, device: str, widths: dict[str, int]) -> TrainConfig:
@@ -323,30 +415,50 @@ def _warn_if_other_data(summary: dict[str, Any], results: Path, log) -> None:
 
 
 def _train_models(profile, train_cfg: TrainConfig, out: Path, inputs: _Inputs, device: str, stages: Stages):
-    """Stages `train-pconv` and `train-conv`; returns (checkpoint per method, feature network per method)."""
+    """Stages `train-METHOD`; returns (checkpoint per method, feature network per method)."""
     from bench.checkpoint import load_checkpoint
-    from bench.train import train
+    from bench.inputs import CACHE_FILE, DigestCache
 
     checkpoints: dict[str, Path] = {}
     feature_nets: dict[str, str] = {}
+    cache = DigestCache(out / "stages" / CACHE_FILE)
+    masks = Path(profile.train_masks) if profile.train_masks is not None else None
     for method in LEARNED:
         if method not in profile.methods or "weights" in profile.method_options.get(method, {}):
             continue  # not evaluated, or evaluated from released weights
         cfg = _train_config(train_cfg, method, device, profile.model_widths)
-        run_dir = out / "train" / method
-        last = run_dir / "last.pt"
-        stages.run(
-            f"train-{method}",
-            {k: v for k, v in cfg.to_dict().items() if k not in ("device", "workers")},
-            lambda last=last, cfg=cfg: _train_done(last, cfg.total_steps),
-            lambda cfg=cfg, run_dir=run_dir, last=last: train(
-                cfg, run_dir, data=inputs.train_data, masks=profile.train_masks, resume=last.is_file()
-            ),
-        )
-        checkpoints[method] = last
-        ckpt = load_checkpoint(last)
+        params = train_fingerprint(cfg, inputs.train_data, masks, cache)
+        cache.save()
+        checkpoints[method] = _train_stage(out, method, cfg, params, inputs.train_data, masks, stages)
+        ckpt = load_checkpoint(checkpoints[method])
         feature_nets[method] = str(ckpt.get("features_name") or ckpt.get("features"))
     return checkpoints, feature_nets
+
+
+def _train_stage(out: Path, method: str, cfg: TrainConfig, params: dict, data: Path, masks, stages: Stages):
+    """Stage `train-METHOD`: skipped when its model is complete and was made with `params`; resumed when
+    it was stopped while running with them; else trained afresh, an older run moved aside first."""
+    from bench.folders import inside
+    from bench.train import train
+
+    name, run_dir = f"train-{method}", out / "train" / method
+    last = run_dir / "last.pt"
+    resume = stages.resumable(name, params)
+
+    def run() -> Any:
+        if run_dir.exists() and not resume:
+            inside(out, f"train/{method}", "training folder")  # not a link leading out of OUT
+            k = 1
+            while (aside := run_dir.with_name(f"{method}.stale-{k}")).exists():
+                k += 1
+            run_dir.rename(aside)
+            stages.log(
+                f"[{name}] {run_dir} was trained by other code, settings or data: moved to {aside.name}"
+            )
+        return train(cfg, run_dir, data=data, masks=masks, resume=resume and last.is_file())
+
+    stages.run(name, params, lambda: _train_done(last, cfg.total_steps), run)
+    return last
 
 
 def _evaluate(profile, out, inputs: _Inputs, checkpoints, device, command, stages: Stages, log) -> int:

@@ -324,3 +324,118 @@ def test_7_wrong_tensors_are_one_line_errors(inception_file, torch_loads, tmp_pa
     with pytest.raises(BenchError, match="size mismatch for fc.weight"):
         load_is_network(wide)
     assert all(w is True for _, w in torch_loads)
+
+
+# ---------------------------------------------------------------------------------------------- 13
+
+# Modules bench.train imports that cannot change a trained model (bench.reproduce.TRAINING_CODE).
+NOT_TRAINING_CODE = {"bench.errors", "bench.folders", "bench.procs", "bench.config"}
+
+
+def test_13_training_code_is_everything_bench_train_imports():
+    from test_layout import graph
+
+    from bench.reproduce import TRAINING_CODE
+
+    g, seen, todo = graph(), set(), ["bench.train"]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += [d for d in g.get(m, {}) if d != m]
+    assert seen - NOT_TRAINING_CODE <= set(TRAINING_CODE), sorted(
+        seen - NOT_TRAINING_CODE - set(TRAINING_CODE)
+    )
+    assert {"bench.loss", "bench.adversarial", "bench.gl", "bench.gntipt", "masks.sampler"} <= set(
+        TRAINING_CODE
+    )
+
+
+def _image_folder(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for i in range(3):
+        write_png(folder / f"{i}.png", np.full((8, 8, 3), 40 * i, np.uint8))
+    return folder
+
+
+@pytest.fixture
+def fingerprint(tmp_path):
+    """fingerprint(model="pconv", **settings) of a training stage on a small image folder."""
+    from bench.config import TrainConfig
+    from bench.inputs import DigestCache
+    from bench.reproduce import _train_config, train_fingerprint
+
+    data = _image_folder(tmp_path / "data")
+
+    def make(model: str = "pconv", **settings):
+        cfg = _train_config(TrainConfig(**settings), model, "cpu", {})
+        return train_fingerprint(cfg, data, None, DigestCache(None))
+
+    make.data = data
+    return make
+
+
+def test_13_a_changed_training_module_changes_the_fingerprint(fingerprint, monkeypatch):
+    import bench.reproduce as rp
+
+    base = fingerprint()
+    assert fingerprint() == base  # stable
+    assert base["code"]["package"] and len(base["code"]["source_sha256"]) == 16
+    real = rp.module_source
+    for module in ("bench.loss", "bench.gl", "masks.sampler", "bench.train"):
+        with monkeypatch.context() as mp:  # one byte more in that module's source
+            mp.setattr(rp, "module_source", lambda name, m=module: real(name) + (b"#" if name == m else b""))
+            assert fingerprint()["code"] != base["code"], module
+    monkeypatch.setattr(rp.metadata, "version", lambda name: "9.9.9")
+    assert fingerprint()["code"]["package"] == "9.9.9"
+    assert fingerprint()["code"]["source_sha256"] == base["code"]["source_sha256"]
+
+
+def test_13_data_and_settings_change_the_fingerprint(fingerprint):
+    base = fingerprint()
+    assert fingerprint(seed=1)["config"] != base["config"]
+    assert fingerprint("gl")["features"] == "none" and base["features"] != "none"
+    write_png(fingerprint.data / "1.png", np.full((8, 8, 3), 41, np.uint8))  # one pixel value, one image
+    again = fingerprint()
+    assert again["data"] != base["data"] and {k: v for k, v in again.items() if k != "data"} == {
+        k: v for k, v in base.items() if k != "data"
+    }
+
+
+def test_13_a_stale_model_is_retrained_from_scratch_not_resumed(tmp_path, monkeypatch):
+    """The stage of a model made by other code reruns from step 0 (a resume would keep the old weights,
+    its checkpoint being at the last step already); a stopped run of the same code resumes."""
+    import bench.reproduce as rp
+    import bench.train
+    from bench.config import TrainConfig
+
+    calls = []
+
+    def fake_train(cfg, run_dir, data, masks, resume):
+        calls.append(resume)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "last.pt").write_text(str(len(calls)))
+
+    monkeypatch.setattr(bench.train, "train", fake_train)
+    monkeypatch.setattr(rp, "_train_done", lambda last, steps: last.is_file())
+    out, cfg, logs = tmp_path / "out", rp._train_config(TrainConfig(), "pconv", "cpu", {}), []
+    stages = rp.Stages(out, logs.append)
+
+    def stage(params):
+        return rp._train_stage(out, "pconv", cfg, params, tmp_path, None, stages)
+
+    v1, v2 = {"code": "1"}, {"code": "2"}
+    stage(v1)
+    stage(v1)
+    assert calls == [False] and any("complete, skipped" in m for m in logs)
+    stage(v2)  # other code: trained again, from scratch, the old run kept aside
+    assert calls == [False, False]
+    assert (out / "train" / "pconv.stale-1" / "last.pt").read_text() == "1"
+    assert (out / "train" / "pconv" / "last.pt").read_text() == "2"
+    (out / "stages" / "train-pconv.json").unlink()  # as if stopped while running with v2
+    stage(v2)
+    assert calls == [False, False, True]  # resumed
+    (out / "stages" / "train-pconv.json").unlink()  # stopped with v3, then back to v1: not resumed
+    stages.run("train-pconv", {"code": "3"}, lambda: False, lambda: None)
+    stage(v1)
+    assert calls == [False, False, True, False] and (out / "train" / "pconv.stale-2").is_dir()
