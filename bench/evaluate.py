@@ -37,7 +37,7 @@ from tqdm import tqdm
 from bench import tables as T
 from bench.distributed import Dist, agree, from_env, setup, teardown, total
 from bench.errors import BenchError
-from bench.folders import LOCK, MARKER, FolderLock, _legacy_kind, check_claim, claim, inside, sublock
+from bench.folders import LEGACY_SIGNS, LOCK, MARKER, FolderLock, check_claim, claim, inside, sublock
 from bench.inputs import CACHE_FILE, DigestCache, file_digest
 from bench.io import read_mask, write_bytes, write_csv, write_json, write_png
 from bench.pairing import make_pairs, sample_pairs
@@ -824,7 +824,8 @@ def _ours(folder: Path) -> bool:
     """The folder was written by pconv-bench (a marker, a lock file or a folder of the first release)."""
     if not folder.is_dir():
         return False
-    return (folder / MARKER).exists() or (folder / LOCK).exists() or _legacy_kind(folder) is not None
+    legacy = [s for kind in ("data", "masks") for s in LEGACY_SIGNS[kind]]
+    return any((folder / name).exists() for name in (MARKER, LOCK, *legacy))
 
 
 def auto_workers() -> int:
