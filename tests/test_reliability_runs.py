@@ -176,6 +176,7 @@ def test_5_a_record_lost_from_a_finished_run_is_partial_too(ev, runner):
         (["--reference", "NONE"], ["--reference", "does not exist"]),
         (["--format", "pdf"], ["pdf"]),
         (["--paired", "mean,nosuch"], ["nosuch"]),
+        (["--text-height", "nan"], ["--text-height"]),
     ],
 )
 def test_14_bad_options_refused_before_any_export_is_rewritten(ev, runner, tmp_path, args, words):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -58,16 +59,18 @@ def tables(
     from bench.tables import build_tables, default_reference_path, parse_formats
 
     # Every option is checked before the folder is locked and anything in it rewritten.
+    if text_height is not None and math.isnan(text_height):
+        raise BenchError("--text-height nan is not a height in pt")
     latex = dict(
         ci=ci, star=two_column, text_height=text_height, **_table_choices(directory, columns, metrics)
     )
-    fmts = parse_formats(formats)
+    fmts, pair = parse_formats(formats), pair_arg(paired)
     reference = _check_reference(reference) or default_reference_path()
     # A shared hold of the folder: `bench evaluate` (which holds it alone) cannot run beside this, shards
     # can; the "tables" part serialises the writers of the exports (other `bench tables`, the last shard).
     held = FolderLock(directory, shared=True).acquire(what=f"evaluation folder {directory}")
     with held, sublock(directory, "tables", wait=True):
-        result = build_tables(directory, formats=fmts, paired=pair_arg(paired), reference=reference,
+        result = build_tables(directory, formats=fmts, paired=pair, reference=reference,
                               latex=latex, partial=partial)  # fmt: skip
         if not no_figures:
             from bench.plots import write_figures
