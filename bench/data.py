@@ -311,16 +311,23 @@ class Decoded:
     notes: list[str] = field(default_factory=list)
 
 
-def _png_bit_depth(path: Path) -> int | None:
-    with open(path, "rb") as f:
-        head = f.read(26)
+def _png_bit_depth(path: Path, data: bytes | None = None) -> int | None:
+    if data is None:
+        with open(path, "rb") as f:
+            head = f.read(26)
+    else:
+        head = data[:26]
     if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
         return head[24]
     return None
 
 
 def decode_photo(
-    path: Path, min_short: int | None = None, max_reduce: int | None = None, keep_grey: bool = False
+    path: Path,
+    min_short: int | None = None,
+    max_reduce: int | None = None,
+    keep_grey: bool = False,
+    data: bytes | None = None,
 ) -> Decoded:
     """Decode an image file as 8-bit RGB, strictly. Raises UnusableImage naming the file.
 
@@ -332,13 +339,13 @@ def decode_photo(
 
     path = Path(path)
     try:
-        header_size(path)  # bounded before anything is decoded
+        header_size(path, data)  # bounded before anything is decoded
     except ImageTooLarge as e:
         raise UnusableImage(str(e)) from None
     except ValueError:
         pass  # Pillow says what is wrong, below
     try:
-        im = Image.open(path)
+        im = Image.open(path if data is None else io.BytesIO(data))
     except UnidentifiedImageError:
         raise UnusableImage(f"{shown(path)}: not an image file (or an unsupported format)") from None
     except Image.DecompressionBombError as e:
@@ -365,9 +372,9 @@ def decode_photo(
         # so every decoder here gives the same picture and size.
         orientation = int(im.getexif().get(0x0112, 1))
         mode = im.mode
-        depth = _png_bit_depth(path) if im.format == "PNG" else None
+        depth = _png_bit_depth(path, data) if im.format == "PNG" else None
         if depth == 16:
-            arr, orientation = _decode_16bit(path, keep_grey, notes), 1  # oriented by bench.io
+            arr, orientation = _decode_16bit(path, keep_grey, notes, data), 1  # oriented by bench.io
         elif mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F", "P") and (
             mode != "P" or _palette_is_grey(im)
         ):
@@ -392,10 +399,10 @@ def decode_photo(
     return Decoded(np.ascontiguousarray(arr[..., :3]), width, height, reduce, notes)
 
 
-def _decode_16bit(path: Path, keep_grey: bool, notes: list[str]) -> np.ndarray:
+def _decode_16bit(path: Path, keep_grey: bool, notes: list[str], data: bytes | None = None) -> np.ndarray:
     """A 16-bit PNG as 8-bit RGB(A): Pillow silently truncates 16-bit RGB(A) PNGs; OpenCV reads all 16
     bits."""
-    raw = decode_file(path, cv2.IMREAD_UNCHANGED)
+    raw = decode_file(path, cv2.IMREAD_UNCHANGED, data)
     if raw is None:
         raise UnusableImage(f"{shown(path)}: 16-bit PNG that OpenCV cannot read")
     if (raw.ndim == 2 or raw.shape[2] == 2) and not keep_grey:
@@ -450,17 +457,18 @@ def _centre_box(d: Decoded) -> tuple[int, int, int]:
     return (w - side) // 2, (h - side) // 2, side
 
 
-def load_image(path: Path, size: int | None = None) -> np.ndarray:
+def load_image(path: Path, size: int | None = None, data: bytes | None = None) -> np.ndarray:
     """An image file as uint8 (H,W,3) RGB. With `size`: the centred square, resized to (size,size,3)
     with INTER_AREA. Grey-scale files are expanded to RGB here (only `prepare` rejects them).
-    Raises ValueError naming the file when it cannot be read."""
+    Raises ValueError naming the file when it cannot be read. `data`: the file's bytes, already read
+    (a caller that hashed them decodes exactly what it hashed)."""
     path = Path(path)
     try:
-        d = decode_photo(path, min_short=size)
+        d = decode_photo(path, min_short=size, data=data)
     except UnusableImage as e:
         if "grey-scale" not in str(e):
             raise
-        raw = decode_file(path, cv2.IMREAD_COLOR)
+        raw = decode_file(path, cv2.IMREAD_COLOR, data)
         if raw is None:
             raise ValueError(f"{shown(path)}: not a readable image") from None
         d = Decoded(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB), raw.shape[1], raw.shape[0])

@@ -38,7 +38,7 @@ from bench import tables as T
 from bench.distributed import Dist, agree, from_env, setup, teardown, total
 from bench.errors import BenchError
 from bench.folders import LEGACY_SIGNS, LOCK, MARKER, FolderLock, check_claim, claim, inside, sublock
-from bench.inputs import CACHE_FILE, DigestCache, file_digest
+from bench.inputs import CACHE_FILE, DigestCache, bytes_digest
 from bench.io import read_mask, write_bytes, write_csv, write_json, write_png
 from bench.pairing import make_pairs, sample_pairs
 from bench.records import (
@@ -542,32 +542,26 @@ def _to_tensor_masks(arrs: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(is_valid(np.stack(arrs)).astype(np.float32))[:, None]  # (B,1,H,W), 1 = valid
 
 
-def _content_digest(path: Path) -> str:
+def _read_as(path: Path, digest: str, decode: Any) -> np.ndarray:
+    """`decode(path, data=...)` of the file's bytes, read once and checked against the digest that keys
+    the pair's records (taken when the run started): the pixels scored are always those of the bytes
+    hashed. A file changed meanwhile (by a writer that does not take the folder's lock) is a BenchError,
+    so records of other pixels are never stored under its digest."""
     try:
-        return file_digest(path)
+        data = path.read_bytes()
     except OSError as e:
         raise BenchError(
-            f"{path} cannot be read ({e.strerror or e}); it changed during the evaluation"
+            f"{path} cannot be read ({e.strerror or e}); did it change during the run?"
         ) from None
-
-
-def _read_as(path: Path, digest: str, decode: Any) -> np.ndarray:
-    """`decode(path)`, checked: the file's bytes just before and just after decoding have the digest
-    that keys the pair's records (taken when the run started). A file changed meanwhile (its writer does
-    not take the folder's lock) is a BenchError: records of other pixels are never stored under a digest.
-    """
-    if _content_digest(path) != digest:
+    if bytes_digest(data) != digest:
         raise BenchError(
             f"{path} changed during the evaluation (its content is not the one the run started with); "
             "rerun the same command once it is final (finished pairs are kept)"
         )
     try:
-        out = decode(path)
+        return decode(path, data=data)
     except ValueError as e:
         raise BenchError(str(e)) from None
-    if _content_digest(path) != digest:
-        raise BenchError(f"{path} changed while it was being read; rerun the same command once it is final")
-    return out
 
 
 def _load_chunk(p: Prepared, chunk: pd.DataFrame, pool: Any) -> tuple[torch.Tensor, torch.Tensor]:

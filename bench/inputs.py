@@ -35,6 +35,11 @@ def file_digest(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def bytes_digest(data: bytes) -> str:
+    """`file_digest` of bytes already read (a reader that hashes what it decodes)."""
+    return hashlib.blake2b(data, digest_size=DIGEST_CHARS // 2).hexdigest()
+
+
 def _identity(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 

@@ -353,12 +353,14 @@ def _header(path: str | os.PathLike, f: BinaryIO, oriented: bool) -> tuple[int, 
     return w, h, orientation
 
 
-def header_size(path: str | os.PathLike) -> tuple[int, int]:
+def header_size(path: str | os.PathLike, data: bytes | None = None) -> tuple[int, int]:
     """(width, height) of an image file from its header, before any decoding, EXIF orientation applied
     (the size every decoder here returns). Raises ImageTooLarge past max_side(), ValueError when no
-    header can be read."""
+    header can be read. `data`: the file's bytes, already read (then `path` only names it)."""
+    import io
+
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb") if data is None else io.BytesIO(data) as f:
             w, h, orientation = _header(path, f, oriented=True)
     except OSError as e:
         raise ValueError(f"{shown(path)}: cannot be read ({e.strerror or e})") from None
@@ -380,16 +382,18 @@ def orient(array: np.ndarray, orientation: int) -> np.ndarray:
     return array if op is None else np.ascontiguousarray(op(array))
 
 
-def decode_file(path: str | os.PathLike, flags: int) -> np.ndarray | None:
+def decode_file(path: str | os.PathLike, flags: int, data: bytes | None = None) -> np.ndarray | None:
     """cv2.imdecode of the file's bytes (never cv2.imread on a name, which may not be UTF-8), the size
     in its header bounded first; None when OpenCV cannot decode it. The EXIF orientation is applied as
     Pillow's exif_transpose does: by OpenCV itself for IMREAD_COLOR and IMREAD_GRAYSCALE, here for
-    IMREAD_UNCHANGED (which OpenCV leaves as stored)."""
+    IMREAD_UNCHANGED (which OpenCV leaves as stored). `data`: the file's bytes, already read (a caller
+    that hashed them decodes exactly what it hashed)."""
     import io
 
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        if data is None:
+            with open(path, "rb") as f:
+                data = f.read()
     except OSError as e:
         raise ValueError(f"{shown(path)}: cannot be read ({e.strerror or e})") from None
     unchanged = flags == cv2.IMREAD_UNCHANGED
@@ -411,9 +415,10 @@ def read_png_rgb(path: str | os.PathLike) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """Read a mask PNG as uint8 (H,W), 255 valid / 0 hole, as stored; raises ValueError naming the file."""
-    m = decode_file(path, cv2.IMREAD_GRAYSCALE)
+def read_mask(path: str | os.PathLike, data: bytes | None = None) -> np.ndarray:
+    """Read a mask PNG as uint8 (H,W), 255 valid / 0 hole, as stored; raises ValueError naming the file.
+    `data`: its bytes, already read."""
+    m = decode_file(path, cv2.IMREAD_GRAYSCALE, data)
     if m is None:
         raise ValueError(f"{shown(path)}: not a readable mask image")
     return m

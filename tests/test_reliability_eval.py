@@ -384,6 +384,35 @@ def test_4_an_input_changed_by_another_program_is_never_recorded(own_inputs, run
     assert last.name not in " ".join(images) and len(images) == 2  # the first chunk's pairs are kept
 
 
+def test_4_readers_decode_the_bytes_they_are_given(tmp_path):
+    """What the evaluator hashes is what it decodes: the readers take the bytes already read, and give
+    the same pixels as reading the file (8-bit RGB, RGBA, grey, 16-bit PNG, JPEG, a mask)."""
+    from bench.data import load_image
+    from bench.inputs import bytes_digest, file_digest
+    from bench.io import read_mask
+
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, size=(20, 24, 3), dtype=np.uint8)
+    files = {
+        "rgb.png": cv2.imencode(".png", rgb)[1],
+        "rgba.png": cv2.imencode(".png", np.dstack([rgb, np.full((20, 24), 200, np.uint8)]))[1],
+        "grey.png": cv2.imencode(".png", rgb[..., 0])[1],
+        "deep.png": cv2.imencode(".png", rgb.astype(np.uint16) * 257)[1],
+        "photo.jpg": cv2.imencode(".jpg", rgb)[1],
+    }
+    other = tmp_path / "other.png"
+    other.write_bytes(cv2.imencode(".png", 255 - rgb)[1].tobytes())
+    for name, enc in files.items():
+        path = tmp_path / name
+        path.write_bytes(enc.tobytes())
+        data = path.read_bytes()
+        assert bytes_digest(data) == file_digest(path)
+        np.testing.assert_array_equal(load_image(other, data=data), load_image(path), err_msg=name)
+    mask = (rgb[..., 0] > 128).astype(np.uint8) * 255
+    (tmp_path / "m.png").write_bytes(cv2.imencode(".png", mask)[1].tobytes())
+    np.testing.assert_array_equal(read_mask(other, data=(tmp_path / "m.png").read_bytes()), mask)
+
+
 # ---------------------------------------------------------------------------------------------- 6
 
 
