@@ -64,7 +64,7 @@ class _Released(Inpainter):
         how = (
             f"released weights {path.name}"
             if given[0] == "weights"
-            else f"retrained on irregular masks ({path})"
+            else f"retrained on irregular masks ({path}; {self.recipe})"
         )
         self.meta = {"file": str(path), "label": f"{self.paper_name}: {how}"}
         self.label = self.paper_name  # the row name in tables: the paper's (GL, GntIpt)
@@ -73,6 +73,7 @@ class _Released(Inpainter):
         from bench.checkpoint import load_checkpoint_model
 
         model, meta = load_checkpoint_model(path, device="cpu", data=data)
+        self.recipe = self._recipe(meta.get("config") or {})  # stated wherever the row is shown
         got = (meta.get("arch") or {}).get("model", "pconv")
         if got != self.name:
             raise BenchError(
@@ -81,6 +82,9 @@ class _Released(Inpainter):
         return model
 
     def _load(self, path: Path) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _recipe(self, config: dict[str, Any]) -> str:
         raise NotImplementedError
 
     def _run(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -109,6 +113,11 @@ class GLInpainter(_Released):
         from bench.gl import load_mmagic_gl, load_torch7_gl
 
         return load_torch7_gl(path) if path.suffix.lower() == ".t7" else load_mmagic_gl(path)
+
+    def _recipe(self, config: dict[str, Any]) -> str:
+        from bench.gl import training_recipe
+
+        return training_recipe(config)
 
     def _run(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         out = self.net.complete(images, masks)
@@ -140,3 +149,8 @@ class GntIptInpainter(_Released):
         keys = load_state_dict(path, "weights file")
         mmagic = any(k.startswith("generator.") for k in keys)
         return load_mmagic(path) if mmagic else load_tf_port(path)
+
+    def _recipe(self, config: dict[str, Any]) -> str:
+        from bench.gntipt import training_recipe
+
+        return training_recipe(config)

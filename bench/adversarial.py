@@ -55,18 +55,34 @@ def gl_phases(total: int) -> tuple[int, int]:
     return t_c, max(1, round(GL_TD * total))
 
 
-def build_critics(model: str, size: int, width: int) -> nn.Module:
-    """GL's fused context discriminator, or GntIpt's two WGAN critics, for `size` px images."""
+def build_critics(model: str, size: int, width: int, critic_width: int | None = None) -> nn.Module:
+    """GL's fused context discriminator (at GL's `width`), or GntIpt's two WGAN critics for `size` px
+    images at base width `critic_width` (None: the release's 64), whatever the generator's cnum."""
     if model == "gl":
         from bench.gl import GLDiscriminator
 
         return GLDiscriminator(global_size=size, local_size=size // 2, width=width)
-    from bench.gntipt import global_critic, local_critic
+    from bench.gntipt import CRITIC_CNUM, global_critic, local_critic
 
-    return nn.ModuleDict({"global": global_critic(size, width), "local": local_critic(size // 2, width)})
+    c = CRITIC_CNUM if critic_width is None else int(critic_width)
+    return nn.ModuleDict({"global": global_critic(size, c), "local": local_critic(size // 2, c)})
 
 
-def optimisers(model: str, gen: nn.Module, critics: nn.Module, lr: float):
+def learning_rate(cfg: Any) -> float:
+    """The learning rate of a GL or GntIpt run (`cfg` a TrainConfig): GntIpt's `gntipt_lr` (None: `lr`);
+    GL's `lr`, or 1 under ADADELTA (which has none of its own; torch scales its step by lr)."""
+    if cfg.model == "gl":
+        return 1.0 if getattr(cfg, "gl_optimizer", "adam") == "adadelta" else float(cfg.lr)
+    return float(getattr(cfg, "gntipt_lr", None) or cfg.lr)
+
+
+def optimisers(model: str, gen: nn.Module, critics: nn.Module, lr: float, gl_optimizer: str = "adam"):
+    """(generator's, critics') optimisers: GntIpt Adam with the released betas (0.5, 0.9); GL Adam or the
+    paper's ADADELTA (torch's rho 0.9, eps 1e-6)."""
+    if model == "gl" and gl_optimizer == "adadelta":
+        return torch.optim.Adadelta(gen.parameters(), lr=lr), torch.optim.Adadelta(
+            critics.parameters(), lr=lr
+        )
     betas = (0.5, 0.9) if model == "gntipt" else (0.9, 0.999)
     return (torch.optim.Adam(gen.parameters(), lr=lr, betas=betas),
             torch.optim.Adam(critics.parameters(), lr=lr, betas=betas))  # fmt: skip

@@ -50,6 +50,24 @@ from masks.conventions import flip_polarity
 DEFAULT_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 SIZE_MULTIPLE = 4  # two stride-2 convolutions, undone by two x2 transposed convolutions
 ALPHA = 0.0004  # the paper's weight of the adversarial loss in phase 3
+# Optimisers of `bench train --model gl` (TrainConfig.gl_optimizer). The paper trains with ADADELTA
+# (Zeiler 2012), which has no learning rate: torch's Adadelta at lr 1 with its rho 0.9, eps 1e-6.
+OPTIMIZERS: tuple[str, ...] = ("adadelta", "adam")
+PAPER_OPTIMIZER = "adadelta"
+
+
+def training_recipe(config: dict[str, Any]) -> str:
+    """How a GL checkpoint of this project was trained, against the paper, from its config.
+
+    >>> training_recipe({"lr": 2e-4})
+    'Adam lr 0.0002 (paper: ADADELTA)'
+    """
+    opt = config.get("gl_optimizer") or "adam"  # checkpoints written before gl_optimizer: Adam
+    if opt == "adadelta":
+        return "ADADELTA (the paper's)"
+    return f"Adam lr {config.get('lr', 0):g} (paper: ADADELTA)"
+
+
 PAPER_T_C, PAPER_T_D, PAPER_ITERS = 90_000, 10_000, 500_000  # the paper's schedule (Sec. 3.4)
 GLOBAL_CONVS, LOCAL_CONVS = 6, 5
 PAPER_GLOBAL_SIZE, PAPER_LOCAL_SIZE = 256, 128

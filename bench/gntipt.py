@@ -42,6 +42,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -326,6 +327,27 @@ class GntIptCritic(nn.Module):
         if x.dim() != 4 or tuple(x.shape[-2:]) != (self.size, self.size):
             raise BenchError(f"critic expects (B,C,{self.size},{self.size}) inputs, got {tuple(x.shape)}")
         return self.fc(self.convs(x).flatten(1))
+
+
+# The released critics' base width (build_wgan_local/global_discriminator, cnum=64), set apart from the
+# generator's cnum (32): a model trained with narrower critics says so (training_recipe).
+CRITIC_CNUM = 64
+RELEASE_LR = 1e-4  # the released trainer's Adam learning rate (betas 0.5, 0.9)
+RELEASE_CRITIC_STEPS = 5  # the released trainer's critic updates per generator step
+
+
+def training_recipe(config: dict[str, Any]) -> str:
+    """How a GntIpt checkpoint of this project was trained, against the release, from its config.
+
+    >>> training_recipe({"lr": 2e-4, "critic_width": 64, "gntipt_lr": 1e-4, "critic_steps": 5})
+    'Adam lr 0.0001 (release 0.0001), critics 64-512 (release 64-512), 5 critic steps per step (release 5)'
+    """
+    lr = config.get("gntipt_lr") or config.get("lr")
+    c = int(config.get("critic_width") or config.get("width") or CRITIC_CNUM)  # before critic_width: cnum
+    steps = config.get("critic_steps", 1)
+    rel = f"{CRITIC_CNUM}-{8 * CRITIC_CNUM}"
+    return (f"Adam lr {lr:g} (release {RELEASE_LR:g}), critics {c}-{8 * c} (release {rel}), {steps} critic "
+            f"steps per step (release {RELEASE_CRITIC_STEPS})")  # fmt: skip
 
 
 def local_critic(size: int = LOCAL_SIZE, cnum: int = 64) -> GntIptCritic:

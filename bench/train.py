@@ -492,13 +492,14 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
 def _add_critics(run: _Run) -> None:
     """GL and GntIpt: their discriminators/critics and both optimisers (bench.adversarial). Under torchrun
     they are not wrapped in DDP: bench.adversarial averages their gradients itself."""
-    from bench.adversarial import ADVERSARIAL, build_critics, optimisers
+    from bench.adversarial import ADVERSARIAL, build_critics, learning_rate, optimisers
 
     cfg = run.cfg
     if cfg.model not in ADVERSARIAL:
         return
-    run.critics = build_critics(cfg.model, cfg.size, cfg.width).to(run.device)
-    run.optimizer, run.opt_d = optimisers(cfg.model, run.model, run.critics, cfg.lr)
+    run.critics = build_critics(cfg.model, cfg.size, cfg.width, cfg.critic_width).to(run.device)
+    lr = learning_rate(cfg)  # GntIpt: gntipt_lr; GL under ADADELTA: 1
+    run.optimizer, run.opt_d = optimisers(cfg.model, run.model, run.critics, lr, cfg.gl_optimizer)
 
 
 def _wrap(run: _Run, phase: int) -> nn.Module:
@@ -629,7 +630,7 @@ def _log(run: _Run, log: CsvLog, tb, bar, done: int, terms: dict, ips: float, ra
     cfg = run.cfg
     adversarial = run.critics is not None
     phase = phase_of(cfg.model, done - 1, cfg.total_steps) if adversarial else cfg.phase_of(done - 1)
-    lr = cfg.lr if adversarial else cfg.lr_of(done - 1)
+    lr = run.optimizer.param_groups[0]["lr"] if adversarial else cfg.lr_of(done - 1)
     row = {"step": done, "phase": phase, "lr": lr, "loss": float(terms["total"]),
            "images_per_s": round(ips, 3), "features": run.feat_label}  # fmt: skip
     row.update({k: float(v) for k, v in terms.items() if k in LOG_COLUMNS and k != "loss"})
