@@ -8,11 +8,14 @@ feature network is chosen elsewhere and the same features serve both metrics.
   `_trace_sqrt_product`, or, when no set has more samples than D, as the sum of the singular values of
   an N1 x N2 matrix (the same number, exactly); it equals torch-fidelity's eigenvalue formula without its
   complex arithmetic.
-- `kid_from_features`: torch-fidelity's KID, the unbiased MMD^2 estimate with the polynomial kernel
-  k(x, y) = (gamma x.y + coef0)^degree, averaged over random subsets. The subsets are drawn exactly as
+- `kid_from_features(real, fake, seed=s)`: torch-fidelity's KID, the unbiased MMD^2 estimate with the
+  polynomial kernel k(x, y) = (gamma x.y + coef0)^degree, averaged over random subsets drawn as
   torch-fidelity draws them (one `np.random.RandomState(seed)`, per subset a choice without replacement
-  from the first set, then from the second), so with the same seed the numbers agree; note that
-  torch-fidelity's default seed is 2020, ours is 0.
+  from the first set, then from the second). It equals `torch_fidelity.metric_kid.kid_features_to_metric(
+  features_1=real, features_2=fake, rng_seed=s)` with the same subset count and size. Two things differ
+  from a plain torch-fidelity call: its `calculate_metrics(input1=generated, input2=real)` puts the
+  generated set first, so it draws other subsets (the same estimator, another value within its spread);
+  and its default seed is 2020, ours 0 (bench.metrics passes the run's seed).
 
 >>> rng = np.random.default_rng(0)
 >>> x = rng.normal(size=(200, 8))
