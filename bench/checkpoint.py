@@ -212,7 +212,8 @@ def load_checkpoint_model(
     """
     ckpt = load_checkpoint(path, map_location="cpu", data=data)
     model = build_model(ckpt["arch"], path)
-    load_model_state(model, ckpt["model"], path)
+    # A run with a moving average of its weights is evaluated with the average (bench.train).
+    load_model_state(model, ckpt["ema"] if isinstance(ckpt.get("ema"), dict) else ckpt["model"], path)
     model.to(device).eval()
     meta = {
         k: ckpt.get(k)

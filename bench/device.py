@@ -18,3 +18,32 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError as e:
         raise BenchError(f"unknown device {name!r} (use auto, cpu or cuda)") from e
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether `device` computes bf16 natively: a CUDA GPU with bf16 support, or a CPU with AVX-512 BF16
+    or AMX (elsewhere torch emulates bf16 on the CPU, slower than fp32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name)()) for name in checks if hasattr(cpu, name))
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """'auto' -> 'bf16' where the device computes it natively, else 'fp32'; 'fp32' and 'bf16' as asked."""
+    if name not in PRECISIONS:
+        raise BenchError(f"unknown precision {name!r} (use {', '.join(PRECISIONS)})")
+    if name == "auto":
+        return "bf16" if bf16_native(device) else "fp32"
+    return name
+
+
+def autocast(device: torch.device, precision: str):
+    """The autocast context of a resolved precision: bf16 autocast, or none for fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

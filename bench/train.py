@@ -46,7 +46,7 @@ from bench.checkpoint import (
     set_rng_state,
 )
 from bench.config import RESUME_LOCKED, TrainConfig
-from bench.device import resolve_device
+from bench.device import autocast, resolve_device, resolve_precision
 from bench.distributed import Dist, agree, setup, teardown
 from bench.errors import BenchError
 from bench.io import read_mask, write_png, write_text
@@ -377,12 +377,13 @@ class _Run:
     feat_label: str  # the name as logged, "(stand-in)" when it is not VGG-16
     standin: bool
     start: int  # first step to run
-    amp: bool
+    precision: str  # resolved: "fp32" or "bf16" (autocast)
     channels_last: bool
     say: Any  # message printer (a no-op on ranks > 0 and without progress)
     progress: bool
     critics: nn.Module | None = None  # GL's discriminators, GntIpt's critics (bench.adversarial)
     opt_d: torch.optim.Optimizer | None = None
+    ema: dict[str, torch.Tensor] | None = None  # the weights' moving average (cfg.ema_decay > 0)
 
     def check_finite(self, loss: torch.Tensor) -> None:
         """A non-finite loss stops every rank together, naming the step and the last checkpoint."""
@@ -430,6 +431,8 @@ def _build(cfg: TrainConfig, device: torch.device, channels_last: bool) -> tuple
     arch = {"layers": int(layers), "width": int(cfg.width), "conv": cfg.conv, "in_channels": 3}
     torch.manual_seed(cfg.seed)
     model = build_model(arch, "the configuration").to(device)
+    if cfg.init != "he":  # the same seed as the constructor's He draw, so PConv and Conv still start equal
+        model.init_weights(torch.Generator().manual_seed(model.init_seed), cfg.init)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     return model, dict(model.arch())
@@ -440,9 +443,6 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
     from bench.features import load_feature_net
 
     say = tqdm.write if progress else (lambda *_a, **_k: None)
-    cuda = device.type == "cuda"
-    if (cfg.amp or cfg.channels_last) and not cuda:
-        say("note: --amp/--channels-last apply on CUDA only; ignored on the CPU")
     from bench.adversarial import ADVERSARIAL
 
     # GL and GntIpt have losses of their own: no perceptual/style feature network.
@@ -456,18 +456,27 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
     )  # fmt: skip
     if mask_files is not None:
         say(f"training masks: {len(mask_files)} from {masks}, augmentation {augment}")
-    model, arch = _build(cfg, device, cfg.channels_last and cuda)
+    model, arch = _build(cfg, device, cfg.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run = _Run(cfg, Path(out), d, device, model, optimizer, InpaintingLoss(feature_net).to(device), dataset,
                arch, feature_net.name, feature_label(feature_net), bool(feature_net.is_standin), 0,
-               cfg.amp and cuda, cfg.channels_last and cuda, say, progress)  # fmt: skip
+               resolve_precision(cfg.precision, device), cfg.channels_last, say, progress)  # fmt: skip
     _add_critics(run)
+    if cfg.ema_decay > 0 and run.critics is None:
+        run.ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     last = run.out / LAST
     if resume and last.exists():
         ckpt = load_checkpoint(last, map_location="cpu")
         _check_resume(ckpt, cfg, arch, run.features, last)
+        if ckpt.get("precision", "fp32") != run.precision:
+            raise BenchError(f"cannot resume {last}: it was trained in {ckpt.get('precision', 'fp32')}, this "
+                             f"run resolves precision {run.precision} (pass --precision "
+                             f"{ckpt.get('precision', 'fp32')})")  # fmt: skip
         load_model_state(model, ckpt["model"], last)
         run.optimizer.load_state_dict(ckpt["optimizer"])
+        if run.ema is not None:
+            for k, v in ckpt["ema"].items():
+                run.ema[k].copy_(v)
         if run.critics is not None:
             load_model_state(run.critics, ckpt["discriminator"], last)
             run.opt_d.load_state_dict(ckpt["optimizer_d"])
@@ -483,7 +492,8 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
         broadcast_state(run)  # torchrun: every rank starts from rank 0's generator and critics
     if d.rank > 0:
         torch.manual_seed(cfg.seed * 1000 + d.rank)
-    say(f"training {arch} at {cfg.size}px, batch {cfg.batch_size} x {d.world} process(es) on {device}, "
+    say(f"training {arch} at {cfg.size}px, batch {cfg.batch_size} x {d.world} process(es) on {device} "
+        f"({run.precision}{', channels-last' if run.channels_last else ''}), "
         f"steps {run.start}->{cfg.total_steps} (phase 2 from {cfg.steps_phase1}), {run.feat_label} features, "
         f"{len(files)} training images")  # fmt: skip
     return run
@@ -545,10 +555,12 @@ def _save(run: _Run, done: int) -> None:
             "arch": run.arch,
             "features": run.feat_label,
             "features_name": run.features,
+            "precision": run.precision,
             "features_standin": run.standin and run.features != "none",
             "torch": str(torch.__version__),
             **({"discriminator": run.critics.state_dict(), "optimizer_d": run.opt_d.state_dict()}
                if run.critics is not None else {}),
+            **({"ema": run.ema} if run.ema is not None else {}),
         })  # fmt: skip
     if run.d.enabled:
         dist.barrier()
@@ -569,8 +581,7 @@ def _step(run: _Run, model: nn.Module, images: torch.Tensor, masks: torch.Tensor
     if run.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
         masks_in = masks.contiguous(memory_format=torch.channels_last)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if run.amp else contextlib.nullcontext()
-    with autocast:
+    with autocast(run.device, run.precision):
         output = model(x, masks_in)
         loss, terms = run.loss_fn(output, images, masks)
     if not _all_finite(loss, run.d):
@@ -581,7 +592,22 @@ def _step(run: _Run, model: nn.Module, images: torch.Tensor, masks: torch.Tensor
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     run.optimizer.step()
+    if run.ema is not None:
+        _ema_update(run.ema, run.model, cfg.ema_decay, step + 1)
     return terms, output
+
+
+@torch.no_grad()
+def _ema_update(ema: dict[str, torch.Tensor], model: nn.Module, decay: float, done: int) -> None:
+    """ema <- d * ema + (1 - d) * weights after `done` steps, d = min(decay, (1 + done) / (10 + done)): the
+    warm-up keeps the average from being dominated by the first, random weights in a short run. Buffers
+    that are not floating point (BatchNorm's step count) are copied."""
+    d = min(decay, (1 + done) / (10 + done))
+    for k, v in model.state_dict().items():
+        if v.is_floating_point():
+            ema[k].lerp_(v, 1.0 - d)
+        else:
+            ema[k].copy_(v)
 
 
 def _loop(run: _Run) -> Path:

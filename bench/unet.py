@@ -135,16 +135,31 @@ class InpaintingUNet(nn.Module):
             )
         self.decoder = nn.ModuleList(dec)
         self._encoder_bn_frozen = False
+        self.init_seed = init_seed
         self.init_weights(torch.Generator().manual_seed(init_seed))
 
-    def init_weights(self, generator: torch.Generator) -> None:
-        """He initialisation (kaiming normal, fan_in, gain sqrt(2)) of every convolution, biases 0: the
-        paper's and the common reimplementations' choice, instead of PyTorch's default uniform."""
+    def init_weights(self, generator: torch.Generator, scheme: str = "he") -> None:
+        """Initialise every convolution from `generator`.
+
+        "he": kaiming normal (fan_in, gain sqrt(2)), biases 0: the paper's and the common
+        reimplementations' choice. "torch": PyTorch's default for nn.Conv2d (kaiming uniform with
+        a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the same bound for the biases), drawn from
+        `generator` so that PConv and Conv start from the same weights."""
+        if scheme not in ("he", "torch"):
+            raise ValueError(f"init must be 'he' or 'torch', not {scheme!r}")
         for block in [*self.encoder, *self.decoder]:
-            nn.init.kaiming_normal_(block.conv.weight, a=0.0, mode="fan_in", nonlinearity="relu",
-                                    generator=generator)  # fmt: skip
-            if block.conv.bias is not None:
-                nn.init.zeros_(block.conv.bias)
+            w, b = block.conv.weight, block.conv.bias
+            if scheme == "he":
+                nn.init.kaiming_normal_(w, a=0.0, mode="fan_in", nonlinearity="relu", generator=generator)
+            else:
+                nn.init.kaiming_uniform_(w, a=5**0.5, generator=generator)
+            if b is None:
+                continue
+            if scheme == "he":
+                nn.init.zeros_(b)
+            else:
+                bound = 1.0 / (w[0].numel() ** 0.5)
+                nn.init.uniform_(b, -bound, bound, generator=generator)
 
     # ---- description, phases -------------------------------------------------------------------------
     def arch(self) -> dict[str, Any]:

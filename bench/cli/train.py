@@ -78,8 +78,16 @@ from bench.config import CONVS, FEATURES, MASK_AUGMENTS, MODELS
 )
 @feature_weights_option()
 @click.option("--allow-download", is_flag=True, default=None, help="Allow downloading VGG-16 weights.")
-@click.option("--amp", is_flag=True, default=None, help="bf16 autocast (CUDA only).")
-@click.option("--channels-last", is_flag=True, default=None, help="channels_last memory format (CUDA only).")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default=None,
+    help="Autocast precision (auto: bf16 where the CPU or GPU computes it natively, else fp32).",
+)
+@click.option("--amp", is_flag=True, default=None, help="Same as --precision bf16 (the former name).")
+@click.option(
+    "--channels-last/--no-channels-last", default=None, help="channels_last memory format (CPU and CUDA)."
+)
 @workers_option("Data-loader worker processes (0: load in the training process).", None, min_value=0)
 def train(out, profile, config_file, masks_dir, data, resume, **flags) -> None:
     """Train PConv (or the Conv baseline with --conv standard); resumable; torchrun for many GPUs."""

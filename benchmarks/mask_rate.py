@@ -1,6 +1,6 @@
 """Masks per second per bin and group on one worker (generation only, no PNG encoding).
 
-    .venv/bin/python benchmarks/masks.py [--size 512] [--n 200] [--kind mixed] [--seed 0] [--reference]
+    .venv/bin/python benchmarks/mask_rate.py [--size 512] [--n 200] [--kind mixed] [--seed 0] [--reference]
 
 Target: at least 300 masks/s on one core in every cell at 512 px, B (0.5,0.6] included.
 Cells are interleaved round-robin in small batches so that load from other processes hits all alike.
