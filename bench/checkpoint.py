@@ -71,20 +71,6 @@ def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> Path:
     return path
 
 
-def _load_bytes(data: bytes, path: Path, map_location: str | torch.device) -> Any:
-    """torch.load of bytes already read (weights_only); errors name `path`, as bench.weights' do."""
-    import warnings
-
-    from bench.weights import _reason
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's pickle-protocol notes are noise here
-            return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated file, not a pickle, a pickle with forbidden globals, ...
-        raise BenchError(f"{path} is not a readable bench train checkpoint ({_reason(e)})") from None
-
-
 def load_checkpoint(
     path: str | os.PathLike, map_location: str | torch.device = "cpu", data: bytes | None = None
 ) -> dict[str, Any]:
@@ -92,11 +78,11 @@ def load_checkpoint(
 
     `data`: the file's bytes, already read (and hashed) by the caller; loading them rather than the file
     again means the hash names the weights actually used, even when the file is replaced meanwhile."""
-    from bench.weights import load_weights
+    from bench.weights import load_weights, load_weights_bytes
 
     path = Path(path)
     if data is not None:
-        ckpt = _load_bytes(data, path, map_location)
+        ckpt = load_weights_bytes(data, path, "bench train checkpoint", map_location)
     elif not path.is_file():
         raise missing_checkpoint(path, "checkpoint")
     else:
