@@ -79,6 +79,7 @@ class TrainConfig:
     allow_download: bool = False
     # Bookkeeping.
     checkpoint_every: int = 100
+    keep_every: int = 0  # also keep DIR/steps/step_NNNNNNN.pt every this many steps (0: only last.pt)
     sample_every: int = 200
     log_every: int = 1
     # Hardware.

@@ -49,7 +49,7 @@ from bench.config import RESUME_LOCKED, TrainConfig
 from bench.device import autocast, resolve_device, resolve_precision
 from bench.distributed import Dist, agree, setup, teardown
 from bench.errors import BenchError
-from bench.io import read_mask, write_png, write_text
+from bench.io import make_dirs, read_mask, write_bytes, write_png, write_text
 from bench.loss import TERMS, InpaintingLoss
 from masks.conventions import HOLE_FILL, is_valid
 
@@ -562,6 +562,9 @@ def _save(run: _Run, done: int) -> None:
                if run.critics is not None else {}),
             **({"ema": run.ema} if run.ema is not None else {}),
         })  # fmt: skip
+        if cfg.keep_every and done % cfg.keep_every == 0:  # learning curves evaluate these
+            make_dirs(run.out / "steps")
+            write_bytes(run.out / "steps" / f"step_{done:07d}.pt", (run.out / LAST).read_bytes())
     if run.d.enabled:
         dist.barrier()
 

@@ -122,3 +122,12 @@ def test_precision_resolution():
         resolve_precision("fp16", cpu)
     assert TrainConfig(amp=True).validate().precision == "bf16"  # the former --amp
     assert resolve_config("smoke").precision == "fp32"  # tests and the smoke profile run in fp32
+
+
+def test_keep_every_keeps_a_copy_per_interval(images, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    last = train(tiny_cfg(keep_every=2, steps_phase1=3, steps_phase2=2), out, data=images, progress=False)
+    kept = sorted(p.name for p in (out / "steps").iterdir())
+    assert kept == ["step_0000002.pt", "step_0000004.pt"]  # every 2 steps; the last step (5) is last.pt
+    assert load_checkpoint(out / "steps" / "step_0000004.pt")["step"] == 4
+    assert load_checkpoint(last)["step"] == 5

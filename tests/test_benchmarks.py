@@ -1,0 +1,49 @@
+"""Every script in benchmarks/ runs from the repository as the README shows (`python benchmarks/X.py`), with
+tiny arguments, and prints its closing figures. Speed itself is never asserted here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# script -> (tiny arguments, text its output must contain)
+RUNS = {
+    "baselines.py": (["--max-photos-total", "1", "--bins", "0.1-0.2", "--method", "telea",
+                      "--no-pypatchmatch"],
+                     "telea"),
+    "biharmonic.py": (["--bins", "0.1-0.2", "--size", "64", "--repeats", "1", "--max-photos", "1"], "max"),
+    "evaluate.py": (["--images", "2", "--size", "64", "--method", "mean", "--no-is", "--together-only"],
+                    "pairs/s"),
+    "fmm.py": (["--methods", "telea", "--bins", "0.1-0.2", "--size", "64", "--repeats", "1",
+                "--max-photos", "1"],
+               "telea"),
+    "intervals.py": (["--reps", "20", "--n-boot", "50"], "coverage"),
+    "mask_rate.py": (["--size", "64", "--n", "2", "--batch", "1"], "masks/s"),
+    "metrics.py": (["--size", "64", "--batch", "2", "--reps", "1", "--threads", "1"], "pairs/s"),
+    "pconv_layer.py": (["--sizes", "32", "--width", "4", "--reps", "1"], "pconv/conv step-time ratio"),
+    "train_step.py": (["--profile", "smoke", "--models", "pconv", "gntipt", "--steps", "1", "--warmup", "1"],
+                      "speed-up over old, gntipt"),
+    "learning_curve.py": (["--profile", "smoke", "--steps", "4", "--every", "2", "--per-cell", "1",
+                           "--classical", "telea", "--out", "{tmp}/curve"], "conv beats telea in psnr"),
+}  # fmt: skip
+
+
+def test_every_benchmark_is_covered():
+    assert sorted(RUNS) == sorted(p.name for p in (REPO / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(RUNS))
+def test_benchmark_runs_as_a_script(script, tmp_path):
+    args, expect = RUNS[script]
+    env = {**os.environ, "PYTHONPATH": "", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, f"benchmarks/{script}", *(a.format(tmp=tmp_path) for a in args)]
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert expect in r.stdout, r.stdout[-2000:]
