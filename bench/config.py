@@ -96,6 +96,10 @@ class TrainConfig:
     # dilation 9-49 px at 512 px, translation, rotation, crop; masks.augment); flips = the 8 flips and
     # quarter turns; none. auto = nvidia for an imported or raw mask folder, flips for a generated set.
     mask_augment: str = "auto"
+    # nvidia's binarisation: hole where 1 - v/255 >= mask_threshold. NVIDIA's page says "threshold 0.6"
+    # without a direction: 0.6 reads it on the hole channel (hole where v <= 102), 0.4 the other way
+    # (valid where v/255 > 0.6, so hole where v <= 153); masks.augment.
+    mask_threshold: float = 0.6
     mask_bin_weights: dict[str, float] | None = None  # e.g. {"0.3-0.4": 1.0}; None = uniform
     mask_group_weights: dict[str, float] | None = None  # {"N": .., "B": ..}; None = uniform
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, carried into the checkpoint
@@ -144,6 +148,8 @@ class TrainConfig:
             self.precision = "bf16"
         if self.features not in FEATURES:
             raise BenchError(f"features must be one of {', '.join(FEATURES)}, not {self.features!r}")
+        if not 0.0 < self.mask_threshold <= 1.0:
+            raise BenchError(f"mask_threshold must lie in (0, 1], not {self.mask_threshold}")
         if self.gl_optimizer not in GL_OPTIMIZERS:
             raise BenchError(f"gl_optimizer must be one of {', '.join(GL_OPTIMIZERS)}, not "
                              f"{self.gl_optimizer!r}")  # fmt: skip
@@ -452,6 +458,7 @@ RESUME_LOCKED = (
     "features",
     "mask_kind",
     "mask_augment",
+    "mask_threshold",
     "mask_bin_weights",
     "mask_group_weights",
 )

@@ -107,13 +107,14 @@ class TrainSamples(Dataset):
         mask_augment: str = "flips",
         bin_weights: dict[str, float] | None = None,
         group_weights: dict[str, float] | None = None,
+        mask_threshold: float = 0.6,
     ) -> None:
         if not files:
             raise BenchError("the training set is empty: no images found")
         self.files = list(files)
         self.size, self.seed, self.batch_size, self.rank, self.world = size, seed, batch_size, rank, world
         self.mask_files = list(mask_files) if mask_files is not None else None
-        self.augment = mask_augment
+        self.augment, self.threshold = mask_augment, mask_threshold
         self.sampler = None
         if self.mask_files is None:
             from masks.sampler import MaskSampler
@@ -169,7 +170,7 @@ class TrainSamples(Dataset):
         if self.augment == "nvidia":
             from masks.augment import nvidia_augment
 
-            return nvidia_augment(m, rng, self.size)
+            return nvidia_augment(m, rng, self.size, threshold=self.threshold)
         if m.shape != (self.size, self.size):
             raise BenchError(
                 f"mask {path} is {m.shape[1]}x{m.shape[0]} but training images are {self.size}x{self.size}"
@@ -452,7 +453,7 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
     mask_files, augment = _mask_files_checked(masks, cfg.size, cfg.mask_augment)
     dataset = TrainSamples(
         files, cfg.size, cfg.seed, cfg.batch_size, d.rank, d.world, mask_files, cfg.mask_kind, augment,
-        cfg.mask_bin_weights, cfg.mask_group_weights,
+        cfg.mask_bin_weights, cfg.mask_group_weights, cfg.mask_threshold,
     )  # fmt: skip
     if mask_files is not None:
         say(f"training masks: {len(mask_files)} from {masks}, augmentation {augment}")

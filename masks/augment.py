@@ -9,8 +9,9 @@ Steps, in NVIDIA's order (`nvidia_augment`):
 
 1. Binarise.  The raw training PNGs are grey, hole = dark, valid = white (our polarity).  Reading the
    threshold on the hole channel h = 1 - v / 255: hole where h >= 0.6, i.e. v <= 0.4 * 255 = 102 (exact
-   integer test ``255 - v >= 153``).  Note that one public reimplementation reads it the other way
-   (valid where v > 0.6 * 255, so hole where h >= 0.4), which gives larger holes.
+   integer test ``255 - v >= 153``).  No NVIDIA source states the direction (the page says "threshold
+   0.6" only, and NVIDIA released no training loader); the other reading, valid where v > 0.6 * 255 (hole
+   where h >= 0.4, larger holes), is `threshold=0.4`, in training `mask_threshold: 0.4`.
 2. Upscale (ours) when the source is smaller than `size` on either side: nearest neighbour on the
    binary hole map, so the shorter side becomes `size`; then every later step is in output pixels.
 3. Dilate the holes with a square kernel of side k, k drawn uniformly from the integers
