@@ -3,16 +3,18 @@
 It writes exactly the pairs `bench evaluate` scores with the same options (bench.evaluate.protocol_pairs:
 the same validation, the same bench.pairing), as files another program can read:
 
-    pairs.csv                        pair_id, image, mask, bin, group, inputs (written last: complete)
+    pairs.csv                        pair_id, file, image, mask, bin, group, inputs (written last: complete)
     export.json                      the options of the export (a rerun with others is refused)
     layout bench:  inputs/<pair_id>.png   the test image, hole pixels set to 0 (RGB)
                    masks/<pair_id>.png    the mask, 255 valid, 0 hole (the project's convention)
     layout lama:   <pair_id>.png          the test image, hole pixels set to 0
                    <pair_id>_mask.png     the mask, hole = 255 (LaMa's bin/predict.py reads this folder)
 
-Pair ids are zero-padded (`000042`) so that file names sort as pair ids. No ground-truth hole pixel is
-written. The program writes `<pair_id>.png` (or LaMa's `<pair_id>_mask.png`) into a folder of its own,
-and `bench evaluate ... --method outputs:dir=FOLDER` scores it (baselines.outputs).
+Pair ids are zero-padded (`000042`) so that file names sort as pair ids; pairs.csv's `file` column names
+each pair's file (`000042.png`): its input in either layout, and the output a program writes. No
+ground-truth hole pixel is written. The program writes that file (or LaMa's `<stem>_mask.png`) into a
+folder of its own, named by the padded stem or by the plain pair id (`42.png`): either is accepted, and
+`bench evaluate ... --method outputs:dir=FOLDER` scores it (baselines.outputs).
 """
 
 from __future__ import annotations
@@ -159,7 +161,9 @@ def export(cfg: ExportConfig) -> ExportResult:
                 pool.shutdown()
         os.sync()
         write_json(cfg.out / EXPORT_FILE, {**params, "command": cfg.command})
-        write_csv(cfg.out / PAIRS_FILE, pairs)  # last: its presence means the export is complete
+        listed = pairs.copy()  # evaluate's pairs.csv plus the file each pair is read and written as
+        listed.insert(1, "file", [f"{pair_stem(i)}.png" for i in pairs["pair_id"]])
+        write_csv(cfg.out / PAIRS_FILE, listed)  # last: its presence means the export is complete
         cache.save()
     files = [cfg.out / PAIRS_FILE, cfg.out / EXPORT_FILE]
     return ExportResult(out=cfg.out, layout=cfg.layout, n_pairs=len(pairs), hw=hw, written=written,
