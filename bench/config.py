@@ -64,6 +64,8 @@ class TrainConfig:
     warmup_steps: int = 0
     ema_decay: float = 0.0
     init: str = "he"
+    # Loss-term weights that replace the paper's (bench.loss.WEIGHTS), e.g. {"tv": 1.0}; None: the paper's.
+    loss_weights: dict[str, float] | None = None
     # GntIpt only: WGAN-GP critic updates per generator step, on the step's batch (the released trainer
     # takes 5, on fresh batches; 1 keeps CPU runs affordable). GL alternates 1:1 as in its paper.
     critic_steps: int = 1
@@ -137,6 +139,7 @@ class TrainConfig:
             raise BenchError(
                 f"mask_augment must be one of {', '.join(MASK_AUGMENTS)}, not {self.mask_augment!r}"
             )
+        self._validate_loss_weights()
         if self.init not in INITS:
             raise BenchError(f"init must be one of {', '.join(INITS)}, not {self.init!r}")
         if not 0.0 <= self.ema_decay < 1.0 or self.warmup_steps < 0:
@@ -171,6 +174,12 @@ class TrainConfig:
             raise BenchError("learning rates must be positive")
         self._validate_bounds()
         return self
+
+    def _validate_loss_weights(self) -> None:
+        """Values here; the term names are checked by bench.train against bench.loss.WEIGHTS."""
+        for k, v in (self.loss_weights or {}).items():
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
+                raise BenchError(f"loss_weights: {k} must be a number >= 0, not {v!r}")
 
     def _validate_bounds(self) -> None:
         """Seed, size and depth: checked here, before any folder is claimed or tensor allocated."""
@@ -209,6 +218,9 @@ class ReproduceConfig:
     # Network width of each trained model where it differs from the training config's `width` (GL's
     # width, GntIpt's cnum). Every model gets the same number of training steps.
     model_widths: dict[str, int] = field(default_factory=dict)
+    # Training settings of one model over the profile's, e.g. {"gntipt": {"steps": 300}}: how the CPU
+    # profiles give every model the same wall-clock budget.
+    model_train: dict[str, dict[str, Any]] = field(default_factory=dict)
     paired: tuple[str, str] = ("pconv", "conv")
     pairing: str = "cross"  # bench.pairing: cross or distinct (one test image per mask)
     seed: int = 0
@@ -450,6 +462,7 @@ RESUME_LOCKED = (
     "warmup_steps",
     "ema_decay",
     "init",
+    "loss_weights",
     "precision",
     "critic_steps",
     "critic_width",

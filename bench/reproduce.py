@@ -239,11 +239,18 @@ def train_fingerprint(cfg: TrainConfig, data: Path, masks: Path | None, cache: A
     }
 
 
-def _train_config(train: TrainConfig, model: str, device: str, widths: dict[str, int]) -> TrainConfig:
+def _train_config(
+    train: TrainConfig, model: str, device: str, widths: dict[str, int], own: dict[str, Any] | None = None
+) -> TrainConfig:
+    """The training settings of `model`: the profile's, its width, then its own settings (`model_train`).
+    The precision is resolved here, so the stage's fingerprint names the one this machine trains in."""
+    from bench.config import apply_overrides
+    from bench.device import resolve_device, resolve_precision
+
     conv = "standard" if model == "conv" else "partial"
-    return replace(
-        train, model=model, conv=conv, width=widths.get(model, train.width), device=device
-    ).validate()
+    cfg = replace(train, model=model, conv=conv, width=widths.get(model, train.width), device=device)
+    cfg = apply_overrides(cfg, own or {}, f"model_train[{model}]")
+    return replace(cfg, precision=resolve_precision(cfg.precision, resolve_device(device))).validate()
 
 
 def _train_done(path: Path, total_steps: int) -> bool:
@@ -426,7 +433,7 @@ def _train_models(profile, train_cfg: TrainConfig, out: Path, inputs: _Inputs, d
     for method in LEARNED:
         if method not in profile.methods or "weights" in profile.method_options.get(method, {}):
             continue  # not evaluated, or evaluated from released weights
-        cfg = _train_config(train_cfg, method, device, profile.model_widths)
+        cfg = _train_config(train_cfg, method, device, profile.model_widths, profile.model_train.get(method))
         params = train_fingerprint(cfg, inputs.train_data, masks, cache)
         cache.save()
         checkpoints[method] = _train_stage(out, method, cfg, params, inputs.train_data, masks, stages)

@@ -50,7 +50,7 @@ from bench.device import autocast, resolve_device, resolve_precision
 from bench.distributed import Dist, agree, setup, teardown
 from bench.errors import BenchError
 from bench.io import make_dirs, read_mask, write_bytes, write_png, write_text
-from bench.loss import TERMS, InpaintingLoss
+from bench.loss import TERMS, WEIGHTS, InpaintingLoss
 from masks.conventions import HOLE_FILL, is_valid
 
 __all__ = ["train", "TrainSamples", "LOG_COLUMNS"]
@@ -459,7 +459,7 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
         say(f"training masks: {len(mask_files)} from {masks}, augmentation {augment}")
     model, arch = _build(cfg, device, cfg.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    run = _Run(cfg, Path(out), d, device, model, optimizer, InpaintingLoss(feature_net).to(device), dataset,
+    run = _Run(cfg, Path(out), d, device, model, optimizer, _loss(cfg, feature_net).to(device), dataset,
                arch, feature_net.name, feature_label(feature_net), bool(feature_net.is_standin), 0,
                resolve_precision(cfg.precision, device), cfg.channels_last, say, progress)  # fmt: skip
     _add_critics(run)
@@ -498,6 +498,14 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
         f"steps {run.start}->{cfg.total_steps} (phase 2 from {cfg.steps_phase1}), {run.feat_label} features, "
         f"{len(files)} training images")  # fmt: skip
     return run
+
+
+def _loss(cfg: TrainConfig, feature_net: nn.Module) -> InpaintingLoss:
+    """The paper's loss, with the weights of `cfg.loss_weights` in place of the paper's where given."""
+    unknown = sorted(set(cfg.loss_weights or {}) - set(WEIGHTS))
+    if unknown:
+        raise BenchError(f"loss_weights: unknown term(s) {', '.join(unknown)} (terms: {', '.join(WEIGHTS)})")
+    return InpaintingLoss(feature_net, {**WEIGHTS, **(cfg.loss_weights or {})})
 
 
 def _add_critics(run: _Run) -> None:

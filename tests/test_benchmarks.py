@@ -31,7 +31,36 @@ RUNS = {
                       "speed-up over old, gntipt"),
     "learning_curve.py": (["--profile", "smoke", "--steps", "4", "--every", "2", "--per-cell", "1",
                            "--classical", "telea", "--out", "{tmp}/curve"], "conv beats telea in psnr"),
+    "texture.py": (["--run", "{tmp}/run"], "largest ratio, pconv"),
 }  # fmt: skip
+
+
+def tiny_run(folder: Path) -> None:
+    """What benchmarks/texture.py reads of a `bench reproduce` folder: a trained model, eval/run.json naming
+    the data and mask folders, eval/pairs.csv (two pairs)."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    from bench.config import resolve_config
+    from bench.train import train
+
+    data, masks = folder / "data", folder / "masks"
+    (data / "images").mkdir(parents=True)
+    (masks / "0.3-0.4" / "N").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        cv2.imwrite(str(data / "images" / f"{k}.png"), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        m = np.full((64, 64), 255, np.uint8)
+        m[10 + k : 40, 12:44] = 0
+        cv2.imwrite(str(masks / "0.3-0.4" / "N" / f"{k}.png"), m)
+    cfg = resolve_config("smoke", overrides={"steps": 2, "features": "none"})
+    train(cfg, folder / "train" / "pconv", data=data, progress=False)
+    (folder / "eval").mkdir()
+    (folder / "eval" / "run.json").write_text(json.dumps({"data": str(data), "masks": str(masks)}))
+    rows = [f"{k},images/{k}.png,0.3-0.4/N/{k}.png,0.3-0.4,N" for k in range(2)]
+    (folder / "eval" / "pairs.csv").write_text("pair_id,image,mask,bin,group\n" + "\n".join(rows) + "\n")
 
 
 def test_every_benchmark_is_covered():
@@ -42,6 +71,8 @@ def test_every_benchmark_is_covered():
 @pytest.mark.parametrize("script", sorted(RUNS))
 def test_benchmark_runs_as_a_script(script, tmp_path):
     args, expect = RUNS[script]
+    if script == "texture.py":
+        tiny_run(tmp_path / "run")
     env = {**os.environ, "PYTHONPATH": "", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, f"benchmarks/{script}", *(a.format(tmp=tmp_path) for a in args)]
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

@@ -131,3 +131,22 @@ def test_keep_every_keeps_a_copy_per_interval(images, tmp_path):  # noqa: F811
     assert kept == ["step_0000002.pt", "step_0000004.pt"]  # every 2 steps; the last step (5) is last.pt
     assert load_checkpoint(out / "steps" / "step_0000004.pt")["step"] == 4
     assert load_checkpoint(last)["step"] == 5
+
+
+def test_loss_weights_replace_the_papers_where_given(images, tmp_path):  # noqa: F811
+    from bench.features import load_feature_net
+    from bench.loss import WEIGHTS
+    from bench.train import _loss
+
+    loss = _loss(tiny_cfg(loss_weights={"tv": 1.5}), load_feature_net("none"))
+    assert loss.weights == {**WEIGHTS, "tv": 1.5}
+    gt, out = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    mask = torch.ones(2, 1, 16, 16)
+    mask[..., 3:9, 4:12] = 0
+    total, terms = loss(out, gt, mask)
+    want = terms["valid"] + 6 * terms["hole"] + 1.5 * terms["tv"]
+    assert float(total) == pytest.approx(float(want), rel=1e-6)
+    with pytest.raises(BenchError, match="unknown term"):
+        train(tiny_cfg(loss_weights={"tvv": 1.0}), tmp_path / "x", data=images, progress=False)
+    with pytest.raises(BenchError, match="tv must be a number"):
+        tiny_cfg(loss_weights={"tv": -1})
