@@ -6,9 +6,13 @@
   schedule is T_C = 90,000 and T_D = 10,000 of 500,000 iterations; here the same shares of the run.
 * GntIpt (Yu et al. 2018, contextual attention): coarse + refinement generator, WGAN-GP global and local
   critics, the spatially discounted L1 (gamma 0.99) and the released loss weights (bench.gntipt.LossWeights);
-  Adam with the released betas (0.5, 0.9). The released trainer updates the critics 5 times per
-  generator step on fresh batches; here they are updated `TrainConfig.critic_steps` times (default
-  CRITIC_STEPS = 1) on the step's own batch (one generator forward per step), to keep CPU runs affordable.
+  Adam with the released betas (0.5, 0.9) at `gntipt_lr` (the release's 1e-4 in the paper profile), critics
+  of the release's widths (base 64, whatever the generator's cnum; `critic_width` narrows them on the
+  CPU profiles). GL: Adam at `lr`, or the paper's ADADELTA (`gl_optimizer`, the paper profile's choice);
+  the table row of a model trained here states these choices. The released trainer updates the critics
+  5 times per generator step on fresh batches; here they are updated `TrainConfig.critic_steps` times
+  (default CRITIC_STEPS = 1, the paper profile 5) on the step's own batch (one generator forward per
+  step), to keep CPU runs affordable.
 
 Both discriminators see a local crop of half the image side centred on a random hole pixel (bench.gl
 and bench.gntipt `local_crop_boxes`; irregular holes have no box of their own). Every random choice of a
