@@ -32,6 +32,8 @@ RUNS = {
     "learning_curve.py": (["--profile", "smoke", "--steps", "4", "--every", "2", "--per-cell", "1",
                            "--classical", "telea", "--out", "{tmp}/curve"], "conv beats telea in psnr"),
     "texture.py": (["--run", "{tmp}/run"], "largest ratio, pconv"),
+    "recipe_ablation.py": (["--out", "{tmp}/abl", "--profile", "smoke", "--steps", "2", "--per-cell", "1",
+                            "--only", "base"], "| base"),
 }  # fmt: skip
 
 
