@@ -218,8 +218,9 @@ class ReproduceConfig:
     # Network width of each trained model where it differs from the training config's `width` (GL's
     # width, GntIpt's cnum). Every model gets the same number of training steps.
     model_widths: dict[str, int] = field(default_factory=dict)
-    # Training settings of one model over the profile's, e.g. {"gntipt": {"steps": 300}}: how the CPU
-    # profiles give every model the same wall-clock budget.
+    # Training settings of one model over the profile's, e.g. {"gntipt": {"steps": 300}} (a profile's
+    # "models" entry, less what a config file or option sets): how the CPU profiles give every model the
+    # same wall-clock budget.
     model_train: dict[str, dict[str, Any]] = field(default_factory=dict)
     paired: tuple[str, str] = ("pconv", "conv")
     pairing: str = "cross"  # bench.pairing: cross or distinct (one test image per mask)
@@ -249,14 +250,39 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "method_options": {"patchmatch": {"patch_size": 5, "min_size": 16}},
         },
     },
-    # 128 px, a narrow net (width 32, 6 encoder layers), 1000 + 200 steps of batch 4. Without the
-    # perceptual/style terms: on 2 cores a feature network costs 2-3x the U-Net's own step, so the quick
-    # models learn the L1 + TV part of the loss only (logged as features "none").
-    # GL and GntIpt are trained at width 16 and cnum 8 here (the papers': 64 and 32) to fit the CPU budget,
-    # GntIpt's critics at base width 8 (release: 64), GL with Adam at lr 2e-4 (paper: ADADELTA, slow to
-    # start over 1,200 steps), GntIpt at lr 2e-4 with 1 critic step per step (release: 1e-4 and 5).
-    "quick": {"train": {"features": "none", "critic_width": 8},
-              "reproduce": {"model_widths": {"gl": 16, "gntipt": 8}}},
+    # 128 px, a narrow net (width 32, 6 encoder layers), 2 CPU cores, every trained model given about the
+    # same wall-clock budget (about 3 minutes on 2 cores). PConv and Conv share one recipe, chosen by the
+    # ablations in the README ("The CPU recipe"): bf16 autocast where the CPU has it, channels-last, batch 8,
+    # Adam at 5e-4 after a 100-step warm-up (paper: 2e-4), PyTorch's default initialisation (paper: He's),
+    # a moving average of the weights (decay 0.999) used at evaluation, and L_tv at weight 1 (paper: 0.1)
+    # in place of the perceptual and style terms, which would cost 2-3x the U-Net's own step on 2 cores
+    # (logged as features "none"). GL and GntIpt keep their own recipes at batch 4 and lr 2e-4, at width 16
+    # and cnum 8 (the papers': 64 and 32), GntIpt's critics at base width 8 (release: 64) with 1 critic step
+    # per generator step (release: 5, lr 1e-4), GL with Adam (paper: ADADELTA, slow to start in a short
+    # run), each for the number of steps that takes the same time as PConv's 1,200.
+    "quick": {
+        "train": {
+            "features": "none", "critic_width": 8, "batch_size": 8, "lr": 5e-4, "warmup_steps": 100,
+            "ema_decay": 0.999, "init": "torch", "loss_weights": {"tv": 1.0}, "precision": "auto",
+            "channels_last": True,
+        },
+        "reproduce": {"model_widths": {"gl": 16, "gntipt": 8}},
+        "models": {"gl": {"batch_size": 4, "lr": 2e-4, "steps": 800},
+                   "gntipt": {"batch_size": 4, "lr": 2e-4, "steps": 280}},
+    },
+    # The quick recipe trained five times longer (the same rows at 128 px, at most 75 minutes on 2 cores):
+    # where the learned rows are headed with more compute.
+    "standard": {
+        "train": {
+            "features": "none", "critic_width": 8, "batch_size": 8, "lr": 5e-4, "warmup_steps": 100,
+            "ema_decay": 0.999, "init": "torch", "loss_weights": {"tv": 1.0}, "precision": "auto",
+            "channels_last": True, "steps_phase1": 5000, "steps_phase2": 1000, "checkpoint_every": 500,
+            "sample_every": 1000,
+        },
+        "reproduce": {"model_widths": {"gl": 16, "gntipt": 8}},
+        "models": {"gl": {"batch_size": 4, "lr": 2e-4, "steps": 4000},
+                   "gntipt": {"batch_size": 4, "lr": 2e-4, "steps": 1400}},
+    },
     # Liu et al. 2018: 512 px, 8 encoder layers, 64 channels, batch 6, VGG-16 features, 1,000 test
     # masks per bin and group. The paper reports training time, not step counts; 1,000,000 + 100,000
     # steps is our documented choice.
@@ -384,11 +410,12 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _profile(name: str | None) -> dict[str, dict[str, Any]]:
+    """A profile's entries: "train", "reproduce" and "models" (per-model training settings)."""
     if name is None:
-        return {"train": {}, "reproduce": {}}
+        return {"train": {}, "reproduce": {}, "models": {}}
     if name not in PROFILES:
         raise BenchError(f"unknown profile {name!r} (use {', '.join(PROFILES)})")
-    return PROFILES[name]
+    return {"models": {}, **PROFILES[name]}
 
 
 def _layers_follow_size(cfg: TrainConfig, base: TrainConfig, over: dict[str, Any]) -> TrainConfig:
@@ -403,14 +430,19 @@ def resolve_config(
     config_file: str | os.PathLike | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> TrainConfig:
-    """TrainConfig: defaults < profile < YAML file < `overrides` (CLI flags; None values are ignored)."""
-    cfg = apply_overrides(TrainConfig(), _profile(profile)["train"], f"profile {profile}")
+    """TrainConfig: defaults < profile < the profile's settings for the model < YAML file < `overrides`
+    (CLI flags; None values are ignored)."""
+    prof = _profile(profile)
+    cfg = apply_overrides(TrainConfig(), prof["train"], f"profile {profile}")
     if profile is not None:
         cfg = dataclasses.replace(cfg, profile=profile)
-    base = cfg
     over = dict(load_yaml(config_file)) if config_file is not None else {}
-    cfg = apply_overrides(cfg, over, str(config_file))
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    model = flags.get("model", over.get("model", cfg.model))
+    if isinstance(model, str) and model in prof["models"]:
+        cfg = apply_overrides(cfg, prof["models"][model], f"profile {profile} ({model})")
+    base = cfg
+    cfg = apply_overrides(cfg, over, str(config_file))
     cfg = apply_overrides(cfg, flags, "command line")
     return _layers_follow_size(cfg, base, {**over, **flags}).validate()
 
@@ -443,6 +475,10 @@ def resolve_reproduce(
         rep = dataclasses.replace(rep, **rep_over)
         train = apply_overrides(train, {k: v for k, v in over.items() if k in train_names}, source)
         seen.update(over)
+    # The profile's per-model settings, less those a config file or option set for every model.
+    models = {m: {k: v for k, v in d.items() if k not in seen} for m, d in prof["models"].items()}
+    if "model_train" not in seen:
+        rep = dataclasses.replace(rep, model_train=models)
     return rep, _layers_follow_size(train, base, seen).validate()
 
 
