@@ -50,9 +50,10 @@ def test_cpu_profiles_state_their_choices():
 
     quick = resolve_config("quick", overrides={"model": "gntipt", "width": 8}).to_dict()
     assert quick["critic_width"] == 8 and quick["gl_optimizer"] == "adam"
-    assert gnt_recipe(quick) == ("Adam lr 0.0002 (release 0.0001), critics 8-64 (release 64-512), 1 critic "
+    lr = f"{quick['gntipt_lr'] or quick['lr']:g}"  # the profile's rate for GntIpt
+    assert gnt_recipe(quick) == (f"Adam lr {lr} (release 0.0001), critics 8-64 (release 64-512), 1 critic "
                                  "steps per step (release 5)")  # fmt: skip
-    assert gl_recipe({**quick, "model": "gl"}) == "Adam lr 0.0002 (paper: ADADELTA)"
+    assert gl_recipe({**quick, "model": "gl"}) == f"Adam lr {quick['lr']:g} (paper: ADADELTA)"
     assert gl_recipe({"gl_optimizer": "adadelta"}) == "ADADELTA (the paper's)"
     # a checkpoint written before these settings: Adam, critics as wide as the generator's cnum
     assert "critics 16-128" in gnt_recipe({"lr": 2e-4, "width": 16})
