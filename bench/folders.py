@@ -153,14 +153,17 @@ class FolderLock:
 
     def acquire(self, wait: bool = False, what: str = "") -> FolderLock:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            # O_NOFOLLOW: the PID written into the lock file must not land in a file a link points to.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise BenchError(f"lock file {shown(self.path)} is a symbolic link; remove it") from None
             if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise
             # A read-only folder: nobody can write there, so there is nothing to lock against. An
             # existing lock file can still be locked through a read-only descriptor.
             try:
-                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
             except OSError:
                 return self
         op = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX

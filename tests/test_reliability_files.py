@@ -125,6 +125,20 @@ def test_8_data_prepare_never_writes_through_a_linked_images_folder(tmp_path, ru
     assert os.listdir(outside) == []
 
 
+def test_8_a_linked_lock_file_is_refused_not_written_through(tmp_path, runner):
+    photos = _photos(tmp_path / "photos", 2)
+    out, victim = tmp_path / "set", tmp_path / "victim.txt"
+    args = ["data", "prepare", "--out", out, "--source", photos, "--size", SIZE]
+    assert _cli(runner, *args).exit_code == 0
+    victim.write_text("precious")
+    (out / ".pconv-bench.lock").unlink()
+    (out / ".pconv-bench.lock").symlink_to(victim)
+    res = _cli(runner, *args, "--seed", 1)
+    assert res.exit_code == 2
+    assert "symbolic link" in _one_error_line(res)
+    assert victim.read_text() == "precious"
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_8_masks_generate_never_writes_through_a_linked_bin_folder(tmp_path, runner, workers):
     out, outside = tmp_path / "m", tmp_path / "outside"
