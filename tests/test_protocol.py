@@ -218,7 +218,7 @@ def test_reproduce_takes_every_input_of_a_paper_run(runner, tmp_path, astronaut)
     out = tmp_path / "run"
     args = ["reproduce", "--profile", "smoke", "--out", str(out), "--data", str(train_dir),
             "--test-data", str(test_dir), "--masks", str(tmp_path / "test-masks"), "--train-masks", str(raw),
-            "--pairing", "distinct", "--steps", "2"]  # fmt: skip
+            "--pairing", "distinct", "--steps", "2", "--limit", "12"]  # fmt: skip (smoke's limit 4: 4 images)
     res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "[masks]" not in res.output and "augmentation nvidia" in res.output
