@@ -252,18 +252,18 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
     # 128 px, a narrow net (width 32, 6 encoder layers), 2 CPU cores, every trained model given about the
     # same wall-clock budget (about 3 minutes on 2 cores). PConv and Conv share one recipe, chosen by the
-    # ablations in the README ("The CPU recipe"): bf16 autocast where the CPU has it, channels-last, batch 8,
-    # Adam at 5e-4 after a 100-step warm-up (paper: 2e-4), PyTorch's default initialisation (paper: He's),
-    # a moving average of the weights (decay 0.999) used at evaluation, and L_tv at weight 1 (paper: 0.1)
-    # in place of the perceptual and style terms, which would cost 2-3x the U-Net's own step on 2 cores
-    # (logged as features "none"). GL and GntIpt keep their own recipes at batch 4 and lr 2e-4, at width 16
-    # and cnum 8 (the papers': 64 and 32), GntIpt's critics at base width 8 (release: 64) with 1 critic step
-    # per generator step (release: 5, lr 1e-4), GL with Adam (paper: ADADELTA, slow to start in a short
-    # run), each for the number of steps that takes the same time as PConv's 1,200.
+    # ablations in the README ("The CPU recipe", benchmarks/recipe_ablation.py): bf16 autocast where the CPU
+    # has it, channels-last, batch 8, Adam at 5e-4 after a 100-step warm-up (paper: 2e-4), PyTorch's default
+    # initialisation (paper: He's), and L_tv at weight 3 (paper: 0.1) in place of the perceptual and style
+    # terms, which would cost 2-3x the U-Net's own step on 2 cores (logged as features "none"). GL and
+    # GntIpt keep their own recipes at batch 4 and lr 2e-4, at width 16 and cnum 8 (the papers': 64 and
+    # 32), GntIpt's critics at base width 8 (release: 64) with 1 critic step per generator step (release:
+    # 5, lr 1e-4), GL with Adam (paper: ADADELTA, slow to start in a short run), each for the number of
+    # steps that takes about as long as PConv's 1,200 ("models").
     "quick": {
         "train": {
             "features": "none", "critic_width": 8, "batch_size": 8, "lr": 5e-4, "warmup_steps": 100,
-            "ema_decay": 0.999, "init": "torch", "loss_weights": {"tv": 1.0}, "precision": "auto",
+            "init": "torch", "loss_weights": {"tv": 3.0}, "precision": "auto",
             "channels_last": True,
         },
         "reproduce": {"model_widths": {"gl": 16, "gntipt": 8}},
@@ -275,7 +275,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "standard": {
         "train": {
             "features": "none", "critic_width": 8, "batch_size": 8, "lr": 5e-4, "warmup_steps": 100,
-            "ema_decay": 0.999, "init": "torch", "loss_weights": {"tv": 1.0}, "precision": "auto",
+            "init": "torch", "loss_weights": {"tv": 3.0}, "precision": "auto",
             "channels_last": True, "steps_phase1": 5000, "steps_phase2": 1000, "checkpoint_every": 500,
             "sample_every": 1000,
         },

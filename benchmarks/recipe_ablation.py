@@ -49,6 +49,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "tv1": ("pconv", {**NEW, "loss_weights": {"tv": 1.0}}),
     "tv1_conv": ("conv", {**NEW, "loss_weights": {"tv": 1.0}}),
     "tv3": ("pconv", {**NEW, "loss_weights": {"tv": 3.0}}),
+    "tv3_conv": ("conv", {**NEW, "loss_weights": {"tv": 3.0}}),
 }
 
 
