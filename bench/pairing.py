@@ -12,10 +12,10 @@ Both are drawn for the whole mask set and the whole image list, and only then fi
 run. `limit` means the same in both: only the first N images (sorted keys) take part.
 
 Distinct pairing in detail: the masks of every cell of the manifest, in canonical order (bins, groups,
-files sorted), and the images, in key order, are matched by one seeded permutation `slot` of
-max(masks, images) entries: image i gets mask slot[i] when slot[i] < masks. With more images than masks a
-seeded subset of the images is used; `limit` keeps the pairs of the first N images (a seeded subset of
-the masks).
+files sorted), are shuffled by one seeded permutation `order`; image i (in key order) gets mask order[i].
+With more images than masks the first images (as many as there are masks) are used, as `limit` keeps
+the first N images under cross pairing; `limit` N gives N pairs, a seeded subset of the masks spread
+over the cells.
 
 Cross pairing in detail: the mask of image i in a cell is entry i of a seeded sequence of permutations of
 that cell's masks (sorted by file), the generator seeded by (seed, cell name) only. So the pairs depend on
@@ -99,7 +99,8 @@ def make_distinct_pairs(
     docstring. `manifest` is the whole mask set (every cell, not only the selected ones).
 
     Returns the pairs of the selected cells in run order: cell by cell (bins, then groups), masks in file
-    order. Raises ValueError when the mask set has more masks than there are images and `limit` is None.
+    order. Raises ValueError when the mask set has more masks than there are images and `limit` is None,
+    or when no selected mask meets one of the images used.
     """
     every = [f for b in BINS for g in GROUPS for f in _cell_files(manifest, b, g)]  # canonical order
     n_masks, n_images = len(every), len(images)
@@ -108,10 +109,10 @@ def make_distinct_pairs(
             f"distinct pairing needs one image per mask of the whole mask set: {n_masks} masks, "
             f"{n_images} images"
         )
-    # Image i <-> mask slot[i] (when < n_masks): a seeded partial bijection drawn once for the whole set.
-    slot = np.random.default_rng([seed, zlib.crc32(b"distinct")]).permutation(max(n_masks, n_images))
-    n = n_images if limit is None else min(limit, n_images)  # --limit: the first N images, as under cross
-    image_of = {every[int(slot[i])]: images[i] for i in range(n) if slot[i] < n_masks}
+    # Image i <-> mask order[i]: a seeded permutation of the whole set, drawn once whatever is selected.
+    order = np.random.default_rng([seed, zlib.crc32(b"distinct")]).permutation(n_masks)
+    n = min(n_masks, n_images if limit is None else min(limit, n_images))  # --limit: the first N images
+    image_of = {every[int(order[i])]: images[i] for i in range(n)}
     rows = [
         dict(image=image_of[f], mask=f, bin=b.name, group=str(g))
         for b in bins
@@ -119,6 +120,8 @@ def make_distinct_pairs(
         for f in _cell_files(manifest, b, g)
         if f in image_of
     ]
+    if not rows:
+        raise ValueError(f"distinct pairing: the first {n} images meet no mask of the selected cells")
     df = pd.DataFrame(rows, columns=["image", "mask", "bin", "group"])
     df.insert(0, "pair_id", np.arange(len(df), dtype=int))
     return df

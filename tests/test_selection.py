@@ -48,8 +48,13 @@ def test_any_selection_equals_the_same_rows_of_the_full_run(pairing, seed):
         assert len(full) == len(man) and full["image"].is_unique
     selections = [[BINS[i]] for i in range(6)] + [list(BINS[1:4]), [BINS[5], BINS[0]]]
     for bins, groups, limit in itertools.product(selections, [[Group.N], [Group.B], GROUPS], [None, 1, 9]):
+        want = _expected(full, bins, groups, images, limit)
+        if not want:  # distinct, small limit: the first images' masks lie in other cells
+            with pytest.raises(ValueError, match="meet no mask"):
+                make(images, man, bins, groups, seed=seed, limit=limit)
+            continue
         part = make(images, man, bins, groups, seed=seed, limit=limit)
-        assert _rows(part) == _expected(full, bins, groups, images, limit), (bins, groups, limit)
+        assert _rows(part) == want, (bins, groups, limit)
         assert len(part) == len(_rows(part))
 
 
@@ -62,7 +67,10 @@ def test_limit_means_the_first_images_under_both_pairings():
     # cross: every one of the 10 images in each of the 12 cells; distinct: each image at most one mask
     assert len(make_pairs(images, man, BINS, GROUPS, seed=3, limit=10)) == 120
     distinct = make_distinct_pairs(images, man, BINS, GROUPS, seed=3, limit=10)
-    assert distinct["image"].is_unique and len(distinct) <= 10
+    assert distinct["image"].is_unique and set(distinct["image"]) == set(images[:10])  # 10 pairs, 10 images
+    # more images than masks: the first 36 images (one per mask) take part, as --limit 36 would keep
+    full = make_distinct_pairs(images, man, BINS, GROUPS, seed=3)
+    assert set(full["image"]) == set(images[:36]) and full["mask"].is_unique and len(full) == 36
 
 
 def test_distinct_needs_an_image_for_every_mask_of_the_whole_set():
@@ -111,3 +119,29 @@ def test_one_cell_evaluated_alone_equals_that_cell_of_the_full_run(runner, tmp_p
     # cross: each mask meets ~2 images of a cell, so the CI resamples masks; distinct: nothing repeats
     want = "bootstrap of the G masks" if pairing == "cross" else "bootstrap of the pairs (no image or mask"
     assert want in notes and "SSIM: 11-tap Gaussian window (sigma 1.5)" in notes
+
+
+def test_a_selection_without_pairs_is_a_clear_error(runner, tmp_path, astronaut):
+    """Distinct pairing, --limit 1: the first image's mask lies in one cell; another cell alone is refused
+    with a one-line error (exit 2), nothing written."""
+    from bench.cli import main
+    from masks.manifest import generate_set
+
+    man = _manifest({(b, g): 2 for b in range(6) for g in "NB"})
+    images = [f"{i}.png" for i in range(30)]
+    first = make_distinct_pairs(images, man, BINS, GROUPS, limit=1).iloc[0]
+    other = next(b for b in BINS if b.name != first["bin"])
+    with pytest.raises(ValueError, match="meet no mask of the selected cells"):
+        make_distinct_pairs(images, man, [other], GROUPS, limit=1)
+    generate_set(tmp_path / "masks", size=32, per_bin=1, bins=BINS[1:3], seed=0, progress=False)
+    data = _images(tmp_path / "img", 6, astronaut)
+    base = ["evaluate", "--data", str(data), "--masks", str(tmp_path / "masks"), "--method", "mean",
+            "--no-is", "--no-figures", "--pairing", "distinct", "--limit", "1"]  # fmt: skip
+    cells = [(r, g) for r in ("0.1-0.2", "0.2-0.3") for g in ("--border", "--no-border")]
+    res = [
+        runner.invoke(main, [*base, "--ratio", r, g, "--out", str(tmp_path / f"{r}{g}")]) for r, g in cells
+    ]
+    assert sorted(x.exit_code for x in res) == [0, 2, 2, 2]  # the cell of image 0's mask; three refusals
+    for (r, g), x in zip(cells, res, strict=True):
+        if x.exit_code == 2:
+            assert "meet no mask of the selected cells" in x.output and not (tmp_path / f"{r}{g}").exists()
