@@ -21,6 +21,7 @@ import csv
 import dataclasses
 import io
 import os
+import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -444,6 +445,10 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
     from bench.features import load_feature_net
 
     say = tqdm.write if progress else (lambda *_a, **_k: None)
+    # Python's and NumPy's global generators draw nothing of the data stream, but their states are saved
+    # in every checkpoint: seeded here, a run's checkpoints are the same bytes each time it is run.
+    random.seed(cfg.seed * 1000 + d.rank)
+    np.random.seed((cfg.seed * 1000 + d.rank) % 2**32)
     from bench.adversarial import ADVERSARIAL
 
     # GL and GntIpt have losses of their own: no perceptual/style feature network.

@@ -150,3 +150,26 @@ def test_loss_weights_replace_the_papers_where_given(images, tmp_path):  # noqa:
         train(tiny_cfg(loss_weights={"tvv": 1.0}), tmp_path / "x", data=images, progress=False)
     with pytest.raises(BenchError, match="tv must be a number"):
         tiny_cfg(loss_weights={"tv": -1})
+
+
+@pytest.mark.slow
+def test_checkpoints_are_byte_reproducible_across_processes(images, tmp_path):  # noqa: F811
+    """Two processes training the same run write the same last.pt bytes (the saved Python and NumPy
+    generator states included, which a fresh process would otherwise start from the OS's entropy)."""
+    import hashlib
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from bench.config import TrainConfig\n"
+        "from bench.train import train\n"
+        "cfg = TrainConfig(profile='test', size=32, width=4, batch_size=2, steps_phase1=2, steps_phase2=1,\n"
+        "                  features='none', seed=3).validate()\n"
+        "train(cfg, Path(sys.argv[1]), data=Path(sys.argv[2]), progress=False)"
+    )
+    digests = []
+    for k in range(2):
+        out = tmp_path / f"run{k}"
+        subprocess.run([sys.executable, "-c", code, str(out), str(images)], check=True, timeout=300)
+        digests.append(hashlib.sha256((out / LAST).read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
