@@ -20,6 +20,7 @@ refused naming them (exit 2). The method's fingerprint covers the file's sha256.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
-from bench.inpainters import Inpainter, register, sha256_file
+from bench.inpainters import Inpainter, register
 
 
 class _Released(Inpainter):
@@ -53,13 +54,11 @@ class _Released(Inpainter):
             raise BenchError(f"method {self.name!r}: {given[0]} file {path} does not exist")
         self.options[given[0]] = str(path)
         self.device = resolve_device(self.runtime["device"])
-        if given[0] == "weights":
-            self.options["file_sha256"] = sha256_file(path)
-            net = self._load(path)
-        else:  # a checkpoint is hashed and loaded from the same bytes (`bench train` may replace it)
-            data = path.read_bytes()
-            self.options["file_sha256"] = hashlib.sha256(data).hexdigest()
-            net = self._trained(path, data)
+        # Hashed and loaded from the same bytes: the file may be replaced meanwhile, and the hash must name
+        # the weights actually used.
+        data = path.read_bytes()
+        self.options["file_sha256"] = hashlib.sha256(data).hexdigest()
+        net = self._load_bytes(path, data) if given[0] == "weights" else self._trained(path, data)
         self.net = net.to(self.device).eval()
         how = (
             f"released weights {path.name}"
@@ -80,6 +79,17 @@ class _Released(Inpainter):
                 f"method {self.name!r}: {path} is a {got!r} checkpoint; use --method {got}={path}"
             )
         return model
+
+    def _load_bytes(self, path: Path, data: bytes) -> torch.nn.Module:
+        """`_load` of the bytes already read and hashed. The loaders (Torch7, mmagic, the TF port) read
+        files, so they read a private copy under the file's own name; messages name the real file."""
+        with tempfile.TemporaryDirectory(prefix="pconv-bench-weights-") as tmp:
+            copy = Path(tmp) / path.name
+            copy.write_bytes(data)
+            try:
+                return self._load(copy)
+            except BenchError as e:
+                raise BenchError(e.message.replace(str(copy), str(path))) from None
 
     def _load(self, path: Path) -> torch.nn.Module:
         raise NotImplementedError

@@ -54,3 +54,27 @@ def test_gntipt_from_the_tf_port_and_refusals(tmp_path):
     torch.save({"netG.coarse_generator.conv1.conv.weight": torch.zeros(1)}, junk)
     with pytest.raises(BenchError, match="missing tensors"):
         get_inpainter("gntipt", weights=str(junk))
+
+
+def test_released_weights_are_hashed_and_loaded_from_the_same_bytes(tmp_path, monkeypatch):
+    """A weights file replaced between the hash and the load: the hash names the weights actually used."""
+    import hashlib
+
+    from baselines.released import GLInpainter
+
+    path, other = tmp_path / "gl_places.pth", tmp_path / "other.pth"
+    torch.save({"state_dict": mmagic_state(random_layers(W, seed=3, conv_bias=False))}, path)
+    torch.save({"state_dict": mmagic_state(random_layers(W, seed=4, conv_bias=False))}, other)
+    first = path.read_bytes()
+    want = get_inpainter("gl", weights=str(path)).net.state_dict()
+    real = GLInpainter._load
+
+    def swapped(self, p):  # the file on disk changes after it was read and hashed
+        path.write_bytes(other.read_bytes())
+        return real(self, p)
+
+    monkeypatch.setattr(GLInpainter, "_load", swapped)
+    m = get_inpainter("gl", weights=str(path))
+    assert m.options["file_sha256"] == hashlib.sha256(first).hexdigest()
+    got = m.net.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
