@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from baselines.outputs import pair_stem
 from bench.errors import BenchError
-from bench.evaluate import EvalConfig, protocol_pairs
+from bench.evaluate import EvalConfig, protocol_pairs, reading_inputs
 from bench.folders import check_claim, claim
 from bench.inputs import CACHE_FILE, DigestCache
 from bench.io import encode_png, read_mask, write_bytes, write_csv, write_json
@@ -139,6 +139,11 @@ def export(cfg: ExportConfig) -> ExportResult:
     ecfg = EvalConfig(data=cfg.data, masks=cfg.masks, out=cfg.out, bins=cfg.bins, groups=cfg.groups,
                       limit=cfg.limit, seed=cfg.seed, pairing=cfg.pairing, resize_masks=cfg.resize_masks,
                       workers=cfg.workers, progress=False)  # fmt: skip
+    with reading_inputs(ecfg):  # no writer changes --data or --masks between the digests and the reads
+        return _export(cfg, ecfg)
+
+
+def _export(cfg: ExportConfig, ecfg: EvalConfig) -> ExportResult:
     cache = DigestCache(cfg.out / CACHE_FILE)
     pairs, hw = protocol_pairs(ecfg, cache)
     params = _params(cfg, len(pairs), hw)

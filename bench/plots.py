@@ -6,6 +6,7 @@ Matplotlib with the Agg backend; every figure is rendered to memory and written 
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +110,9 @@ def qualitative_grid(
     """Fig. 6-style grid: one row per sample pair; columns masked input, each method, ground truth.
 
     Method columns show the composited outputs stored during `bench evaluate`; the input and ground truth
-    are read from the data and mask folders in run.json. Returns the PNG and PDF written, or [] when they
-    are no longer readable.
+    are read from the data and mask folders in run.json. A pair whose image or mask is no longer readable
+    (or whose name a check refuses) is left out with a warning naming it. Returns the PNG and PDF written,
+    or [] when no pair is readable.
     """
     from bench.pairing import sample_pairs
     from bench.records import MethodRecords, sample_name
@@ -123,16 +125,22 @@ def qualitative_grid(
     data, masks = Path(run["data"]), Path(run["masks"])  # absolute paths written by bench evaluate
     methods = run["methods"]
     cols = ["input", *[m["label"] for m in methods], "ground truth"]
-    fig, axes = plt.subplots(
-        len(rows), len(cols), figsize=(1.6 * len(cols), 1.6 * len(rows) + 0.4), squeeze=False
-    )
-    for r, p in enumerate(rows.itertuples(index=False)):
+    readable, refused = [], []
+    for p in rows.itertuples(index=False):
         try:
             gt = read_png_rgb(inside(data, p.image, "image"))
-            m = read_mask(inside(masks, p.mask, "mask"))
-        except (ValueError, BenchError):
-            plt.close(fig)
-            return []
+            readable.append((p, gt, read_mask(inside(masks, p.mask, "mask"))))
+        except (ValueError, BenchError) as e:
+            refused.append(f"{p.image} with {p.mask} ({e})")
+    if refused:
+        warnings.warn(f"{path.name}: {len(refused)} sample pair(s) left out: {'; '.join(refused)}",
+                      stacklevel=2)  # fmt: skip
+    if not readable:
+        return []
+    fig, axes = plt.subplots(
+        len(readable), len(cols), figsize=(1.6 * len(cols), 1.6 * len(readable) + 0.4), squeeze=False
+    )
+    for r, (p, gt, m) in enumerate(readable):
         if m.shape != gt.shape[:2]:
             m = cv2.resize(m, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_NEAREST)
         masked = np.where(is_valid(m)[..., None], gt, 255).astype(np.uint8)  # holes shown white

@@ -21,7 +21,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.errors import BenchError
-from bench.io import write_csv, write_text
+from bench.io import csv_escape, write_csv, write_text
 from bench.metrics import IS_MIN_PER_SPLIT, IS_SPLITS, KID_SUBSET_SIZE, KID_SUBSETS
 from bench.records import list_method_dirs, load_records, read_pairs, read_run
 from masks.conventions import BIN_NAMES, GROUPS, bin_by_name
@@ -727,6 +727,8 @@ def table_csv(summary: pd.DataFrame, ctx: TableContext | None = None) -> str:
             out_rows.append(row)
     df = pd.DataFrame(out_rows, columns=["metric", "method", *[f"{b} {g}" for b, g in cols]])
     notes = "".join(f"# {line}\n" for line in ctx.notes())
+    for col in ("metric", "method"):  # labels only: a value cell such as "-0.012" is a number
+        df[col] = df[col].map(csv_escape)
     return notes + df.to_csv(index=False)
 
 

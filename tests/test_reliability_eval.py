@@ -360,6 +360,24 @@ def test_4_an_evaluation_started_during_a_writer_is_refused(own_inputs, runner, 
     assert _evaluate(runner, own_inputs, tmp_path / "ev", "mean").exit_code == 0  # locks released
 
 
+def test_4_export_started_during_a_writer_is_refused(own_inputs, runner, tmp_path):
+    """`bench export` reads --data and --masks under the same shared lock as `bench evaluate`."""
+    from bench.folders import claim
+
+    for folder, option in (("masks", "--masks"), ("data", "--data")):
+        out = tmp_path / f"ex-{folder}"
+        with claim(own_inputs / folder, folder):
+            res = _cli(runner, "export", "--data", own_inputs / "data", "--masks", own_inputs / "masks",
+                       "--out", out, *BIN_ARGS)  # fmt: skip
+        assert res.exit_code == 2
+        line = _one_error_line(res)
+        assert option in line and "in use" in line
+        assert not out.exists()
+    res = _cli(runner, "export", "--data", own_inputs / "data", "--masks", own_inputs / "masks", "--out",
+               tmp_path / "ex", *BIN_ARGS)  # fmt: skip
+    assert res.exit_code == 0, res.output
+
+
 def test_4_an_input_changed_by_another_program_is_never_recorded(own_inputs, runner, tmp_path, registry):
     from bench.evaluate import list_test_images
 

@@ -540,3 +540,25 @@ def test_15_checkpoint_errors_give_the_right_advice(inputs, tmp_path, runner):
     res = _cli(runner, *base, "--method", f"pconv={gl}", "--out", tmp_path / "e2")
     line = _one_error_line(res)
     assert "None" not in line and f"--method gl={gl}" in line
+
+
+def test_10_a_grid_pair_that_cannot_be_read_is_left_out_with_a_warning(inputs, tmp_path, runner):
+    """The grid keeps its other rows and names the pair it left out (it used to vanish silently)."""
+    import json
+
+    from bench.plots import qualitative_grid
+
+    images = _photos(tmp_path / "images", 2, shape=(SIZE, SIZE))
+    out = tmp_path / "ev"
+    res = _cli(runner, "evaluate", "--data", images, "--masks", inputs / "masks", "--method", "mean",
+               "--out", out, "--no-is", *BIN_ARGS)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    run = json.loads((out / "run.json").read_text())
+    pairs = pd.read_csv(out / "pairs.csv", dtype={"bin": str, "group": str})
+    (images / "p0.png").write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match=r"p0\.png") as caught:
+        files = qualitative_grid(out, run, pairs, path=tmp_path / "g.png")
+    assert (tmp_path / "g.png") in files and len(caught) == 1
+    res = _cli(runner, "tables", out)
+    assert res.exit_code == 0, res.output
+    assert any(ln.startswith("Warning: grid.png: ") and "p0.png" in ln for ln in res.output.splitlines())

@@ -234,3 +234,13 @@ def test_packaged_reference_is_the_papers_partial_table():
     assert list(df.columns) == ["method", "group", "bin", "l1_percent", "psnr", "ssim"]
     row = df[(df.method == "PConv") & (df.bin == "0.3-0.4")].iloc[0]
     assert (row.l1_percent, row.psnr, row.ssim) == (2.84, 22.89, 0.689)
+
+
+def test_table_csv_escapes_formula_labels_but_not_negative_numbers():
+    s = _hand_summary(is_rows=False)
+    s["method"] = s["method"].map({"a": "=HYPERLINK(1)", "b": "b"})
+    s.loc[s["metric"] == "psnr", "mean"] = -5.0
+    csv = T.table_csv(s, T.TableContext())
+    lines = [ln for ln in csv.splitlines() if not ln.startswith("#")]
+    assert not any(ln.startswith("=") or ",=" in ln for ln in lines), csv
+    assert "'=HYPERLINK(1)" in csv and "-5.00" in csv and "'-5" not in csv

@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import signal
 import sys
+import warnings
 
 import click
 
@@ -57,7 +58,9 @@ class LazyGroup(click.Group):
         with contextlib.suppress(ValueError):  # not in the main thread (e.g. some test runners)
             old = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with warnings.catch_warnings():  # restored on return (a caller's own handling included)
+                warnings.showwarning = _show_warning
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
         except click.ClickException as e:
@@ -75,6 +78,11 @@ class LazyGroup(click.Group):
                 with contextlib.suppress(ValueError):
                     signal.signal(signal.SIGTERM, old)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+    """Warnings as one line on stderr, like the errors ("Warning: ..."), without source lines."""
+    click.echo(f"Warning: {message}", err=True)
 
 
 def set_interrupt_hint(text: str) -> None:
