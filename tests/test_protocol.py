@@ -216,9 +216,27 @@ def test_reproduce_takes_every_input_of_a_paper_run(runner, tmp_path, astronaut)
     m[30:50, 30:50] = 0
     write_png(raw / "0.png", m)
     out = tmp_path / "run"
-    args = ["reproduce", "--profile", "smoke", "--out", str(out), "--data", str(train_dir),
-            "--test-data", str(test_dir), "--masks", str(tmp_path / "test-masks"), "--train-masks", str(raw),
-            "--pairing", "distinct", "--steps", "2", "--limit", "12"]  # fmt: skip (smoke's limit 4: 4 images)
+    args = [
+        "reproduce",
+        "--profile",
+        "smoke",
+        "--out",
+        str(out),
+        "--data",
+        str(train_dir),
+        "--test-data",
+        str(test_dir),
+        "--masks",
+        str(tmp_path / "test-masks"),
+        "--train-masks",
+        str(raw),
+        "--pairing",
+        "distinct",
+        "--steps",
+        "2",
+        "--limit",
+        "12",
+    ]  # fmt: skip (smoke's limit 4: 4 images)
     res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "[masks]" not in res.output and "augmentation nvidia" in res.output
