@@ -271,13 +271,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                    "gntipt": {"batch_size": 4, "lr": 2e-4, "steps": 280}},
     },
     # The quick recipe trained five times longer (the same rows at 128 px, at most 75 minutes on 2 cores):
-    # where the learned rows are headed with more compute.
+    # where the learned rows are headed with more compute. A checkpoint is kept every 500 steps for the
+    # learning curve (benchmarks/learning_curve.py --run runs/standard).
     "standard": {
         "train": {
             "features": "none", "critic_width": 8, "batch_size": 8, "lr": 5e-4, "warmup_steps": 100,
             "init": "torch", "loss_weights": {"tv": 3.0}, "precision": "auto",
             "channels_last": True, "steps_phase1": 5000, "steps_phase2": 1000, "checkpoint_every": 500,
-            "sample_every": 1000,
+            "sample_every": 1000, "keep_every": 500,
         },
         "reproduce": {"model_widths": {"gl": 16, "gntipt": 8}},
         "models": {"gl": {"batch_size": 4, "lr": 2e-4, "steps": 4000},

@@ -11,6 +11,11 @@ first beats each classical one, per metric (on the mean over all pairs).
 
     .venv/bin/python benchmarks/learning_curve.py --profile quick --out runs/curve
     .venv/bin/python benchmarks/learning_curve.py --profile smoke --steps 8 --every 4 --out /tmp/curve
+
+With `--run DIR` nothing is trained: the checkpoints a `bench reproduce` work folder kept (DIR/train/MODEL/
+steps/, the standard profile keeps one every 500 steps) are scored instead, on DIR/data's test images:
+
+    .venv/bin/python benchmarks/learning_curve.py --profile standard --run runs/standard --out runs/curve
 """
 
 from __future__ import annotations
@@ -133,6 +138,8 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=100, help="keep and score a checkpoint every N steps")
     ap.add_argument("--per-cell", type=int, default=4, help="test masks per bin and group")
     ap.add_argument("--classical", nargs="*", default=["patchmatch", "telea"])
+    ap.add_argument("--run", type=Path, default=None,
+                    help="score the kept checkpoints of this `bench reproduce` work folder (no training)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     from bench.config import resolve_reproduce
@@ -142,7 +149,9 @@ def main() -> None:
     from masks.manifest import generate_set
 
     rep, _ = resolve_reproduce(args.profile)
-    data, masks = args.out / "data", args.out / "masks"
+    data, masks = (args.run or args.out) / "data", args.out / "masks"
+    if args.run is not None and not all((args.run / "train" / m / "steps").is_dir() for m in args.models):
+        sys.exit(f"{args.run}: no kept checkpoints under train/MODEL/steps/ (a reproduce run with keep_every)")
     if not (data / "manifest.csv").is_file():
         prepare_dataset(data, rep.size, source="builtin", seed=rep.seed, progress=False)
     if not (masks / "manifest.csv").is_file():
@@ -155,7 +164,7 @@ def main() -> None:
     ])  # fmt: skip
     rows = []
     for model in args.models:
-        run = train_model(model, args, data, args.out)
+        run = args.run / "train" / model if args.run is not None else train_model(model, args, data, args.out)
         rows += curve_rows(model, run, images, msks)
     df = pd.DataFrame(rows)
     write_csv(args.out / "curve.csv", pd.concat([df, classical.assign(step=np.nan)], ignore_index=True))
