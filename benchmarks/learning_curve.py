@@ -138,8 +138,12 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=100, help="keep and score a checkpoint every N steps")
     ap.add_argument("--per-cell", type=int, default=4, help="test masks per bin and group")
     ap.add_argument("--classical", nargs="*", default=["patchmatch", "telea"])
-    ap.add_argument("--run", type=Path, default=None,
-                    help="score the kept checkpoints of this `bench reproduce` work folder (no training)")
+    ap.add_argument(
+        "--run",
+        type=Path,
+        default=None,
+        help="score the kept checkpoints of this `bench reproduce` work folder (no training)",
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     from bench.config import resolve_reproduce
@@ -151,7 +155,7 @@ def main() -> None:
     rep, _ = resolve_reproduce(args.profile)
     data, masks = (args.run or args.out) / "data", args.out / "masks"
     if args.run is not None and not all((args.run / "train" / m / "steps").is_dir() for m in args.models):
-        sys.exit(f"{args.run}: no kept checkpoints under train/MODEL/steps/ (a reproduce run with keep_every)")
+        sys.exit(f"{args.run}: no kept checkpoints in train/MODEL/steps/ (a reproduce run with keep_every)")
     if not (data / "manifest.csv").is_file():
         prepare_dataset(data, rep.size, source="builtin", seed=rep.seed, progress=False)
     if not (masks / "manifest.csv").is_file():

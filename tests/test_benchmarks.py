@@ -82,8 +82,9 @@ def test_benchmark_runs_as_a_script(script, tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert expect in r.stdout, r.stdout[-2000:]
     if script == "learning_curve.py":  # again, scoring the checkpoints that run kept without training
-        again = [sys.executable, f"benchmarks/{script}", "--profile", "smoke", "--run", str(tmp_path / "curve"),
-                 "--per-cell", "1", "--classical", "telea", "--out", str(tmp_path / "curve2")]  # fmt: skip
+        again = [sys.executable, f"benchmarks/{script}", "--profile", "smoke", "--run",
+                 str(tmp_path / "curve"), "--per-cell", "1", "--classical", "telea", "--out",
+                 str(tmp_path / "curve2")]  # fmt: skip
         r2 = subprocess.run(again, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         assert r2.returncode == 0, r2.stdout[-2000:] + r2.stderr[-3000:]
         assert not (tmp_path / "curve2" / "train").exists()
