@@ -827,6 +827,46 @@ def read_reference(path: Path | None = None) -> pd.DataFrame:
     return df
 
 
+# The protocol a reference file states in a comment line, e.g. "# protocol: size=512 masks=nvidia
+# pairing=distinct". Its cells are set beside a run only when the run's protocol matches on every key it
+# states: numbers from another image size, mask source or pairing are not comparable.
+PROTOCOL_KEYS = ("size", "masks", "pairing")
+
+
+def reference_protocol(path: Path) -> dict[str, str]:
+    """The `# protocol: key=value ...` line of a reference CSV ({} when it states none)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line.startswith("#"):
+                break
+            head, _, rest = line[1:].partition(":")
+            if head.strip() == "protocol":
+                pairs = [w.split("=", 1) for w in rest.split() if "=" in w]
+                return {k: v for k, v in pairs if k in PROTOCOL_KEYS}
+    return {}
+
+
+def run_protocol(run: dict[str, Any]) -> dict[str, str]:
+    """The same keys for an evaluation: image size (px, 'HxW' when not square), mask source (nvidia:
+    NVIDIA's set imported, imported: another imported set, generated: this project's generator), pairing."""
+    h, w = (list(run.get("image_size") or []) + [None, None])[:2]
+    out = {"pairing": str(run.get("pairing", "cross"))}
+    if h is not None:
+        out["size"] = str(h) if h == w else f"{h}x{w}"
+    try:
+        cols = pd.read_csv(Path(run["masks"]) / "manifest.csv", nrows=0).columns
+    except (KeyError, OSError, ValueError, pd.errors.ParserError):
+        return out
+    out["masks"] = "nvidia" if "nvidia_bin" in cols else "imported" if "source" in cols else "generated"
+    return out
+
+
+def protocol_mismatch(reference: Path, run: dict[str, Any]) -> str:
+    """'' when the run follows every protocol key the reference states, else what differs."""
+    want, have = reference_protocol(reference), run_protocol(run)
+    return ", ".join(f"{k} {have.get(k, '?')} (reference: {v})" for k, v in want.items() if have.get(k) != v)
+
+
 def compare_reference(summary: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     """Reference and measured side by side: one row per reference cell and metric, delta = measured - ref.
 
@@ -1015,7 +1055,7 @@ def build_tables(
     if pt is not None and len(pt):
         text += "\n" + format_paired_text(pt, ctx)
     if ref_df is not None:
-        text += _reference_text(out, summary, ref_df, reference, files)
+        text += _reference_text(out, summary, ref_df, reference, files, run)
     text += _incomplete(loaded.bad_lines)
     return Tables(out=out, summary=summary, paired=pt, text=text, files=files, n_pairs=len(pairs), ctx=ctx,
                   run=run, pairs=pairs)  # fmt: skip
@@ -1053,7 +1093,13 @@ def _note_intervals(ctx: TableContext, frame: pd.DataFrame) -> None:
     ctx.ci_kinds = {k: kinds[k] for k in CI_KINDS if k in kinds}
 
 
-def _reference_text(out: Path, summary: pd.DataFrame, ref_df: pd.DataFrame, reference, files: list) -> str:
+def _reference_text(
+    out: Path, summary: pd.DataFrame, ref_df: pd.DataFrame, reference, files: list, run: dict
+) -> str:
+    differs = protocol_mismatch(Path(reference), run)
+    if differs:  # not comparable: no side-by-side file (an earlier one of this folder goes too)
+        (out / "reference.csv").unlink(missing_ok=True)
+        return (f"\nReference {reference}: not set beside this run, whose protocol differs: {differs}.\n")
     cmp = compare_reference(summary, ref_df)
     write_csv(out / "reference.csv", cmp, float_format="%.6g")
     files.append(out / "reference.csv")

@@ -355,9 +355,23 @@ def test_tables_rebuilds_identical_exports_from_records(runner, dataset, tmp_pat
     res = runner.invoke(main, ["tables", str(out), "--no-figures"])
     assert res.exit_code == 0, res.output
     assert _tables(out) == want
-    # The packaged reference is the default: its PConv rows are listed, none measured here.
-    assert "PConv" in res.output
+    # The packaged reference (the paper's cells, 512 px) is the default, and not set beside a 64 px run.
+    assert "not set beside this run" in res.output and not (out / "reference.csv").exists()
     res = runner.invoke(main, ["tables", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "bench evaluate" in res.output
     res = runner.invoke(main, ["tables", str(out), "--paired", "mean,nosuch"])
     assert res.exit_code == 2 and "nosuch" in res.output
+
+
+def test_paper_cells_are_not_set_beside_a_run_of_another_protocol(runner, dataset, tmp_path):
+    out = tmp_path / "o"
+    res = _cli(runner, dataset, out, "--method", "telea", "--limit", "2")
+    assert res.exit_code == 0, res.output
+    ref = tmp_path / "ref.csv"
+    ref.write_text("# protocol: pairing=cross\nmethod,group,bin,psnr\nTELEA,B,0.1-0.2,30.0\n")
+    res = runner.invoke(main, ["tables", str(out), "--format", "md", "--reference", str(ref), "--no-figures"])
+    assert res.exit_code == 0 and (out / "reference.csv").is_file(), res.output
+    res = runner.invoke(main, ["tables", str(out), "--format", "md", "--no-figures"])  # the paper's cells
+    assert res.exit_code == 0, res.output
+    assert "not set beside this run" in res.output and "(reference: 512)" in res.output
+    assert not (out / "reference.csv").exists()

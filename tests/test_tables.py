@@ -244,3 +244,25 @@ def test_table_csv_escapes_formula_labels_but_not_negative_numbers():
     lines = [ln for ln in csv.splitlines() if not ln.startswith("#")]
     assert not any(ln.startswith("=") or ",=" in ln for ln in lines), csv
     assert "'=HYPERLINK(1)" in csv and "-5.00" in csv and "'-5" not in csv
+
+
+def test_reference_protocol_line_and_run_protocol(tmp_path: Path):
+    ref = tmp_path / "ref.csv"
+    ref.write_text("# a note: not a protocol\n# protocol: size=512 masks=nvidia pairing=distinct junk\n"
+                   "method,group,bin,psnr\nA,N,0.1-0.2,20\n")  # fmt: skip
+    assert T.reference_protocol(ref) == {"size": "512", "masks": "nvidia", "pairing": "distinct"}
+    assert T.reference_protocol(T.default_reference_path()) == {"size": "512", "masks": "nvidia",
+                                                                 "pairing": "distinct"}  # fmt: skip
+    masks = tmp_path / "m"
+    masks.mkdir()
+    (masks / "manifest.csv").write_text("file,hole_ratio,bin,group,kind,seed,size\n")
+    run = {"image_size": [64, 64], "masks": str(masks), "pairing": "cross"}
+    assert T.run_protocol(run) == {"size": "64", "masks": "generated", "pairing": "cross"}
+    differs = T.protocol_mismatch(ref, run)
+    assert "size 64 (reference: 512)" in differs and "masks generated (reference: nvidia)" in differs
+    (masks / "manifest.csv").write_text("file,hole_ratio,bin,group,kind,seed,size,source,nvidia_bin\n")
+    run.update(image_size=[512, 512], pairing="distinct")
+    assert T.protocol_mismatch(ref, run) == ""
+    plain = tmp_path / "plain.csv"
+    plain.write_text("method,group,bin,psnr\nA,N,0.1-0.2,20\n")
+    assert T.protocol_mismatch(plain, {"image_size": [64, 64]}) == ""  # states nothing: always compared
