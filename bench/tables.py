@@ -1099,7 +1099,7 @@ def _reference_text(
     differs = protocol_mismatch(Path(reference), run)
     if differs:  # not comparable: no side-by-side file (an earlier one of this folder goes too)
         (out / "reference.csv").unlink(missing_ok=True)
-        return (f"\nReference {reference}: not set beside this run, whose protocol differs: {differs}.\n")
+        return f"\nReference {reference}: not set beside this run, whose protocol differs: {differs}.\n"
     cmp = compare_reference(summary, ref_df)
     write_csv(out / "reference.csv", cmp, float_format="%.6g")
     files.append(out / "reference.csv")
