@@ -14,8 +14,8 @@
   (default CRITIC_STEPS = 1, the paper profile 5) on the step's own batch (one generator forward per
   step), to keep CPU runs affordable.
 
-Both discriminators see a local crop of half the image side centred on a random hole pixel (bench.gl
-and bench.gntipt `local_crop_boxes`; irregular holes have no box of their own). Every random choice of a
+Both discriminators see a local crop of half the image side centred on a random hole pixel
+(bench.gl.local_crop_boxes; irregular holes have no box of their own). Every random choice of a
 step comes from generators seeded by (seed, step, rank), so a resumed run repeats the same steps.
 
 Many processes (torchrun; gloo on the CPU, nccl on CUDA, set up by bench.train): no network is wrapped in
@@ -47,57 +47,58 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-MODELS: tuple[str, ...] = ("pconv", "conv", "gl", "gntipt")
-ADVERSARIAL: tuple[str, ...] = ("gl", "gntipt")
+from bench.models import TrainableModel, register_model
+
 GL_TC, GL_TD = 90_000 / 500_000, 10_000 / 500_000  # the paper's phase shares
 CRITIC_STEPS = 1  # GntIpt critic updates per generator step: TrainConfig.critic_steps' default
 
 
 def gl_phases(total: int) -> tuple[int, int]:
-    """(T_C, T_D) of a GL run of `total` steps, at least one step each."""
+    """(T_C, T_D) of a GL run of `total` steps, at least one step each: the paper's shares of the run."""
     t_c = max(1, round(GL_TC * total))
     return t_c, max(1, round(GL_TD * total))
 
 
-def build_critics(model: str, size: int, width: int, critic_width: int | None = None) -> nn.Module:
-    """GL's fused context discriminator (at GL's `width`), or GntIpt's two WGAN critics for `size` px
-    images at base width `critic_width` (None: the release's 64), whatever the generator's cnum."""
-    if model == "gl":
-        from bench.gl import GLDiscriminator
-
-        return GLDiscriminator(global_size=size, local_size=size // 2, width=width)
-    from bench.gntipt import CRITIC_CNUM, global_critic, local_critic
-
-    c = CRITIC_CNUM if critic_width is None else int(critic_width)
-    return nn.ModuleDict({"global": global_critic(size, c), "local": local_critic(size // 2, c)})
-
-
-def learning_rate(cfg: Any) -> float:
-    """The learning rate of a GL or GntIpt run (`cfg` a TrainConfig): GntIpt's `gntipt_lr` (None: `lr`);
-    GL's `lr`, or 1 under ADADELTA (which has none of its own; torch scales its step by lr)."""
-    if cfg.model == "gl":
-        return 1.0 if getattr(cfg, "gl_optimizer", "adam") == "adadelta" else float(cfg.lr)
-    return float(getattr(cfg, "gntipt_lr", None) or cfg.lr)
-
-
-def optimisers(model: str, gen: nn.Module, critics: nn.Module, lr: float, gl_optimizer: str = "adam"):
-    """(generator's, critics') optimisers: GntIpt Adam with the released betas (0.5, 0.9); GL Adam or the
-    paper's ADADELTA (torch's rho 0.9, eps 1e-6)."""
-    if model == "gl" and gl_optimizer == "adadelta":
-        return torch.optim.Adadelta(gen.parameters(), lr=lr), torch.optim.Adadelta(
-            critics.parameters(), lr=lr
-        )
-    betas = (0.5, 0.9) if model == "gntipt" else (0.9, 0.999)
-    return (torch.optim.Adam(gen.parameters(), lr=lr, betas=betas),
-            torch.optim.Adam(critics.parameters(), lr=lr, betas=betas))  # fmt: skip
-
-
-def phase_of(model: str, step: int, total: int) -> int:
-    """GL: 1 reconstruction, 2 discriminators only, 3 joint. GntIpt: always 1 (joint from the start)."""
-    if model != "gl":
-        return 1
+def gl_phase(step: int, total: int) -> int:
+    """Phase of 0-based `step` of a GL run of `total` steps: 1 reconstruction (the completion network
+    alone, MSE in the holes) for T_C steps, 2 discriminators only for T_D steps, 3 both after."""
     t_c, t_d = gl_phases(total)
     return 1 if step < t_c else (2 if step < t_c + t_d else 3)
+
+
+def gl_critics(cfg: Any) -> nn.Module:
+    """GL's fused context discriminator at GL's `width`, for `cfg.size` px images."""
+    from bench.gl import GLDiscriminator
+
+    return GLDiscriminator(global_size=cfg.size, local_size=cfg.size // 2, width=cfg.width)
+
+
+def gntipt_critics(cfg: Any) -> nn.Module:
+    """GntIpt's two WGAN critics for `cfg.size` px images at base width `cfg.critic_width` (None: the
+    release's 64), whatever the generator's cnum."""
+    from bench.gntipt import CRITIC_CNUM, global_critic, local_critic
+
+    c = CRITIC_CNUM if cfg.critic_width is None else int(cfg.critic_width)
+    return nn.ModuleDict({"global": global_critic(cfg.size, c), "local": local_critic(cfg.size // 2, c)})
+
+
+def gl_optimisers(cfg: Any, gen: nn.Module, critics: nn.Module):
+    """(generator's, discriminator's) optimisers: Adam at `lr`, or the paper's ADADELTA (`gl_optimizer`;
+    torch's rho 0.9, eps 1e-6, at lr 1: it has no learning rate of its own, torch scales its step by lr)."""
+    if cfg.gl_optimizer == "adadelta":
+        return torch.optim.Adadelta(gen.parameters(), lr=1.0), torch.optim.Adadelta(
+            critics.parameters(), lr=1.0
+        )
+    lr = float(cfg.lr)
+    return torch.optim.Adam(gen.parameters(), lr=lr), torch.optim.Adam(critics.parameters(), lr=lr)
+
+
+def gntipt_optimisers(cfg: Any, gen: nn.Module, critics: nn.Module):
+    """(generator's, critics') optimisers: Adam with the released betas (0.5, 0.9) at `gntipt_lr` (None:
+    `lr`)."""
+    lr, betas = float(cfg.gntipt_lr or cfg.lr), (0.5, 0.9)
+    return (torch.optim.Adam(gen.parameters(), lr=lr, betas=betas),
+            torch.optim.Adam(critics.parameters(), lr=lr, betas=betas))  # fmt: skip
 
 
 def _rngs(seed: int, step: int, rank: int) -> tuple[np.random.Generator, torch.Generator]:
@@ -106,12 +107,13 @@ def _rngs(seed: int, step: int, rank: int) -> tuple[np.random.Generator, torch.G
     return np.random.default_rng([seed, step, rank, 0xC0]), torch.Generator().manual_seed(torch_seed)
 
 
-def gl_step(run: Any, images: Tensor, masks: Tensor, step: int) -> tuple[dict[str, float], Tensor]:
-    """One GL step in its phase; returns (logged terms, the raw output)."""
+def gl_step(run: Any, gen: nn.Module, images: Tensor, masks: Tensor, step: int, last_saved: Any = None):
+    """One GL step in its phase; returns (logged terms, the raw output). `gen` is run.model (no wrapper);
+    `last_saved` is not used (a non-finite loss names the last checkpoint through run.check_finite)."""
     from bench.gl import crop_patches, gl_discriminator_loss, gl_generator_loss, local_crop_boxes
 
-    gen, disc = run.model, run.critics
-    phase = phase_of("gl", step, run.cfg.total_steps)
+    disc = run.critics
+    phase = gl_phase(step, run.cfg.total_steps)
     rng, _ = _rngs(run.cfg.seed, step, run.d.rank)
     boxes = local_crop_boxes(masks, images.shape[-1] // 2, rng)
     output = gen(images, masks)
@@ -135,20 +137,20 @@ def gl_step(run: Any, images: Tensor, masks: Tensor, step: int) -> tuple[dict[st
     return terms, output.detach()
 
 
-def gntipt_step(run: Any, images: Tensor, masks: Tensor, step: int) -> tuple[dict[str, float], Tensor]:
-    """One GntIpt step: `cfg.critic_steps` critic updates (WGAN-GP, global + local), then the generator."""
+def gntipt_step(run: Any, gen: nn.Module, images: Tensor, masks: Tensor, step: int, last_saved: Any = None):
+    """One GntIpt step: `cfg.critic_steps` critic updates (WGAN-GP, global + local), then the generator.
+    Arguments and result as `gl_step`'s."""
+    from bench.gl import crop_patches, local_crop_boxes
     from bench.gntipt import (
         LossWeights,
-        crop_boxes,
         from_net_range,
         gradient_penalty,
-        local_crop_boxes,
         reconstruction_losses,
         to_net_range,
         wgan_losses,
     )
 
-    w, gen, critics = LossWeights(), run.model, run.critics
+    w, critics = LossWeights(), run.critics
     _, tgen = _rngs(run.cfg.seed, step, run.d.rank)
     boxes = local_crop_boxes(masks, images.shape[-1] // 2, tgen)
     hole = 1 - masks
@@ -156,14 +158,14 @@ def gntipt_step(run: Any, images: Tensor, masks: Tensor, step: int) -> tuple[dic
     gt, x2 = to_net_range(images), to_net_range(masks * images + hole * refined)  # [-1,1], as released
 
     def scores(x: Tensor) -> tuple[Tensor, Tensor]:
-        return critics["global"](x), critics["local"](crop_boxes(x, boxes))
+        return critics["global"](x), critics["local"](crop_patches(x, boxes))
 
     for _ in range(run.cfg.critic_steps):
         fake = x2.detach()
         (rg, rl), (fg, fl) = scores(gt), scores(fake)
         gp_g = gradient_penalty(critics["global"], gt, fake, hole, generator=tgen)
-        gp_l = gradient_penalty(critics["local"], crop_boxes(gt, boxes), crop_boxes(fake, boxes),
-                                crop_boxes(hole, boxes), generator=tgen)  # fmt: skip
+        gp_l = gradient_penalty(critics["local"], crop_patches(gt, boxes), crop_patches(fake, boxes),
+                                crop_patches(hole, boxes), generator=tgen)  # fmt: skip
         d_loss = w.critic(wgan_losses(rg, fg)[1], wgan_losses(rl, fl)[1], gp_g, gp_l)
         _update(run.opt_d, d_loss, run)
     fg, fl = scores(x2)
@@ -216,7 +218,7 @@ def _broadcast(tensors: list[Tensor]) -> None:
                 t.copy_(v.view_as(t))
 
 
-def broadcast_state(run: Any) -> None:
+def broadcast_state(run: Any) -> None:  # on_start of both registrations
     """Under torchrun: the generator's and critics' parameters and buffers as on rank 0 (as DDP does
     when it wraps a module), so every rank starts from the same weights."""
     if run.d.enabled:
@@ -232,4 +234,63 @@ def _sync_buffers(run: Any) -> None:
             _broadcast(buffers)
 
 
-STEPS = {"gl": gl_step, "gntipt": gntipt_step}
+# ------------------------------------------------------------------------------------ registrations
+
+
+def build_gl(arch: dict[str, Any]) -> nn.Module:
+    from bench.gl import GLCompletionNet
+
+    return GLCompletionNet(width=int(arch["width"]))
+
+
+def build_gntipt(arch: dict[str, Any]) -> nn.Module:
+    from bench.gntipt import GntIptGenerator
+
+    return GntIptGenerator(cnum=int(arch["width"]), flavour=arch.get("flavour", "tf"))
+
+
+# Convolution weights at width 1 per unit of width squared: GL's completion net (6.07M at width 64) and
+# GntIpt's generator (3.60M at cnum 32); a width's weights are about this times width**2.
+_GL_WEIGHTS_PER_WIDTH2, _GNTIPT_WEIGHTS_PER_WIDTH2 = 6_072_131 / 64**2, 3_601_542 / 32**2
+
+
+def _maker(name: str) -> Any:
+    def make(cfg: Any, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+        """The generator of `cfg` (arch: the model's name and width), initialised from cfg.seed."""
+        from bench.checkpoint import build_model
+
+        arch = {"model": name, "width": int(cfg.width)}
+        torch.manual_seed(cfg.seed)
+        return build_model(arch, "the configuration").to(device), arch
+
+    return make
+
+
+def _unwrapped(run: Any, phase: int) -> nn.Module:  # noqa: ARG001 - no wrapper in any phase (see above)
+    return run.model
+
+
+def _optimiser_lr(run: Any, step: int) -> float:  # noqa: ARG001 - the optimiser's own
+    return run.optimizer.param_groups[0]["lr"]
+
+
+def _joint(cfg: Any, step: int) -> int:  # noqa: ARG001 - GntIpt: one phase, joint from the start
+    return 1
+
+
+def _gl_phase(cfg: Any, step: int) -> int:
+    return gl_phase(step, cfg.total_steps)
+
+
+_SHARED = dict(wrap=_unwrapped, lr=_optimiser_lr, on_start=broadcast_state)
+register_model(TrainableModel(
+    "gl", build=build_gl, weights=lambda arch, path: int(_GL_WEIGHTS_PER_WIDTH2 * arch["width"] ** 2),
+    make=_maker("gl"), critics=gl_critics, optimisers=gl_optimisers, step=gl_step,
+    phase=_gl_phase, summary="Iizuka et al. 2017", **_SHARED,
+))  # fmt: skip
+register_model(TrainableModel(
+    "gntipt", build=build_gntipt,
+    weights=lambda arch, path: int(_GNTIPT_WEIGHTS_PER_WIDTH2 * arch["width"] ** 2),
+    make=_maker("gntipt"), critics=gntipt_critics, optimisers=gntipt_optimisers,
+    step=gntipt_step, phase=_joint, summary="Yu et al. 2018", **_SHARED,
+))  # fmt: skip

@@ -123,9 +123,6 @@ MAX_ARCH_LAYERS = 16
 MAX_ARCH_WIDTH = 1024
 MAX_ARCH_IN_CHANNELS = 16
 MAX_WEIGHTS = 2**28
-# Convolution weights at width 1 per unit of width squared: GL's completion net (6.07M at width 64) and
-# GntIpt's generator (3.60M at cnum 32); a width's weights are about this times width**2.
-_WEIGHTS_PER_WIDTH2 = {"gl": 6_072_131 / 64**2, "gntipt": 3_601_542 / 32**2}
 
 
 def unet_weights(layers: int, width: int, in_channels: int = 3) -> int:
@@ -141,7 +138,7 @@ def unet_weights(layers: int, width: int, in_channels: int = 3) -> int:
     return n
 
 
-def _arch_int(arch: dict[str, Any], key: str, high: int, path: str | os.PathLike) -> int:
+def arch_int(arch: dict[str, Any], key: str, high: int, path: str | os.PathLike) -> int:
     v = arch.get(key)
     if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= high:
         raise BenchError(f"{path}: checkpoint arch {key}={v!r} is not an integer within [1, {high}]")
@@ -149,15 +146,12 @@ def _arch_int(arch: dict[str, Any], key: str, high: int, path: str | os.PathLike
 
 
 def check_arch(arch: dict[str, Any], path: str | os.PathLike) -> None:
-    """A BenchError when `arch` asks for a network beyond the bounds above (before allocation)."""
-    model = arch.get("model", "pconv")
-    width = _arch_int(arch, "width", MAX_ARCH_WIDTH, path)
-    if model in _WEIGHTS_PER_WIDTH2:
-        weights = int(_WEIGHTS_PER_WIDTH2[model] * width**2)
-    else:
-        layers = _arch_int(arch, "layers", MAX_ARCH_LAYERS, path)
-        in_ch = _arch_int(arch, "in_channels", MAX_ARCH_IN_CHANNELS, path) if "in_channels" in arch else 3
-        weights = unet_weights(layers, width, in_ch)
+    """A BenchError when `arch` asks for a network beyond the bounds above (before allocation); the
+    model's registration (bench.models) estimates its weights."""
+    from bench.models import model_for_arch
+
+    arch_int(arch, "width", MAX_ARCH_WIDTH, path)
+    weights = model_for_arch(arch, path).weights(arch, path)
     if weights > MAX_WEIGHTS:
         raise BenchError(
             f"{path}: checkpoint arch {arch} would have about {weights:,} weights, more than the "
@@ -166,24 +160,15 @@ def check_arch(arch: dict[str, Any], path: str | os.PathLike) -> None:
 
 
 def build_model(arch: dict[str, Any], path: str | os.PathLike) -> nn.Module:
-    """The generator an arch dict describes: InpaintingUNet(**arch) for PConv/Conv, GL's completion network
-    or GntIpt's generator when arch["model"] says so. An arch it does not accept is a BenchError."""
-    from bench.unet import InpaintingUNet
+    """The generator an arch dict describes, built by the registration of its model (bench.models:
+    arch["model"], or the U-Net of arch["conv"] without it). An arch it does not accept is a BenchError."""
+    from bench.models import model_for_arch
 
     if not isinstance(arch, dict):
         raise BenchError(f"{path}: checkpoint field 'arch' is not a dict ({type(arch).__name__})")
     check_arch(arch, path)
     try:
-        model = arch.get("model", "pconv")
-        if model == "gl":
-            from bench.gl import GLCompletionNet
-
-            return GLCompletionNet(width=int(arch["width"]))
-        if model == "gntipt":
-            from bench.gntipt import GntIptGenerator
-
-            return GntIptGenerator(cnum=int(arch["width"]), flavour=arch.get("flavour", "tf"))
-        return InpaintingUNet(**{k: v for k, v in arch.items() if k != "model"})
+        return model_for_arch(arch, path).build(arch)
     except (TypeError, ValueError, KeyError) as e:
         raise BenchError(f"{path}: cannot build the network it describes ({arch}): {e}") from e
 

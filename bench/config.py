@@ -31,7 +31,6 @@ from bench.device import PRECISIONS
 from bench.errors import BenchError
 
 CONVS = ("partial", "standard")
-MODELS = ("pconv", "conv", "gl", "gntipt")
 MASK_AUGMENTS = ("auto", "nvidia", "flips", "none")
 FEATURES = ("auto", "vgg16", "efficientnet-lite0", "none")
 INITS = ("he", "torch")  # bench.unet.InpaintingUNet.init_weights
@@ -47,7 +46,7 @@ class TrainConfig:
     size: int = 128
     width: int = 32  # U-Net width; GL's width; GntIpt's cnum (the papers use 64, 64 and 32)
     layers: int | None = None
-    model: str = "pconv"  # pconv, conv (the same U-Net with plain convolutions), gl, gntipt
+    model: str = "pconv"  # a registered trainable model (bench.models.model_names)
     conv: str = "partial"  # kept for `--conv standard`, a synonym of `--model conv`
     # Optimisation: Adam at lr for phase 1 (BatchNorm on), finetune_lr for phase 2 (encoder BN frozen).
     # The phase boundary is steps_phase1, fixed here, never by where a run happens to stop.
@@ -128,11 +127,12 @@ class TrainConfig:
         return apply_overrides(cls(), d, source)
 
     def validate(self) -> TrainConfig:
-        if self.model not in MODELS:
-            raise BenchError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
-        if self.model == "pconv" and self.conv == "standard":
-            self.model = "conv"  # --conv standard
-        self.conv = "standard" if self.model == "conv" else "partial"
+        from bench.models import get_model
+
+        spec = get_model(self.model)  # an unknown name: a BenchError listing the registered ones
+        if self.conv == "standard" and spec.twin is not None:
+            self.model, spec = spec.twin, get_model(spec.twin)  # --conv standard
+        self.conv = spec.conv
         if self.conv not in CONVS:
             raise BenchError(f"conv must be one of {', '.join(CONVS)}, not {self.conv!r}")
         if self.mask_augment not in MASK_AUGMENTS:
@@ -173,6 +173,8 @@ class TrainConfig:
         if not (self.lr > 0 and self.finetune_lr > 0):
             raise BenchError("learning rates must be positive")
         self._validate_bounds()
+        if spec.check is not None:
+            spec.check(self)
         return self
 
     def _validate_loss_weights(self) -> None:
@@ -192,13 +194,6 @@ class TrainConfig:
                 f"size {self.size} is larger than the maximum image side {max_side()} px (set {MAX_SIDE_ENV} "
                 "to raise it)"
             )
-        if self.layers is not None and self.model in ("pconv", "conv"):
-            f = 2 ** min(int(self.layers), 64)
-            if self.layers < 1 or self.size % f or self.size // f < 1:
-                raise BenchError(
-                    f"layers {self.layers} does not fit size {self.size}: the U-Net needs a size divisible "
-                    f"by 2**layers (leave layers unset to follow the size)"
-                )
 
 
 # Methods of Table 1 that `bench reproduce` runs besides the learned ones.

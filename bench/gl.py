@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,6 @@ def training_recipe(config: dict[str, Any]) -> str:
     return f"Adam lr {config.get('lr', 0):g} (paper: ADADELTA)"
 
 
-PAPER_T_C, PAPER_T_D, PAPER_ITERS = 90_000, 10_000, 500_000  # the paper's schedule (Sec. 3.4)
 GLOBAL_CONVS, LOCAL_CONVS = 6, 5
 PAPER_GLOBAL_SIZE, PAPER_LOCAL_SIZE = 256, 128
 OUT_ACTS = ("sigmoid", "clip")
@@ -299,6 +297,7 @@ def local_crop_boxes(masks: Tensor, crop: int, generator: torch.Generator | np.r
     numpy Generator, so a seed reproduces the boxes), then shift it to lie inside the image; the drawn
     pixel always stays inside the box (at its centre unless shifted). A mask without holes gets the box
     at the image centre. Use the same boxes for the real and the completed image (``crop_patches``).
+    GL's and GntIpt's training steps (bench.adversarial) both crop with these boxes.
     """
     if masks.dim() != 4 or masks.shape[1] != 1:
         raise BenchError(f"masks must have shape (B,1,H,W), got {tuple(masks.shape)}")
@@ -336,28 +335,6 @@ def crop_patches(images: Tensor, boxes: Tensor) -> Tensor:
 
 
 # ------------------------------------------------------------------------------- schedule and losses
-
-
-class GLPhase(IntEnum):
-    """Training phases of the paper (Sec. 3.4)."""
-
-    RECONSTRUCTION = 1  # completion network alone, MSE on the holes
-    DISCRIMINATOR = 2  # completion network fixed, discriminators trained from scratch
-    JOINT = 3  # both, completion loss MSE + ALPHA * adversarial
-
-
-def gl_phase(step: int, t_c: int = PAPER_T_C, t_d: int = PAPER_T_D) -> GLPhase:
-    """Phase of 0-based ``step``: 1 for step < t_c, 2 for the next t_d steps, 3 after.
-
-    t_c and t_d are durations, as the paper's T_C and T_D (mmagic's ``iter_td`` is t_c + t_d instead).
-    """
-    if step < 0 or t_c < 0 or t_d < 0:
-        raise BenchError(f"gl_phase needs non-negative step, t_c, t_d; got {step}, {t_c}, {t_d}")
-    if step < t_c:
-        return GLPhase.RECONSTRUCTION
-    if step < t_c + t_d:
-        return GLPhase.DISCRIMINATOR
-    return GLPhase.JOINT
 
 
 def gl_reconstruction_loss(output: Tensor, target: Tensor, mask: Tensor) -> Tensor:

@@ -450,37 +450,3 @@ def reconstruction_losses(
         weights.coarse_l1 * l1(coarse) + l1(refined),
         (weights.coarse_l1 * ae(coarse) + ae(refined)) / valid_frac,
     )
-
-
-def local_crop_boxes(mask: Tensor, size: int, generator: torch.Generator) -> Tensor:
-    """(B,4) boxes (top, left, size, size) centred on a random hole pixel of each sample (seeded).
-
-    The centre is the pixel (top + size // 2, left + size // 2); a box that would leave the image is
-    shifted back inside (then the hole pixel is off-centre). A sample without holes gets the centred box.
-    """
-    if mask.dim() != 4 or mask.shape[1] != 1:
-        raise BenchError(f"masks must have shape (B,1,H,W), got {tuple(mask.shape)}")
-    h, w = mask.shape[-2:]
-    if size > min(h, w) or size < 1:
-        raise BenchError(f"local crop {size} does not fit in {h}x{w} images")
-    boxes = []
-    for m in mask[:, 0]:
-        holes = torch.nonzero(m.cpu() < 0.5)
-        if len(holes):
-            pick = int(torch.randint(len(holes), (1,), generator=generator))
-            cy, cx = int(holes[pick, 0]), int(holes[pick, 1])
-        else:
-            cy, cx = h // 2, w // 2
-        top = min(max(cy - size // 2, 0), h - size)
-        left = min(max(cx - size // 2, 0), w - size)
-        boxes.append((top, left, size, size))
-    return torch.tensor(boxes, dtype=torch.long)
-
-
-def crop_boxes(images: Tensor, boxes: Tensor) -> Tensor:
-    """The (top, left, h, w) crop of each sample; all boxes must have the same size."""
-    if boxes.shape != (images.shape[0], 4):
-        raise BenchError(f"boxes must have shape ({images.shape[0]}, 4), got {tuple(boxes.shape)}")
-    return torch.stack(
-        [img[:, t : t + hh, l : l + ww] for img, (t, l, hh, ww) in zip(images, boxes.tolist(), strict=True)]
-    )

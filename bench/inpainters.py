@@ -448,10 +448,11 @@ class CheckpointInpainter(Inpainter):
         arch = meta.get("arch")
         conv = arch.get("conv") if isinstance(arch, dict) else arch
         if conv != self.arch_conv:
-            model = arch.get("model") if isinstance(arch, dict) else None
-            # The method that reads this checkpoint: another U-Net variant, or GL's / GntIpt's own name.
-            other = model if model in ("gl", "gntipt") else "conv" if conv == "standard" else "pconv"
-            what = f"a {model} generator" if model in ("gl", "gntipt") else f"{conv!r} convolutions"
+            from bench.models import model_for_arch
+
+            spec = model_for_arch(arch, path)  # the method that reads it: the trained model's own name
+            other = spec.name
+            what = f"a {spec.name} generator" if spec.arch_names_model else f"{conv!r} convolutions"
             raise BenchError(
                 f"method {self.name!r} needs a checkpoint with {self.arch_conv!r} convolutions, but {path} "
                 f"holds {what}; use --method {other}={path}"

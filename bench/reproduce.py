@@ -1,6 +1,7 @@
 """`bench reproduce`: the whole protocol end to end, one resumable stage after another.
 
-Stages: data -> masks -> train PConv -> train Conv -> evaluate (every method) -> tables, plots, grids.
+Stages: data -> masks -> train each trainable model (bench.models) the profile evaluates -> evaluate
+(every method) -> tables, plots, grids.
 A stage whose outputs are complete is skipped (its marker in OUT/stages/ records the parameters it ran
 with and its wall time), so a rerun after an interruption continues where it stopped; a removed output
 makes its stage run again.
@@ -158,17 +159,17 @@ class ReproduceResult:
     timings: dict[str, float]
 
 
-LEARNED: tuple[str, ...] = ("pconv", "conv", "gl", "gntipt")  # the methods bench reproduce trains
-
 # The code that decides what `bench train` makes, besides its settings and data: bench.train and every
 # module it imports (tests/test_reliability_runs.py checks this against the import graph), less those
 # that only word errors (bench.errors), lock folders (bench.folders), watch processes (bench.procs) or
 # read settings whose values the stage records itself (bench.config).
+# The registrations of the builtin models (bench.models imports them by name) are listed too.
 TRAINING_CODE: tuple[str, ...] = (
     "bench.adversarial", "bench.checkpoint", "bench.contextual_attention", "bench.data", "bench.device",
     "bench.distributed", "bench.features", "bench.gl", "bench.gntipt", "bench.io", "bench.loss",
-    "bench.pconv", "bench.train", "bench.unet", "bench.weights", "masks._worker", "masks.augment",
-    "masks.conventions", "masks.generate", "masks.manifest", "masks.nvidia", "masks.sampler",
+    "bench.models", "bench.pconv", "bench.train", "bench.unet", "bench.unet_train", "bench.weights",
+    "masks._worker", "masks.augment", "masks.conventions", "masks.generate", "masks.manifest",
+    "masks.nvidia", "masks.sampler",
 )  # fmt: skip
 
 
@@ -213,12 +214,12 @@ def folder_digest(folder: Path, cache: Any) -> str:
 
 def _features_used(cfg: TrainConfig) -> str:
     """Which feature network the training's loss will read, and the digest of its weights."""
-    from bench.adversarial import ADVERSARIAL
     from bench.features import efficientnet_lite0_weights, find_vgg16_weights
     from bench.inputs import file_digest
+    from bench.models import get_model
 
-    if cfg.model in ADVERSARIAL or cfg.features == "none":
-        return "none"  # GL and GntIpt train without one (bench.train)
+    if not get_model(cfg.model).uses_features or cfg.features == "none":
+        return "none"  # a model with a loss of its own trains without one (bench.train)
     vgg = find_vgg16_weights(cfg.feature_weights) if cfg.features in ("auto", "vgg16") else None
     if vgg is not None:
         return f"vgg16:{file_digest(vgg)}"
@@ -246,8 +247,9 @@ def _train_config(
     The precision is resolved here, so the stage's fingerprint names the one this machine trains in."""
     from bench.config import apply_overrides
     from bench.device import resolve_device, resolve_precision
+    from bench.models import get_model
 
-    conv = "standard" if model == "conv" else "partial"
+    conv = get_model(model).conv
     cfg = replace(train, model=model, conv=conv, width=widths.get(model, train.width), device=device)
     cfg = apply_overrides(cfg, own or {}, f"model_train[{model}]")
     return replace(cfg, precision=resolve_precision(cfg.precision, resolve_device(device))).validate()
@@ -266,7 +268,9 @@ def _train_done(path: Path, total_steps: int) -> bool:
 
 def check_prerequisites(rep: ReproduceConfig, train: TrainConfig) -> None:
     """Fail before any work when the run needs something absent (VGG-16 weights for `paper`)."""
-    learned = any(m in rep.methods for m in ("pconv", "conv"))
+    from bench.models import get_model, model_names
+
+    learned = any(get_model(m).uses_features for m in model_names() if m in rep.methods)
     if learned and train.features == "vgg16":
         from bench.features import VGG16_HELP, find_vgg16_weights
 
@@ -425,12 +429,13 @@ def _train_models(profile, train_cfg: TrainConfig, out: Path, inputs: _Inputs, d
     """Stages `train-METHOD`; returns (checkpoint per method, feature network per method)."""
     from bench.checkpoint import load_checkpoint
     from bench.inputs import CACHE_FILE, DigestCache
+    from bench.models import model_names
 
     checkpoints: dict[str, Path] = {}
     feature_nets: dict[str, str] = {}
     cache = DigestCache(out / "stages" / CACHE_FILE)
     masks = Path(profile.train_masks) if profile.train_masks is not None else None
-    for method in LEARNED:
+    for method in model_names():  # the methods bench reproduce trains
         if method not in profile.methods or "weights" in profile.method_options.get(method, {}):
             continue  # not evaluated, or evaluated from released weights
         cfg = _train_config(train_cfg, method, device, profile.model_widths, profile.model_train.get(method))

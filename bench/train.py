@@ -1,10 +1,11 @@
-"""`bench train`: the paper's two-phase schedule, resumable bit-for-bit, one process or many (torchrun).
+"""`bench train`: any registered trainable model (bench.models), resumable bit-for-bit, one process or many
+(torchrun).
 
-Phase 1: Adam at `cfg.lr` with BatchNorm on; phase 2 (from step `cfg.steps_phase1`): `cfg.finetune_lr`
-with the encoder's BatchNorm frozen. The data stream is a pure function of (seed, step, rank, slot), so a
-run killed at any moment and resumed from `DIR/last.pt` sees exactly the batches it would have seen.
-GL and GntIpt (`--model gl|gntipt`, bench.adversarial) train under torchrun too, without a DDP wrapper:
-bench.adversarial averages the gradients of the generator and of the critics over the ranks itself.
+The model's registration builds it, its critics and optimisers, and runs its training step and schedule
+(PConv and Conv: bench.unet_train, the paper's two phases; GL and GntIpt: bench.adversarial). This module
+holds what every model shares: the data stream, a pure function of (seed, step, rank, slot), so a run
+killed at any moment and resumed from `DIR/last.pt` sees exactly the batches it would have seen; the
+loop; logs, samples and checkpoints.
 
 >>> import tempfile
 >>> from bench.config import resolve_config
@@ -39,7 +40,6 @@ from tqdm import tqdm
 from bench.checkpoint import (
     FORMAT,
     LAST,
-    build_model,
     load_checkpoint,
     load_model_state,
     rng_state,
@@ -47,12 +47,13 @@ from bench.checkpoint import (
     set_rng_state,
 )
 from bench.config import RESUME_LOCKED, TrainConfig
-from bench.device import autocast, resolve_device, resolve_precision
+from bench.device import resolve_device, resolve_precision
 from bench.distributed import Dist, agree, setup, teardown
 from bench.errors import BenchError
 from bench.io import make_dirs, read_mask, write_bytes, write_png, write_text
 from bench.loss import TERMS, WEIGHTS, InpaintingLoss
-from masks.conventions import HOLE_FILL, is_valid
+from bench.models import TrainableModel, get_model
+from masks.conventions import is_valid
 
 __all__ = ["train", "TrainSamples", "LOG_COLUMNS"]
 
@@ -370,7 +371,7 @@ class _Run:
     out: Path
     d: Dist
     device: torch.device
-    model: nn.Module  # the U-Net itself (not the DDP wrapper)
+    model: nn.Module  # the generator itself (not a DDP wrapper)
     optimizer: torch.optim.Optimizer
     loss_fn: nn.Module
     dataset: TrainSamples
@@ -383,7 +384,8 @@ class _Run:
     channels_last: bool
     say: Any  # message printer (a no-op on ranks > 0 and without progress)
     progress: bool
-    critics: nn.Module | None = None  # GL's discriminators, GntIpt's critics (bench.adversarial)
+    spec: TrainableModel | None = None  # the model's registration (bench.models)
+    critics: nn.Module | None = None  # its discriminators or critics, if it has any
     opt_d: torch.optim.Optimizer | None = None
     ema: dict[str, torch.Tensor] | None = None  # the weights' moving average (cfg.ema_decay > 0)
 
@@ -417,29 +419,6 @@ def _mask_files_checked(masks: Path | None, size: int, augment: str) -> tuple[li
     return files, augment
 
 
-def _build(cfg: TrainConfig, device: torch.device, channels_last: bool) -> tuple[nn.Module, dict[str, Any]]:
-    """The generator of `cfg`, initialised from cfg.seed (the same on every rank)."""
-    from bench.adversarial import ADVERSARIAL
-    from bench.unet import layers_for_size
-
-    if cfg.model in ADVERSARIAL:
-        arch = {"model": cfg.model, "width": int(cfg.width)}
-        torch.manual_seed(cfg.seed)
-        return build_model(arch, "the configuration").to(device), arch
-    try:
-        layers = cfg.layers if cfg.layers is not None else layers_for_size(cfg.size)
-    except ValueError as e:
-        raise BenchError(f"--size {cfg.size}: {e}") from e
-    arch = {"layers": int(layers), "width": int(cfg.width), "conv": cfg.conv, "in_channels": 3}
-    torch.manual_seed(cfg.seed)
-    model = build_model(arch, "the configuration").to(device)
-    if cfg.init != "he":  # the same seed as the constructor's He draw, so PConv and Conv still start equal
-        model.init_weights(torch.Generator().manual_seed(model.init_seed), cfg.init)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    return model, dict(model.arch())
-
-
 def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: bool) -> _Run:
     """Features, data, model, optimiser and the resumed state: bad input fails before any compute."""
     from bench.features import load_feature_net
@@ -449,10 +428,8 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
     # in every checkpoint: seeded here, a run's checkpoints are the same bytes each time it is run.
     random.seed(cfg.seed * 1000 + d.rank)
     np.random.seed((cfg.seed * 1000 + d.rank) % 2**32)
-    from bench.adversarial import ADVERSARIAL
-
-    # GL and GntIpt have losses of their own: no perceptual/style feature network.
-    features = "none" if cfg.model in ADVERSARIAL else cfg.features
+    spec = get_model(cfg.model)
+    features = cfg.features if spec.uses_features else "none"  # a loss of its own: no feature network
     feature_net = load_feature_net(features, cfg.feature_weights, cfg.allow_download, device=device)
     files = training_files(data, cfg.size)
     mask_files, augment = _mask_files_checked(masks, cfg.size, cfg.mask_augment)
@@ -462,40 +439,23 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
     )  # fmt: skip
     if mask_files is not None:
         say(f"training masks: {len(mask_files)} from {masks}, augmentation {augment}")
-    model, arch = _build(cfg, device, cfg.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    run = _Run(cfg, Path(out), d, device, model, optimizer, _loss(cfg, feature_net).to(device), dataset,
-               arch, feature_net.name, feature_label(feature_net), bool(feature_net.is_standin), 0,
-               resolve_precision(cfg.precision, device), cfg.channels_last, say, progress)  # fmt: skip
-    _add_critics(run)
+    model, arch = spec.make(cfg, device)
+    loss_fn = _loss(cfg, feature_net).to(device)
+    critics = spec.critics(cfg).to(device) if spec.critics is not None else None
+    optimizer, opt_d = spec.optimisers(cfg, model, critics)
+    run = _Run(cfg, Path(out), d, device, model, optimizer, loss_fn, dataset, arch, feature_net.name,
+               feature_label(feature_net), bool(feature_net.is_standin), 0,
+               resolve_precision(cfg.precision, device), cfg.channels_last, say, progress, spec, critics,
+               opt_d)  # fmt: skip
     if cfg.ema_decay > 0 and run.critics is None:
         run.ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     last = run.out / LAST
     if resume and last.exists():
-        ckpt = load_checkpoint(last, map_location="cpu")
-        _check_resume(ckpt, cfg, arch, run.features, last)
-        if ckpt.get("precision", "fp32") != run.precision:
-            raise BenchError(f"cannot resume {last}: it was trained in {ckpt.get('precision', 'fp32')}, this "
-                             f"run resolves precision {run.precision} (pass --precision "
-                             f"{ckpt.get('precision', 'fp32')})")  # fmt: skip
-        load_model_state(model, ckpt["model"], last)
-        run.optimizer.load_state_dict(ckpt["optimizer"])
-        if run.ema is not None:
-            for k, v in ckpt["ema"].items():
-                run.ema[k].copy_(v)
-        if run.critics is not None:
-            load_model_state(run.critics, ckpt["discriminator"], last)
-            run.opt_d.load_state_dict(ckpt["optimizer_d"])
-        run.start = int(ckpt["step"])
-        if d.world == ckpt.get("data", {}).get("world_size", 1) and "rng" in ckpt:
-            set_rng_state(ckpt["rng"])  # per-rank states are not stored: ranks > 0 reseed below
-        say(f"resuming {last} at step {run.start} ({run.feat_label} features)")
+        _resume(run, last)
     elif resume:
         say(f"no {last} yet: starting a fresh run")
-    if run.critics is not None:
-        from bench.adversarial import broadcast_state
-
-        broadcast_state(run)  # torchrun: every rank starts from rank 0's generator and critics
+    if spec.on_start is not None:
+        spec.on_start(run)  # e.g. under torchrun, every rank from rank 0's generator and critics
     if d.rank > 0:
         torch.manual_seed(cfg.seed * 1000 + d.rank)
     say(f"training {arch} at {cfg.size}px, batch {cfg.batch_size} x {d.world} process(es) on {device} "
@@ -505,38 +465,34 @@ def _prepare(cfg, out, d: Dist, device, data, masks, resume: bool, progress: boo
     return run
 
 
+def _resume(run: _Run, last: Path) -> None:
+    """The state of `last` into `run`: weights, optimisers, moving average, critics, step, generators."""
+    ckpt = load_checkpoint(last, map_location="cpu")
+    _check_resume(ckpt, run.cfg, run.arch, run.features, last)
+    if ckpt.get("precision", "fp32") != run.precision:
+        raise BenchError(f"cannot resume {last}: it was trained in {ckpt.get('precision', 'fp32')}, this "
+                         f"run resolves precision {run.precision} (pass --precision "
+                         f"{ckpt.get('precision', 'fp32')})")  # fmt: skip
+    load_model_state(run.model, ckpt["model"], last)
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    if run.ema is not None:
+        for k, v in ckpt["ema"].items():
+            run.ema[k].copy_(v)
+    if run.critics is not None:
+        load_model_state(run.critics, ckpt["discriminator"], last)
+        run.opt_d.load_state_dict(ckpt["optimizer_d"])
+    run.start = int(ckpt["step"])
+    if run.d.world == ckpt.get("data", {}).get("world_size", 1) and "rng" in ckpt:
+        set_rng_state(ckpt["rng"])  # per-rank states are not stored: ranks > 0 reseed in _prepare
+    run.say(f"resuming {last} at step {run.start} ({run.feat_label} features)")
+
+
 def _loss(cfg: TrainConfig, feature_net: nn.Module) -> InpaintingLoss:
     """The paper's loss, with the weights of `cfg.loss_weights` in place of the paper's where given."""
     unknown = sorted(set(cfg.loss_weights or {}) - set(WEIGHTS))
     if unknown:
         raise BenchError(f"loss_weights: unknown term(s) {', '.join(unknown)} (terms: {', '.join(WEIGHTS)})")
     return InpaintingLoss(feature_net, {**WEIGHTS, **(cfg.loss_weights or {})})
-
-
-def _add_critics(run: _Run) -> None:
-    """GL and GntIpt: their discriminators/critics and both optimisers (bench.adversarial). Under torchrun
-    they are not wrapped in DDP: bench.adversarial averages their gradients itself."""
-    from bench.adversarial import ADVERSARIAL, build_critics, learning_rate, optimisers
-
-    cfg = run.cfg
-    if cfg.model not in ADVERSARIAL:
-        return
-    run.critics = build_critics(cfg.model, cfg.size, cfg.width, cfg.critic_width).to(run.device)
-    lr = learning_rate(cfg)  # GntIpt: gntipt_lr; GL under ADADELTA: 1
-    run.optimizer, run.opt_d = optimisers(cfg.model, run.model, run.critics, lr, cfg.gl_optimizer)
-
-
-def _wrap(run: _Run, phase: int) -> nn.Module:
-    """The model for `phase`: encoder BatchNorm frozen in phase 2; DDP (re)built after the freeze, which
-    changes the parameters that take gradients. GL and GntIpt have no such phases and no DDP wrapper
-    (bench.adversarial averages their gradients across ranks itself)."""
-    if run.critics is not None:
-        return run.model
-    run.model.set_encoder_bn_frozen(phase == 2)
-    if not run.d.enabled:
-        return run.model
-    cuda = run.device.type == "cuda"
-    return nn.parallel.DistributedDataParallel(run.model, device_ids=[run.device.index] if cuda else None)
 
 
 def _loader(run: _Run) -> DataLoader:
@@ -583,50 +539,6 @@ def _save(run: _Run, done: int) -> None:
         dist.barrier()
 
 
-def _step(run: _Run, model: nn.Module, images: torch.Tensor, masks: torch.Tensor, step: int, last_saved):
-    """One optimisation step; returns (terms, output). A non-finite loss stops every rank (BenchError)."""
-    cfg = run.cfg
-    if run.critics is not None:
-        from bench.adversarial import STEPS
-
-        return STEPS[cfg.model](run, images, masks, step)
-    for group in run.optimizer.param_groups:
-        group["lr"] = cfg.lr_of(step)
-    model.train()  # InpaintingUNet.train keeps frozen encoder BN in eval mode
-    x = torch.where(masks > 0.5, images, torch.full_like(images, HOLE_FILL))  # holes never reach the net
-    masks_in = masks
-    if run.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-        masks_in = masks.contiguous(memory_format=torch.channels_last)
-    with autocast(run.device, run.precision):
-        output = model(x, masks_in)
-        loss, terms = run.loss_fn(output, images, masks)
-    if not _all_finite(loss, run.d):
-        where = f"the last good checkpoint is {run.out / LAST} (step {last_saved})" if last_saved else (
-            "no checkpoint was written yet")  # fmt: skip
-        raise BenchError(f"the loss became {loss.item()} at step {step + 1} (phase {cfg.phase_of(step)}); "
-                         f"stopped: {where}")  # fmt: skip
-    run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    run.optimizer.step()
-    if run.ema is not None:
-        _ema_update(run.ema, run.model, cfg.ema_decay, step + 1)
-    return terms, output
-
-
-@torch.no_grad()
-def _ema_update(ema: dict[str, torch.Tensor], model: nn.Module, decay: float, done: int) -> None:
-    """ema <- d * ema + (1 - d) * weights after `done` steps, d = min(decay, (1 + done) / (10 + done)): the
-    warm-up keeps the average from being dominated by the first, random weights in a short run. Buffers
-    that are not floating point (BatchNorm's step count) are copied."""
-    d = min(decay, (1 + done) / (10 + done))
-    for k, v in model.state_dict().items():
-        if v.is_floating_point():
-            ema[k].lerp_(v, 1.0 - d)
-        else:
-            ema[k].copy_(v)
-
-
 def _loop(run: _Run) -> Path:
     """The training loop: batch, step, log, sample, checkpoint."""
     cfg, d, total = run.cfg, run.d, run.cfg.total_steps
@@ -637,14 +549,14 @@ def _loop(run: _Run) -> Path:
     bar = tqdm(total=total, initial=run.start, disable=None if run.progress else True, unit="step",
                desc=f"train {cfg.conv}", dynamic_ncols=True)  # fmt: skip
     last_saved = run.start if run.start > 0 else None
-    model, rate, t0 = _wrap(run, cfg.phase_of(run.start)), None, time.perf_counter()
+    model, rate, t0 = run.spec.wrap(run, cfg.phase_of(run.start)), None, time.perf_counter()
     try:
         for step, (images, masks) in zip(range(run.start, total), _loader(run), strict=True):
             if step == cfg.steps_phase1 and step > run.start:
-                model = _wrap(run, 2)  # the phase boundary: encoder BatchNorm frozen from here on
+                model = run.spec.wrap(run, 2)  # the phase boundary (PConv: encoder BatchNorm frozen)
             images = images.to(run.device, non_blocking=True)
             masks = masks.to(run.device, non_blocking=True)
-            terms, output = _step(run, model, images, masks, step, last_saved)
+            terms, output = run.spec.step(run, model, images, masks, step, last_saved)
             done, t1 = step + 1, time.perf_counter()
             ips = cfg.batch_size * d.world / max(t1 - t0, 1e-9)
             rate, t0 = (ips if rate is None else 0.9 * rate + 0.1 * ips), t1
@@ -668,13 +580,8 @@ def _loop(run: _Run) -> Path:
 
 
 def _log(run: _Run, log: CsvLog, tb, bar, done: int, terms: dict, ips: float, rate: float) -> None:
-    from bench.adversarial import phase_of
-
-    cfg = run.cfg
-    adversarial = run.critics is not None
-    phase = phase_of(cfg.model, done - 1, cfg.total_steps) if adversarial else cfg.phase_of(done - 1)
-    lr = run.optimizer.param_groups[0]["lr"] if adversarial else cfg.lr_of(done - 1)
-    row = {"step": done, "phase": phase, "lr": lr, "loss": float(terms["total"]),
+    phase = run.spec.phase(run.cfg, done - 1)
+    row = {"step": done, "phase": phase, "lr": run.spec.lr(run, done - 1), "loss": float(terms["total"]),
            "images_per_s": round(ips, 3), "features": run.feat_label}  # fmt: skip
     row.update({k: float(v) for k, v in terms.items() if k in LOG_COLUMNS and k != "loss"})
     log.write(row)

@@ -49,20 +49,22 @@ def test_training_writes_generator_critics_and_both_optimisers(images, tmp_path,
 def test_interrupted_run_resumes_bit_identical(images, tmp_path, monkeypatch, model):
     """Stopped during step 5 (a checkpoint every 2 steps: the last is at 4), resumed to 6: the same
     generator and critics, bit for bit, as a run never stopped."""
-    import bench.adversarial as adv
+    import dataclasses
+
+    import bench.models as models
 
     straight = load_checkpoint(train(_cfg(model), tmp_path / "a", data=images, progress=False))
-    real = adv.STEPS[model]
+    spec = models.get_model(model)
 
-    def stop_at_5(run, images, masks, step):
+    def stop_at_5(run, gen, images, masks, step, last_saved):
         if step == 4:
             raise KeyboardInterrupt
-        return real(run, images, masks, step)
+        return spec.step(run, gen, images, masks, step, last_saved)
 
-    monkeypatch.setitem(adv.STEPS, model, stop_at_5)
+    monkeypatch.setitem(models._MODELS, model, dataclasses.replace(spec, step=stop_at_5))
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(model), tmp_path / "b", data=images, progress=False)
-    monkeypatch.setitem(adv.STEPS, model, real)
+    monkeypatch.setitem(models._MODELS, model, spec)
     assert load_checkpoint(tmp_path / "b" / LAST)["step"] == 4
     resumed = load_checkpoint(train(_cfg(model), tmp_path / "b", data=images, resume=True, progress=False))
     for key in ("model", "discriminator"):

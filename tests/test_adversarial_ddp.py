@@ -31,11 +31,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from bench import gntipt
-from bench.adversarial import STEPS, build_critics, optimisers
 from bench.checkpoint import LAST, build_model, load_checkpoint
 from bench.config import resolve_config
 from bench.distributed import Dist
 from bench.io import write_png
+from bench.models import get_model
 from bench.train import train
 
 SIZE, BATCH, WORLD, FIXED_STEPS = 32, 2, 2, 4  # GL at 6 steps: phases 1, 2, 3, 3 in the first four
@@ -96,8 +96,8 @@ def _fixed_run(model: str, d: Dist) -> tuple[SimpleNamespace, torch.nn.Module, t
     cfg = resolve_config("smoke", overrides={"model": model, "size": SIZE, "steps": 6, "features": "none"})
     torch.manual_seed(cfg.seed)
     gen = build_model({"model": model, "width": cfg.width}, "the test")
-    critics = build_critics(model, SIZE, cfg.width)
-    opt, opt_d = optimisers(model, gen, critics, cfg.lr)
+    critics = get_model(model).critics(cfg)
+    opt, opt_d = get_model(model).optimisers(cfg, gen, critics)
     halves = model == "gl" and d.world == 1  # the union, in one process: GL's BatchNorm per half
     run = SimpleNamespace(cfg=cfg, d=d, optimizer=opt, opt_d=opt_d, check_finite=lambda loss: None,
                           model=_Halves(gen, WORLD) if halves else gen,
@@ -123,7 +123,7 @@ def fixed_batch_states(model: str, d: Dist) -> list[dict]:
     with mock.patch.object(gntipt, "gradient_penalty", _gp_of_data):
         for step in range(FIXED_STEPS):
             images, masks = _batch(step, rank, n, world)
-            STEPS[model](run, images, masks, step)
+            get_model(model).step(run, run.model, images, masks, step, None)
             states.append(_state(gen, critics))
     return states
 
@@ -142,20 +142,22 @@ def _train_cfg(model: str):
 def _train_runs(model: str, data: Path, tmp: Path, ports: list[int]) -> list[dict]:
     """A straight 4-step run (`a`, states recorded after every step, the initial one first), one stopped
     during step 4 (`b`, its last checkpoint at step 2), then `b` resumed."""
-    import bench.adversarial as adv
+    import dataclasses
 
-    real, states, stop = adv.STEPS[model], [], [None]
+    import bench.models as models
 
-    def step_fn(run, images, masks, step):
+    spec, states, stop = models.get_model(model), [], [None]
+
+    def step_fn(run, gen, images, masks, step, last_saved):
         if step == stop[0]:
             raise KeyboardInterrupt  # on every rank at once, before any collective of the step
         if step == 0:
             states.append(_state(run.model, run.critics))
-        result = real(run, images, masks, step)
+        result = spec.step(run, gen, images, masks, step, last_saved)
         states.append(_state(run.model, run.critics))
         return result
 
-    adv.STEPS[model] = step_fn
+    models._MODELS[model] = dataclasses.replace(spec, step=step_fn)
     os.environ["MASTER_PORT"] = str(ports[0])
     train(_train_cfg(model), tmp / "a", data=data, progress=False)
     recorded, stop[0] = list(states), 3

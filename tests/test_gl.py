@@ -19,14 +19,12 @@ from bench.gl import (
     ALPHA,
     GLCompletionNet,
     GLDiscriminator,
-    GLPhase,
     crop_patches,
     disc_channels,
     disc_feature_size,
     generator_spec,
     gl_discriminator_loss,
     gl_generator_loss,
-    gl_phase,
     gl_postprocess,
     gl_reconstruction_loss,
     load_mmagic_gl,
@@ -330,13 +328,15 @@ def test_seeded_crops_are_reproducible_and_shared():
 
 
 def test_phase_schedule():
-    assert [gl_phase(s, t_c=3, t_d=2) for s in range(7)] == [1, 1, 1, 2, 2, 3, 3]
-    assert gl_phase(89_999) is GLPhase.RECONSTRUCTION
-    assert gl_phase(90_000) is GLPhase.DISCRIMINATOR
-    assert gl_phase(100_000) is GLPhase.JOINT
-    assert gl_phase(0, t_c=0, t_d=0) is GLPhase.JOINT
-    with pytest.raises(BenchError):
-        gl_phase(-1)
+    """The schedule `bench train --model gl` runs: the paper's (Sec. 3.4) T_C = 90,000 reconstruction
+    steps, then T_D = 10,000 discriminator steps, then joint, of 500,000; the same shares of shorter
+    runs, each phase at least one step."""
+    from bench.adversarial import gl_phase, gl_phases
+
+    assert gl_phases(500_000) == (90_000, 10_000)
+    assert [gl_phase(s, 500_000) for s in (0, 89_999, 90_000, 99_999, 100_000, 499_999)] == [1, 1, 2, 2, 3, 3]
+    assert gl_phases(50) == (9, 1)  # 18 % and 2 % of 50
+    assert [gl_phase(s, 8) for s in range(8)] == [1, 2, 3, 3, 3, 3, 3, 3]  # 1.44 -> 1, 0.16 -> 1
 
 
 def test_losses():

@@ -16,11 +16,9 @@ from bench.errors import BenchError
 from bench.gntipt import (
     GntIptGenerator,
     LossWeights,
-    crop_boxes,
     global_critic,
     gradient_penalty,
     local_critic,
-    local_crop_boxes,
     reconstruction_losses,
     spatial_discount,
     wgan_losses,
@@ -171,14 +169,17 @@ def test_local_crop_seeded_and_centred_on_a_hole() -> None:
     mask[0, :, 18:30, 16:34] = 0
     mask[1, :, 20:26, 22:24] = 0
     mask[2, :, 0:4, 40:48] = 0  # at the border: the box is shifted inside
+    # GntIpt's training step crops with GL's boxes: (top, left, bottom, right), bottom/right exclusive.
+    from bench.gl import crop_patches, local_crop_boxes
+
     a = local_crop_boxes(mask, 16, torch.Generator().manual_seed(3))
     b = local_crop_boxes(mask, 16, torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
-    for s, (top, left, h, w) in enumerate(a.tolist()):
-        assert (h, w) == (16, 16) and 0 <= top <= 32 and 0 <= left <= 32
+    for s, (top, left, bottom, right) in enumerate(a.tolist()):
+        assert (bottom - top, right - left) == (16, 16) and 0 <= top <= 32 and 0 <= left <= 32
         if s < 2:
             assert float(mask[s, 0, top + 8, left + 8]) == 0
-    assert crop_boxes(torch.rand(3, 3, 48, 48), a).shape == (3, 3, 16, 16)
+    assert crop_patches(torch.rand(3, 3, 48, 48), a).shape == (3, 3, 16, 16)
     picks = {
         tuple(local_crop_boxes(mask[:1], 16, torch.Generator().manual_seed(k))[0].tolist()) for k in range(8)
     }

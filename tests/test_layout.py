@@ -20,7 +20,7 @@ MAX_FUNCTION_LINES = 80
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("bench", "bench.errors", "bench.io", "bench.folders", "bench.procs", "bench.device",
                     "bench.distributed",
-                    "bench.weights", "bench.inputs", "bench.config", "masks.conventions")),
+                    "bench.weights", "bench.inputs", "bench.config", "bench.models", "masks.conventions")),
     ("data", ("bench.data",)),
     ("masks", ("masks", "masks.generate", "masks._worker", "masks.sampler", "masks.manifest",
                "masks.augment", "masks.nvidia")),
@@ -34,7 +34,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("records", ("bench.records", "bench.shards")),
     ("tables", ("bench.tables", "bench.latex", "bench.report")),
     ("plots", ("bench.plots",)),
-    ("evaluate, train", ("bench.evaluate", "bench.train", "bench.adversarial", "bench.export")),
+    ("evaluate, train", ("bench.evaluate", "bench.train", "bench.adversarial", "bench.unet_train",
+                         "bench.export")),
     ("reproduce", ("bench.reproduce",)),
     ("cli", ("bench.cli", "bench.cli.params", "bench.cli.data", "bench.cli.masks", "bench.cli.train",
              "bench.cli.evaluate", "bench.cli.tables", "bench.cli.reproduce", "bench.cli.export",

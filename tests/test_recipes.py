@@ -7,9 +7,9 @@ import cv2
 import pytest
 import torch
 
-from bench.adversarial import build_critics, learning_rate, optimisers
 from bench.config import resolve_config
 from bench.io import write_png
+from bench.models import get_model
 
 # The released critics (JiahuiYu/generative_inpainting v1.0.0, build_wgan_local/global_discriminator with
 # cnum=64): conv widths 64, 128, 256, 512 (local) and 64, 128, 256, 256 (global).
@@ -22,22 +22,25 @@ def _widths(critic) -> list[int]:
 
 @pytest.mark.parametrize("cnum", [8, 32])
 def test_gntipt_critics_have_the_release_widths_whatever_the_generator_cnum(cnum):
-    critics = build_critics("gntipt", 64, cnum)
+    from bench.config import TrainConfig
+
+    cfg = TrainConfig(model="gntipt", size=64, width=cnum)  # critic_width None: the release's
+    critics = get_model("gntipt").critics(cfg)
     assert _widths(critics["local"]) == RELEASE_LOCAL and _widths(critics["global"]) == RELEASE_GLOBAL
-    narrow = build_critics("gntipt", 64, cnum, critic_width=8)
+    narrow = get_model("gntipt").critics(TrainConfig(model="gntipt", size=64, width=cnum, critic_width=8))
     assert _widths(narrow["local"]) == [8, 16, 32, 64]
 
 
 def test_paper_profile_trains_gntipt_and_gl_as_released():
     gnt = resolve_config("paper", overrides={"model": "gntipt", "width": 32})
-    assert gnt.critic_width is None and learning_rate(gnt) == 1e-4 and gnt.critic_steps == 5
+    assert gnt.critic_width is None and gnt.critic_steps == 5
     gen = torch.nn.Linear(2, 2)
-    opt_g, opt_d = optimisers("gntipt", gen, torch.nn.Linear(2, 1), learning_rate(gnt), gnt.gl_optimizer)
+    opt_g, opt_d = get_model("gntipt").optimisers(gnt, gen, torch.nn.Linear(2, 1))
     assert isinstance(opt_g, torch.optim.Adam) and opt_g.defaults["betas"] == (0.5, 0.9)
     assert opt_g.defaults["lr"] == opt_d.defaults["lr"] == 1e-4
     gl = resolve_config("paper", overrides={"model": "gl"})
-    assert gl.gl_optimizer == "adadelta" and learning_rate(gl) == 1.0
-    opt_g, opt_d = optimisers("gl", gen, torch.nn.Linear(2, 1), learning_rate(gl), gl.gl_optimizer)
+    assert gl.gl_optimizer == "adadelta"
+    opt_g, opt_d = get_model("gl").optimisers(gl, gen, torch.nn.Linear(2, 1))
     assert isinstance(opt_g, torch.optim.Adadelta) and isinstance(opt_d, torch.optim.Adadelta)
     assert (opt_g.defaults["lr"], opt_g.defaults["rho"], opt_g.defaults["eps"]) == (1.0, 0.9, 1e-6)
     # PConv in the paper profile keeps its own 2e-4 (the GntIpt rate is a setting of its own)

@@ -17,8 +17,9 @@ from bench.checkpoint import LAST, load_checkpoint, load_checkpoint_model
 from bench.config import TrainConfig, resolve_config
 from bench.device import bf16_native, resolve_precision
 from bench.errors import BenchError
-from bench.train import _ema_update, train
+from bench.train import train
 from bench.unet import InpaintingUNet
+from bench.unet_train import ema_update
 
 RECIPE = dict(steps_phase1=6, steps_phase2=2, checkpoint_every=2, warmup_steps=3, ema_decay=0.9, init="torch")
 
@@ -63,7 +64,7 @@ def test_ema_update_against_the_formula():
         for p in net.parameters():
             p.add_(1.0)
         net[1].num_batches_tracked += 7
-    _ema_update(ema, net, decay=0.99, done=5)
+    ema_update(ema, net, decay=0.99, done=5)
     d = 6 / 15  # min(0.99, (1 + 5) / (10 + 5)): the warm-up of the average
     now = net.state_dict()
     for k, v in ema.items():

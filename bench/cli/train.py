@@ -16,7 +16,8 @@ from bench.cli.params import (
     seed_option,
     workers_option,
 )
-from bench.config import CONVS, FEATURES, MASK_AUGMENTS, MODELS
+from bench.config import CONVS, FEATURES, MASK_AUGMENTS
+from bench.models import get_model, model_names
 
 
 @click.command()
@@ -34,9 +35,10 @@ from bench.config import CONVS, FEATURES, MASK_AUGMENTS, MODELS
 @click.option("--lr", type=float, default=None, help="Phase-1 learning rate (phase 2 uses finetune_lr).")
 @click.option(
     "--model",
-    type=click.Choice(MODELS),
+    type=click.Choice(model_names()),
     default=None,
-    help="pconv (the paper's), conv (its plain-conv twin), gl (Iizuka et al. 2017), gntipt (Yu et al. 2018).",
+    help=", ".join(f"{m} ({get_model(m).summary})" if get_model(m).summary else m for m in model_names())
+    + ".",
 )
 @click.option(
     "--conv",
@@ -90,7 +92,7 @@ from bench.config import CONVS, FEATURES, MASK_AUGMENTS, MODELS
 )
 @workers_option("Data-loader worker processes (0: load in the training process).", None, min_value=0)
 def train(out, profile, config_file, masks_dir, data, resume, **flags) -> None:
-    """Train PConv (or the Conv baseline with --conv standard); resumable; torchrun for many GPUs."""
+    """Train an inpainting model (--model, PConv by default); resumable; torchrun for many GPUs."""
     from bench.config import resolve_config
     from bench.train import train as run_training
 
