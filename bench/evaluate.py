@@ -44,11 +44,13 @@ from bench.pairing import make_pairs, sample_pairs
 from bench.records import (
     PAIRS_FILE,
     RUN_FILE,
+    RUN_FORMAT_VERSION,
     MethodRecords,
     pair_key,
     record_key,
     retire_stale,
     sample_name,
+    upgrade_run,
 )
 from bench.shards import Part, missing_shards, parse_shard, remove_marker, write_marker
 from masks.conventions import BINS, GROUPS, Bin, Group, is_valid
@@ -448,7 +450,7 @@ def _check_same_run(out: Path, config: dict[str, Any]) -> None:
         old = json.loads(run.read_text())
     except (OSError, json.JSONDecodeError):
         raise BenchError(f"{run} is corrupt; use another --out") from None
-    old.setdefault("pairing", "cross")  # run.json of the first release, before --pairing
+    old = upgrade_run(old)
     diff = [k for k in _SAME_RUN_KEYS if old.get(k) != config.get(k)]
     if diff:
         k = diff[0]
@@ -494,7 +496,8 @@ def _write_run(
     cfg = p.cfg
     n_images = int(p.pairs["image"].nunique())
     run = dict(
-        _run_config(p), bins=[b.name for b in cfg.bins], groups=[str(g) for g in cfg.groups],
+        format_version=RUN_FORMAT_VERSION, **_run_config(p), bins=[b.name for b in cfg.bins],
+        groups=[str(g) for g in cfg.groups],
         limit=cfg.limit, n_images=n_images, image_size=list(p.hw), methods=entries, is_network=p.is_info,
         metrics=[m.meta() for m in p.metrics], notes=p.notes, reference=reference,
         paired=list(p.paired) if p.paired else None, n_boot=cfg.n_boot, command=cfg.command,
@@ -815,7 +818,8 @@ def reading_inputs(cfg: EvalConfig) -> Iterator[None]:
 
 
 def _ours(folder: Path) -> bool:
-    """The folder was written by pconv-bench (a marker, a lock file or a folder of the first release)."""
+    """The folder was written by pconv-bench (a marker, a lock file, or the files of a folder written
+    before markers existed: `LEGACY_SIGNS`)."""
     if not folder.is_dir():
         return False
     legacy = [s for kind in ("data", "masks") for s in LEGACY_SIGNS[kind]]
