@@ -174,6 +174,16 @@ def _image_size(path: Path) -> tuple[int, int]:
     return h, w
 
 
+def allow_missing(methods: Sequence[str]) -> tuple[str, ...]:
+    """`--allow-missing`: `allow_missing=true` added to every `outputs:` method (whose pairs without an
+    output file are then skipped, not refused); other methods as given.
+
+    >>> allow_missing(["telea", " outputs:dir=o"])
+    ('telea', ' outputs:dir=o,allow_missing=true')
+    """
+    return tuple(m + ",allow_missing=true" if m.strip().startswith("outputs:") else m for m in methods)
+
+
 def _method_spec(method: str | tuple[str, dict[str, Any]]) -> str:
     if isinstance(method, str):
         return method
@@ -852,14 +862,10 @@ def _finish(p: Prepared, entries: list, reference: dict | None, computed: int, r
 
 def _result(p: Prepared, computed: int, reused: int) -> EvalResult:
     cfg = p.cfg
+    from bench.rebuild import add_figures_and_report
+
     t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot)
-    if cfg.figures:
-        from bench.plots import write_figures
-
-        t.files += write_figures(t)
-    from bench.report import write_report
-
-    t.files.append(write_report(t))
+    add_figures_and_report(t, cfg.figures)
     return EvalResult(out=cfg.out, summary=t.summary, paired=t.paired, text=t.text, files=t.files,
                       n_pairs=len(p.pairs), computed=computed, reused=reused)  # fmt: skip
 
