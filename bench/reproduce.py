@@ -1,6 +1,7 @@
 """`bench reproduce`: the whole protocol end to end, one resumable stage after another.
 
-Stages: data -> masks -> train PConv -> train Conv -> evaluate (every method) -> tables, plots, grids.
+Stages: data -> masks -> train-METHOD for every learned method of the profile (pconv, conv, gl, gntipt)
+-> evaluate (every method) -> tables, plots, grids.
 A stage whose outputs are complete is skipped (its marker in OUT/stages/ records the parameters it ran
 with and its wall time), so a rerun after an interruption continues where it stopped; a removed output
 makes its stage run again.
