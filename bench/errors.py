@@ -1,16 +1,26 @@
-"""Errors that end a command with one line: bad input (exit 2), a bad environment (exit 2), Ctrl-C (130)."""
+"""The library's error: bad input or a bad environment, said in one line.
+
+A plain exception, so the library stands without the command line: `bench.cli` turns it into one line
+`Error: <message>` on stderr and exit code 2 (and Ctrl-C into 130).
+
+>>> str(BenchError("no images in data/"))
+'no images in data/'
+"""
 
 from __future__ import annotations
 
 import errno
 
-import click
 
+class BenchError(Exception):
+    """Bad input or an impossible option; `.message` (also `str()`) is the one line shown to a user."""
 
-class BenchError(click.ClickException):
-    """Bad input or an impossible option. Click prints `Error: <message>` and exits with code 2."""
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
-    exit_code = 2
+    def __str__(self) -> str:
+        return self.message
 
 
 # What the OS says, in the words a user looks for.

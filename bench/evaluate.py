@@ -44,11 +44,13 @@ from bench.pairing import make_pairs, sample_pairs
 from bench.records import (
     PAIRS_FILE,
     RUN_FILE,
+    RUN_FORMAT_VERSION,
     MethodRecords,
     pair_key,
     record_key,
     retire_stale,
     sample_name,
+    upgrade_run,
 )
 from bench.shards import Part, missing_shards, parse_shard, remove_marker, write_marker
 from masks.conventions import BINS, GROUPS, Bin, Group, is_valid
@@ -170,6 +172,16 @@ def _image_size(path: Path) -> tuple[int, int]:
     except ValueError as e:
         raise BenchError(str(e)) from None
     return h, w
+
+
+def allow_missing(methods: Sequence[str]) -> tuple[str, ...]:
+    """`--allow-missing`: `allow_missing=true` added to every `outputs:` method (whose pairs without an
+    output file are then skipped, not refused); other methods as given.
+
+    >>> allow_missing(["telea", " outputs:dir=o"])
+    ('telea', ' outputs:dir=o,allow_missing=true')
+    """
+    return tuple(m + ",allow_missing=true" if m.strip().startswith("outputs:") else m for m in methods)
 
 
 def _method_spec(method: str | tuple[str, dict[str, Any]]) -> str:
@@ -448,7 +460,7 @@ def _check_same_run(out: Path, config: dict[str, Any]) -> None:
         old = json.loads(run.read_text())
     except (OSError, json.JSONDecodeError):
         raise BenchError(f"{run} is corrupt; use another --out") from None
-    old.setdefault("pairing", "cross")  # run.json of the first release, before --pairing
+    old = upgrade_run(old)
     diff = [k for k in _SAME_RUN_KEYS if old.get(k) != config.get(k)]
     if diff:
         k = diff[0]
@@ -494,7 +506,8 @@ def _write_run(
     cfg = p.cfg
     n_images = int(p.pairs["image"].nunique())
     run = dict(
-        _run_config(p), bins=[b.name for b in cfg.bins], groups=[str(g) for g in cfg.groups],
+        format_version=RUN_FORMAT_VERSION, **_run_config(p), bins=[b.name for b in cfg.bins],
+        groups=[str(g) for g in cfg.groups],
         limit=cfg.limit, n_images=n_images, image_size=list(p.hw), methods=entries, is_network=p.is_info,
         metrics=[m.meta() for m in p.metrics], notes=p.notes, reference=reference,
         paired=list(p.paired) if p.paired else None, n_boot=cfg.n_boot, command=cfg.command,
@@ -815,7 +828,8 @@ def reading_inputs(cfg: EvalConfig) -> Iterator[None]:
 
 
 def _ours(folder: Path) -> bool:
-    """The folder was written by pconv-bench (a marker, a lock file or a folder of the first release)."""
+    """The folder was written by pconv-bench (a marker, a lock file, or the files of a folder written
+    before markers existed: `LEGACY_SIGNS`)."""
     if not folder.is_dir():
         return False
     legacy = [s for kind in ("data", "masks") for s in LEGACY_SIGNS[kind]]
@@ -848,14 +862,10 @@ def _finish(p: Prepared, entries: list, reference: dict | None, computed: int, r
 
 def _result(p: Prepared, computed: int, reused: int) -> EvalResult:
     cfg = p.cfg
+    from bench.rebuild import add_figures_and_report
+
     t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot)
-    if cfg.figures:
-        from bench.plots import write_figures
-
-        t.files += write_figures(t)
-    from bench.report import write_report
-
-    t.files.append(write_report(t))
+    add_figures_and_report(t, cfg.figures)
     return EvalResult(out=cfg.out, summary=t.summary, paired=t.paired, text=t.text, files=t.files,
                       n_pairs=len(p.pairs), computed=computed, reused=reused)  # fmt: skip
 

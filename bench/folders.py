@@ -12,8 +12,8 @@ and a lock file, `.pconv-bench.lock`. A command:
 * deletes or replaces only files it wrote, at paths checked by `inside` (relative, no `..`, no
   symlink escaping the folder).
 
-Folders made by the first release of pconv-bench (before markers) are recognised by their own files
-(`LEGACY_SIGNS`) and adopted as their kind.
+Folders written before markers existed (no marker; the marker's `format` counts from 1) are recognised
+by their own files (`LEGACY_SIGNS`) and adopted as their kind.
 """
 
 from __future__ import annotations

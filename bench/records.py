@@ -3,8 +3,9 @@
 Layout under an evaluation folder `out/`::
 
     out/.pconv-bench.json              marker: this folder is an evaluation (bench.folders)
-    out/run.json                       run config (data, masks, seed, selection, IS network, methods,
-                                       status "running" | "complete")
+    out/run.json                       run config (format_version, data, masks, seed, selection, IS
+                                       network, methods, status "running" | "complete"); see
+                                       `upgrade_run` for older versions
     out/pairs.csv                      pair_id, image, mask, bin, group, inputs: the pairs of the last run
     out/inputs-cache.json              digests of the input files (bench.inputs), a cache only
     out/records/<name>-<key>/          one folder per method name and record key
@@ -26,8 +27,8 @@ A record line::
      "group": "N", "inputs": "<image digest>:<mask digest>", "metrics": {"psnr": 27.1, ...},
      "probs_file": "probs-0000000-0.npz", "probs_row": 0, "net_outputs": ["pool", "probs"]}
 
-`net_outputs` lists the arrays of `probs_file` (a line without it, from the first release, has
-"probs" only).
+`net_outputs` lists the arrays of `probs_file` (a line without it, written before the pool features
+were stored, has "probs" only; lines carry no version of their own, so this is read line by line).
 
 A pair counts as done for a method when records name its image, its mask and the same `inputs`
 digests, and hold every metric asked for: an image or mask changed in place makes exactly its pairs
@@ -96,8 +97,49 @@ def sample_name(image: str, mask: str, inputs: str = "") -> str:
     return hashlib.sha1(f"{image}|{mask}|{inputs}".encode()).hexdigest()[:16] + ".png"
 
 
+# run.json's `format_version`. 2: the key itself (every key below was written already). A run.json
+# without it is version 1, which may lack `pairing` (cross, the only pairing before --pairing) and name
+# the IS network `is` instead of `is_network`.
+RUN_FORMAT_VERSION = 2
+
+
+def run_format_version(run: dict[str, Any]) -> int:
+    """The `format_version` of a run.json (1 when it has none); a BenchError when it is not a positive
+    integer.
+
+    >>> run_format_version({}), run_format_version({"format_version": 2})
+    (1, 2)
+    """
+    v = run.get("format_version", 1)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise BenchError(f"{RUN_FILE}: format_version {v!r} is not a positive integer")
+    return v
+
+
+def upgrade_run(run: dict[str, Any]) -> dict[str, Any]:
+    """A run.json read as the current format: what an older version left out filled in (a new dict); a
+    newer version than this pconv-bench knows is a BenchError.
+
+    >>> upgrade_run({"is": {"name": "x"}})["pairing"]
+    'cross'
+    """
+    v = run_format_version(run)
+    if v > RUN_FORMAT_VERSION:
+        raise BenchError(
+            f"{RUN_FILE} has format_version {v}; this pconv-bench reads up to {RUN_FORMAT_VERSION}: "
+            "update pconv-bench"
+        )
+    run = dict(run)
+    if v == 1:
+        run.setdefault("pairing", "cross")
+        if "is_network" not in run and "is" in run:
+            run["is_network"] = run["is"]
+    return run
+
+
 def read_run(out: Path) -> dict[str, Any]:
-    """run.json of an evaluation folder; a BenchError when there is none or it is corrupt."""
+    """run.json of an evaluation folder, upgraded to the current format (`upgrade_run`); a BenchError
+    when there is none or it is corrupt."""
     run = Path(out) / RUN_FILE
     if not run.is_file():
         raise BenchError(f"{out} holds no evaluation ({RUN_FILE} is missing); run `bench evaluate` first")
@@ -107,7 +149,7 @@ def read_run(out: Path) -> dict[str, Any]:
         raise BenchError(f"{run} is corrupt") from None
     if not isinstance(data, dict) or not isinstance(data.get("methods"), list):
         raise BenchError(f"{run} is corrupt (no list of methods)")
-    return data
+    return upgrade_run(data)
 
 
 def read_pairs(out: Path) -> pd.DataFrame:
@@ -141,7 +183,7 @@ def _valid_record(rec: Any) -> bool:
 
 
 def net_outputs(rec: dict[str, Any]) -> frozenset[str]:
-    """The network outputs a record's probs file holds ("probs" alone in lines of the first release)."""
+    """The network outputs a record's probs file holds ("probs" alone in a line without `net_outputs`)."""
     if not rec.get("probs_file"):
         return frozenset()
     return frozenset(rec.get("net_outputs", ["probs"]))

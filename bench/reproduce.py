@@ -510,11 +510,13 @@ def _device_name(device: str) -> str:
 
 
 def _is_network_of(eval_dir: Path) -> Any:
+    from bench.records import upgrade_run
+
     try:
-        run = json.loads((eval_dir / "run.json").read_text())
-    except (OSError, ValueError):
+        run = upgrade_run(json.loads((eval_dir / "run.json").read_text()))
+    except (OSError, ValueError, BenchError):
         return None
-    return run.get("is_network") or run.get("is")
+    return run.get("is_network")
 
 
 def _publish(result: Any, results: Path) -> list[Path]:

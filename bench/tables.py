@@ -35,7 +35,7 @@ def metric_info(name: str, known: dict[str, Any] | None = None) -> Any:
     if known and name in known:
         d = known[name]
         kind = d.get("kind", "pair")
-        needs = tuple(d.get("needs") or (("probs",) if name == "is" else ()))  # run.json of older releases
+        needs = tuple(d.get("needs") or (("probs",) if name == "is" else ()))  # a format_version 1 run.json
         up, dec = bool(d["higher_is_better"]), int(d["decimals"])
         return Metric(name, d["label"], up, dec, kind, d.get("network"), needs=needs)
     if name in METRICS:
@@ -964,7 +964,7 @@ def table_context(run: dict, n_boot: int | None = None) -> TableContext:
 
 
 def _registry_meta(with_is: bool) -> dict[str, dict]:
-    """Metadata of the registered metrics (for a run.json written before run.json listed its metrics)."""
+    """Metadata of the registered metrics (for a run.json of format_version 1 that lists no metrics)."""
     from bench.metrics import available_metrics
 
     return {n: m.meta() for n, m in available_metrics().items() if m.kind == "pair" or with_is}

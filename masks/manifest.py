@@ -511,6 +511,28 @@ def _check_import_args(src: Path, out: Path, size: int | None, polarity: str) ->
         raise BenchError(f"--size {size} is larger than the maximum image side {max_side()} px")
 
 
+@dataclass
+class NvidiaLabels:
+    """NVIDIA's conventional labels of its test set beside the measurement (docs/nvidia-masks.md)."""
+
+    report: pd.DataFrame  # per label block (bin, group): count, measured ratios, mismatches (label_report)
+    half_order: str  # the groups' order in each block of 2,000, e.g. "NB"; "" when the masks did not tell
+
+
+@dataclass
+class ImportedSet:
+    """What `import_set` wrote: the manifest, the polarity used, NVIDIA's labels (nvidia-test layout)."""
+
+    manifest: pd.DataFrame
+    polarity: str  # hole-white or hole-black (what "auto" resolved to)
+    nvidia: NvidiaLabels | None = None
+
+    @property
+    def outside(self) -> pd.DataFrame:
+        """The masks in no bin (all-valid, all-hole, too large): kept, with an empty bin."""
+        return self.manifest[self.manifest["bin"] == ""]
+
+
 def import_set(
     src: Path | str,
     out: Path | str,
@@ -519,8 +541,9 @@ def import_set(
     margin: int | None = None,
     progress: bool = True,
     layout: str = "auto",
-) -> tuple[pd.DataFrame, str]:
-    """Convert an existing mask set into this project's convention; returns (manifest, polarity used).
+) -> ImportedSet:
+    """Convert an existing mask set into this project's convention; returns the manifest, the polarity
+    used and, for NVIDIA's test set, its labels.
 
     `layout`: "measured" (bin and group measured per mask), "nvidia-test" (NVIDIA's 12,000-file test set:
     measured too, since NVIDIA does not publish its order, with the conventional labels beside the
@@ -564,16 +587,14 @@ def import_set(
                 _import_one(sc, rel, src, out, side, polarity, margin)
                 for sc, rel in zip(bar, rels, strict=True)
             ]
-        df = pd.DataFrame(rows)
+        df, nvidia = pd.DataFrame(rows), None
         if layout == "nvidia-test":
-            df = _nvidia_labels(df, files)
+            df, nvidia = _nvidia_labels(df, files)
         if hasattr(os, "sync"):
             os.sync()  # the masks reach the disk before the manifest that lists them
         write_preview(out, df)
         write_csv(out / MANIFEST, df, float_format="%.6f")
-    result = read_manifest(out)
-    result.attrs.update(df.attrs)
-    return result, polarity
+    return ImportedSet(read_manifest(out), polarity, nvidia)
 
 
 LAYOUTS = ("auto", "nvidia-test", "measured")
@@ -593,9 +614,9 @@ def _resolve_layout(layout: str, files: list[Path]) -> str:
     return "nvidia-test" if layout == "auto" and nvidia else ("measured" if layout == "auto" else layout)
 
 
-def _nvidia_labels(df: pd.DataFrame, files: list[Path]) -> pd.DataFrame:
-    """Add NVIDIA's conventional labels (nvidia_bin, nvidia_group) beside the measured bin and group, and
-    a report per label block of how far they agree (in df.attrs; `bench masks import` prints it)."""
+def _nvidia_labels(df: pd.DataFrame, files: list[Path]) -> tuple[pd.DataFrame, NvidiaLabels]:
+    """Add NVIDIA's conventional labels (nvidia_bin, nvidia_group) beside the measured bin and group; with
+    a report per label block of how far they agree (`bench masks import` prints it)."""
     from masks.nvidia import infer_half_order, label_report, nvidia_test_index, nvidia_test_label
 
     idx = [nvidia_test_index(f.name) for f in files]
@@ -603,9 +624,8 @@ def _nvidia_labels(df: pd.DataFrame, files: list[Path]) -> pd.DataFrame:
     order = infer_half_order(idx, measured)
     labels = [nvidia_test_label(i, order) if order else nvidia_test_label(i) for i in idx]
     df = df.assign(nvidia_bin=[b.name for b, _ in labels], nvidia_group=[g.value for _, g in labels])
-    df.attrs["nvidia_report"] = label_report(labels, df["hole_ratio"].tolist(), measured)
-    df.attrs["nvidia_half_order"] = "".join(g.value for g in order) if order else ""
-    return df
+    report = label_report(labels, df["hole_ratio"].tolist(), measured)
+    return df, NvidiaLabels(report, "".join(g.value for g in order) if order else "")
 
 
 def _import_one(

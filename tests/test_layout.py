@@ -9,6 +9,7 @@ Print the import graph, layer by layer:
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("tables", ("bench.tables", "bench.latex", "bench.report")),
     ("plots", ("bench.plots",)),
     ("evaluate, train", ("bench.evaluate", "bench.train", "bench.adversarial", "bench.unet_train",
-                         "bench.export")),
+                         "bench.export", "bench.rebuild")),
     ("reproduce", ("bench.reproduce",)),
     ("cli", ("bench.cli", "bench.cli.params", "bench.cli.data", "bench.cli.masks", "bench.cli.train",
              "bench.cli.evaluate", "bench.cli.tables", "bench.cli.reproduce", "bench.cli.export",
@@ -118,6 +119,22 @@ def test_no_import_cycle():
         if state.get(m) is None and visit(m, [m]):
             break
     assert not cycle, " -> ".join(cycle)
+
+
+def _library_modules() -> list[str]:
+    """Every module of the packages except the command line (bench.cli, bench.__main__)."""
+    return [m for m in _modules() if LAYERS[_layer_of()[m]][0] != "cli"]
+
+
+def test_the_library_imports_without_click():
+    """The library stands without the command line: importing all of it in a fresh interpreter loads no
+    click (directly or through a dependency); only bench.cli imports it."""
+    mods = _library_modules()
+    code = f"import importlib, sys\nfor m in {mods!r}:\n    importlib.import_module(m)\n"
+    code += "print(sorted(k for k in sys.modules if k.split('.')[0] == 'click'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", f"click imported by the library: {out.stdout}"
+    assert "bench.cli" not in mods and "bench.tables" in mods and "masks.manifest" in mods
 
 
 def test_no_private_names_across_modules():

@@ -226,3 +226,21 @@ def test_import_bad_input(runner, tmp_path):
     r = runner.invoke(main, ["masks", "import", str(tmp_path / "empty"), "--out", str(tmp_path / "empty")])
     assert r.exit_code == 2 and "other than SRC" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_import_set_returns_what_it_wrote_without_the_command_line(small_set, tmp_path):
+    """The library call: the manifest, the polarity it resolved and the masks in no bin, as a result
+    object (no DataFrame.attrs), for a hand-made source whose answers are known."""
+    from masks.manifest import ImportedSet, import_set
+
+    out, df = small_set
+    src = tmp_path / "src"
+    keep = df.groupby(["bin", "group"]).head(1)
+    for f in keep["file"]:
+        write_png(src / f, 255 - read_mask(out / f))  # white holes
+    write_png(src / "no-hole.png", np.zeros((64, 64), np.uint8))  # all white = all hole: in no bin
+    res = import_set(src, tmp_path / "imp", progress=False)
+    assert isinstance(res, ImportedSet) and res.polarity == "hole-white" and res.nvidia is None
+    assert len(res.manifest) == len(keep) + 1 and res.manifest.attrs == {}
+    assert list(res.outside["file"]) == ["no-hole.png"]
+    pd.testing.assert_frame_equal(res.manifest, read_manifest(tmp_path / "imp"))

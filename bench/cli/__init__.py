@@ -13,6 +13,7 @@ import importlib
 import signal
 import sys
 import warnings
+from typing import NoReturn
 
 import click
 
@@ -30,6 +31,7 @@ COMMANDS: dict[str, str] = {
 }
 
 RESUME_HINT = "rerun the same command to resume"
+EXIT_BAD_INPUT = 2  # bad input or a bad environment (a BenchError, an OSError)
 
 
 class Terminated(KeyboardInterrupt):
@@ -63,7 +65,9 @@ class LazyGroup(click.Group):
                 rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
-        except click.ClickException as e:
+        except BenchError as e:
+            _fail(e)
+        except click.ClickException as e:  # click's own: a usage error, a bad option value
             e.show()
             sys.exit(e.exit_code)
         except (KeyboardInterrupt, click.exceptions.Abort) as e:
@@ -71,13 +75,18 @@ class LazyGroup(click.Group):
             click.echo(f"Interrupted: {hint}", err=True)
             sys.exit(143 if isinstance(e, Terminated) or isinstance(e.__cause__, Terminated) else 130)
         except OSError as e:
-            environment_error(e).show()
-            sys.exit(2)
+            _fail(environment_error(e))
         finally:
             if old is not None:
                 with contextlib.suppress(ValueError):
                     signal.signal(signal.SIGTERM, old)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _fail(e: BenchError) -> NoReturn:
+    """A library error as the command line ends on it: one line `Error: ...` on stderr, exit code 2."""
+    click.echo(f"Error: {e.message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001

@@ -80,12 +80,12 @@ from bench.tables import parse_list
 )
 def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, metrics, **opts) -> None:
     """Evaluate methods on the paper's protocol: per-pair records, Table 1, figures (resumable)."""
+    from bench.evaluate import allow_missing as with_allow_missing
     from bench.evaluate import evaluate as run
 
-    if allow_missing:  # the same as allow_missing=true on every `outputs:` method
-        methods = [m + ",allow_missing=true" if m.strip().startswith("outputs:") else m for m in methods]
+    specs = with_allow_missing(methods) if allow_missing else tuple(methods)
     cfg = EvalConfig(
-        methods=tuple(methods), bins=ratio, groups=groups_from_flag(border), paired=pair_arg(paired),
+        methods=specs, bins=ratio, groups=groups_from_flag(border), paired=pair_arg(paired),
         compute_is=not no_is, figures=not no_figures, command=command_line(click.get_current_context()),
         metrics=tuple(parse_list(metrics)) if metrics else None,
         **opts,

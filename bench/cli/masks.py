@@ -97,19 +97,22 @@ def import_(src, out, size, polarity, layout) -> None:
     """Import an existing mask set (e.g. NVIDIA's irregular masks, LaMa masks with white holes)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        df, used = import_set(src, out, size=size, polarity=polarity, layout=layout)
+        res = import_set(src, out, size=size, polarity=polarity, layout=layout)
     for w in caught:
         click.echo(f"Warning: {w.message}", err=True)
-    if "nvidia_report" in df.attrs:
-        half = df.attrs["nvidia_half_order"] or "N then B (the default: the measurements did not tell)"
+    if res.nvidia is not None:
+        half = res.nvidia.half_order or "N then B (the default: the measurements did not tell)"
         click.echo(
             "NVIDIA's test set: NVIDIA does not publish which file is in which bin and group, so bins and "
             "groups are measured; the conventional labels (six blocks of 2,000 in ratio order, halves "
             f"{half}) are in the nvidia_bin/nvidia_group columns (docs/nvidia-masks.md). Per label block:"
         )
-        click.echo(df.attrs["nvidia_report"].to_markdown(index=False, floatfmt=".4f"))
-    outside = df[df["bin"] == ""]
-    click.echo(f"{len(df)} masks imported into {out} (polarity {used}); {len(outside)} outside every bin")
+        click.echo(res.nvidia.report.to_markdown(index=False, floatfmt=".4f"))
+    outside = res.outside
+    click.echo(
+        f"{len(res.manifest)} masks imported into {out} (polarity {res.polarity}); {len(outside)} outside "
+        "every bin"
+    )
     for f, r in zip(outside["file"].head(20), outside["hole_ratio"].head(20), strict=True):
         click.echo(f"  outside every bin: {shown(f)} (hole ratio {r:.4f})")
     if len(outside) > 20:

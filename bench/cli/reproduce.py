@@ -50,7 +50,7 @@ from bench.pairing import LIMIT_HELP, PAIRINGS
 @click.option("--size", type=click.IntRange(min=8), default=None, help="Image, mask and training size.")
 @click.option("--per-bin", type=click.IntRange(min=1), default=None, help="Test masks per bin and group.")
 @click.option("--limit", "eval_limit", type=click.IntRange(min=1), default=None, help=LIMIT_HELP)
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps (both models).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps per model.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Training batch size.")
 @feature_weights_option()
 @workers_option("Parallel workers for masks, baselines and data loading.", None)
@@ -61,7 +61,8 @@ from bench.pairing import LIMIT_HELP, PAIRINGS
     help="Another method to evaluate beside the profile's, e.g. outputs:dir=PATH,label=NAME; repeatable.",
 )
 def reproduce_cmd(profile, config_file, out, results, device, extra_methods, **options) -> None:
-    """Run the whole protocol: data, masks, train PConv and Conv, evaluate every method, tables."""
+    """Run the whole protocol: data, masks, train the models (PConv, Conv, GL, GntIpt), evaluate every
+    method, tables."""
     import dataclasses
 
     from bench.config import resolve_reproduce

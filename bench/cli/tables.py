@@ -1,14 +1,12 @@
-"""`bench tables`: rebuild an evaluation folder's exports from its stored records."""
+"""`bench tables`: parse into a TablesConfig, call bench.rebuild.make_tables, print."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
 
 from bench.cli.params import pair_arg
-from bench.errors import BenchError
 
 
 @click.command()
@@ -55,67 +53,15 @@ def tables(
     directory, formats, reference, paired, no_figures, ci, two_column, columns, metrics, text_height, partial
 ):
     """Rebuild the tables of an evaluation folder from its stored records."""
-    from bench.folders import FolderLock, sublock
-    from bench.tables import build_tables, default_reference_path, parse_formats
+    from bench.rebuild import TablesConfig, make_tables
+    from bench.tables import parse_columns, parse_formats, parse_list
 
-    # Every option is checked before the folder is locked and anything in it rewritten.
-    if text_height is not None and math.isnan(text_height):
-        raise BenchError("--text-height nan is not a height in pt")
-    latex = dict(
-        ci=ci, star=two_column, text_height=text_height, **_table_choices(directory, columns, metrics)
-    )
-    fmts, pair = parse_formats(formats), pair_arg(paired)
-    reference = _check_reference(reference) or default_reference_path()
-    # A shared hold of the folder: `bench evaluate` (which holds it alone) cannot run beside this, shards
-    # can; the "tables" part serialises the writers of the exports (other `bench tables`, the last shard).
-    held = FolderLock(directory, shared=True).acquire(what=f"evaluation folder {directory}")
-    with held, sublock(directory, "tables", wait=True):
-        result = build_tables(directory, formats=fmts, paired=pair, reference=reference,
-                              latex=latex, partial=partial)  # fmt: skip
-        if not no_figures:
-            from bench.plots import write_figures
-
-            result.files += write_figures(result)
-        from bench.report import write_report
-
-        result.files.append(write_report(result))
+    cols, names = parse_columns(columns), parse_list(metrics)
+    cfg = TablesConfig(
+        out=directory, formats=parse_formats(formats), reference=reference, paired=pair_arg(paired),
+        figures=not no_figures, ci=ci, two_column=two_column, columns=tuple(cols) if cols else None,
+        metrics=tuple(names) if names else None, text_height=text_height, partial=partial,
+    )  # fmt: skip
+    result = make_tables(cfg)
     click.echo(result.text)
     click.echo(f"Wrote: {', '.join(p.name for p in result.files)} in {directory}")
-
-
-def _table_choices(directory: Path, columns: str | None, metrics: str | None) -> dict:
-    """--columns and --metrics as table.tex takes them, each checked against what the run computed (this
-    also refuses a folder that holds no evaluation)."""
-    from bench.records import read_run
-    from bench.tables import parse_columns, parse_list, table_context
-
-    run = read_run(directory)
-    cols, names = parse_columns(columns), parse_list(metrics)
-    have = list(table_context(run).metrics)
-    unknown = [m for m in names or () if m not in have]
-    if unknown:
-        raise BenchError(
-            f"--metrics: no metric {', '.join(unknown)} in this run; its metrics: {', '.join(have)}"
-        )
-    cells = [f"{b}:{g}" for b in run.get("bins", []) for g in run.get("groups", [])]
-    absent = [f"{b}:{g}" for b, g in cols or () if f"{b}:{g}" not in cells]
-    if absent:
-        raise BenchError(
-            f"--columns: no column {', '.join(absent)} in this run; its columns: {', '.join(cells)}"
-        )
-    return dict(columns=cols, metrics=names)
-
-
-def _check_reference(reference: Path | None) -> Path | None:
-    from bench.tables import read_reference
-
-    if reference is None:
-        return None
-    if not Path(reference).is_file():
-        raise BenchError(f"--reference {reference} does not exist")
-    try:
-        read_reference(reference)
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        text = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise BenchError(f"--reference {reference}: {text.removeprefix(f'{reference}: ')}") from None
-    return reference
