@@ -107,6 +107,7 @@ class EvalResult:
     computed: int = 0  # (method, pair) evaluations run now
     reused: int = 0  # (method, pair) evaluations found in the records
     shown: bool = True  # False on torchrun ranks other than 0: rank 0 reports for all
+    messages: list[str] = field(default_factory=list)  # what the run replaced or reused, one line each
 
 
 @dataclass
@@ -382,6 +383,13 @@ def prepare(cfg: EvalConfig, is_network: Any = None, busy_ok: bool = False) -> P
     for _, inp in methods:
         if hasattr(inp, "check_size"):  # e.g. a U-Net's depth fixes what its image sides must divide by
             inp.check_size(hw)
+    image_digest = dict(zip(sorted(set(pairs["image"])), cache.digests(used, cfg.workers), strict=True))
+    mask_files = sorted(set(pairs["mask"]))
+    mask_digest = dict(zip(mask_files, cache.digests([masks / f for f in mask_files]), strict=True))
+    pairs["inputs"] = [
+        f"{image_digest[i]}:{mask_digest[m]}" for i, m in zip(pairs["image"], pairs["mask"], strict=True)
+    ]
+    # The pairs' digests first: a method bound to them (outputs:) compares its folder's stamp with them.
     bind_methods(methods, pairs, data, masks, hw, cache)
     networks, metrics, notes = _load_networks(cfg, _select_metrics(cfg), device, {"is": is_network})
     outputs = frozenset(n for m in metrics if m.kind == "cell" for n in m.needs if n != "real_pool")
@@ -389,12 +397,6 @@ def prepare(cfg: EvalConfig, is_network: Any = None, busy_ok: bool = False) -> P
     labels = [label for label, _ in methods]
     paired = T.resolve_paired(cfg.paired, labels) if cfg.paired is not None else _default_paired(labels)
     _check_same_run(Path(cfg.out), _run_config_of(cfg))
-    image_digest = dict(zip(sorted(set(pairs["image"])), cache.digests(used, cfg.workers), strict=True))
-    mask_files = sorted(set(pairs["mask"]))
-    mask_digest = dict(zip(mask_files, cache.digests([masks / f for f in mask_files]), strict=True))
-    pairs["inputs"] = [
-        f"{image_digest[i]}:{mask_digest[m]}" for i, m in zip(pairs["image"], pairs["mask"], strict=True)
-    ]
     samples = set(zip(*[sample_pairs(pairs, cfg.samples_per_bin)[c] for c in ("image", "mask")], strict=True))
     return Prepared(cfg, data, masks, pairs, hw, methods, networks, _is_info(networks.get("is")), metrics,
                     outputs, GroundTruth() if needs_real else None, notes, paired, samples, cache,
@@ -731,6 +733,28 @@ def _todo(p: Prepared, recs: list[MethodRecords]) -> int:
     return sum(bool(_missing(p, st, k, ref)) for st, ref in zip(states, refs, strict=True) for k in keys)
 
 
+def plugin_reuse(p: Prepared, recs: list[MethodRecords], part: Part | None = None) -> list[str]:
+    """One line per plugin method (bench.inpainters.is_builtin) whose stored records this run reuses,
+    naming the code digest they were computed with: a plugin's reused numbers are never silent."""
+    from bench.inpainters import is_builtin
+
+    size = p.cfg.batch_size
+    keys = [pair_key(r) for r in p.pairs[["image", "mask", "inputs"]].to_dict("records")]
+    mine = [k for s in _chunks(p, part) for k in keys[s : s + size]]
+    lines = []
+    for (label, inp), mr in zip(p.methods, recs, strict=False):
+        if is_builtin(inp) or not hasattr(inp, "code_digest"):
+            continue
+        state = mr.state()
+        n = sum(not _missing(p, state, k) for k in mine)
+        if n:
+            lines.append(
+                f"reused {n} record(s) of plugin {label!r} ({inp.origin}) computed by code digest "
+                f"{inp.code_digest}: the same code and weights as now (a change recomputes)"
+            )
+    return lines
+
+
 def _chunks(p: Prepared, part: Part | None) -> list[int]:
     """Start rows of the chunks of `part` (all chunks: None)."""
     starts = range(0, len(p.pairs), p.cfg.batch_size)
@@ -795,8 +819,11 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
         p = prepare(cfg, is_network)
         with claim(cfg.out, "eval"):
             recs, entries, reference = _start(p)
+            messages = plugin_reuse(p, recs)
             computed, reused = _compute_all(p, recs)
-            return _finish(p, entries, reference, computed, reused)
+            result = _finish(p, entries, reference, computed, reused)
+            result.messages[:0] = messages
+            return result
 
 
 @contextlib.contextmanager
@@ -871,6 +898,7 @@ def _evaluate_shard(cfg: EvalConfig, is_network: Any, part: Part) -> EvalResult:
         held.enter_context(sublock(out, part.name, f"--shard {part.label} of {out}"))
         remove_marker(out, part)
         recs, entries, reference = _start(p, part, shards=part.count)
+        messages = plugin_reuse(p, recs, part)
         computed, reused = _compute_all(p, recs, part)
         run = _write_run(p, entries, "sharded", reference, part.count)
         write_marker(out, part, run)
@@ -879,9 +907,11 @@ def _evaluate_shard(cfg: EvalConfig, is_network: Any, part: Part) -> EvalResult:
             text = (f"shard {part.label} is done; shard(s) {', '.join(missing)} are not: when they are, the "
                     f"last one builds the tables (or run `bench tables {out}`)")  # fmt: skip
             return EvalResult(out=out, summary=pd.DataFrame(), paired=None, text=text, n_pairs=len(p.pairs),
-                              computed=computed, reused=reused)  # fmt: skip
+                              computed=computed, reused=reused, messages=messages)  # fmt: skip
         with sublock(out, "tables", wait=True):
-            return _result(p, computed, reused)
+            result = _result(p, computed, reused)
+            result.messages[:0] = messages
+            return result
 
 
 def _together(d: Dist, step: Any) -> Any:

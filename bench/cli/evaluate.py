@@ -95,6 +95,8 @@ def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, m
     if not result.shown:  # a torchrun rank other than 0: rank 0 reports
         return
     click.echo(result.text)
+    for line in result.messages:
+        click.echo(line)
     wrote = f" Wrote: {', '.join(p.name for p in result.files)} in {cfg.out}" if result.files else ""
     part = f" (shard {cfg.shard})" if cfg.shard else ""
     click.echo(
