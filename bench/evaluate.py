@@ -45,10 +45,14 @@ from bench.records import (
     PAIRS_FILE,
     RUN_FILE,
     MethodRecords,
+    describe_selection,
     pair_key,
+    read_pairs,
+    read_run,
     record_key,
     retire_stale,
     sample_name,
+    selection_stamp,
 )
 from bench.shards import Part, missing_shards, parse_shard, remove_marker, write_marker
 from masks.conventions import BINS, GROUPS, Bin, Group, is_valid
@@ -91,6 +95,9 @@ class EvalConfig:
     figures: bool = True
     progress: bool = True
     command: str = ""
+    # A folder holding the tables of another selection or method set is refused unless this is set;
+    # then what is replaced is said (EvalResult.messages).
+    replace_tables: bool = False
 
 
 DEFAULTS = EvalConfig()
@@ -130,6 +137,7 @@ class Prepared:
     samples: set[tuple[str, str]]
     cache: DigestCache
     device: torch.device
+    replaced: str = ""  # what of the folder's last run this one replaces ("": nothing or the same)
 
     @property
     def is_network(self) -> Any:
@@ -350,6 +358,13 @@ def _load_networks(
 def _check_options(cfg: EvalConfig) -> None:
     if not cfg.bins or not cfg.groups:
         raise BenchError("the selection is empty: give at least one bin and one group")
+    if cfg.metrics is not None and not cfg.compute_is:
+        from bench.metrics import available_metrics
+
+        registry = available_metrics()
+        of_is = [n for n in cfg.metrics if n in registry and registry[n].network == "is"]
+        if of_is:
+            raise BenchError(f"--no-is and --metrics {','.join(of_is)} contradict each other; give one")
     for name in ("limit", "batch_size", "workers"):
         value = getattr(cfg, name)
         if value is not None and value < 1:
@@ -397,10 +412,11 @@ def prepare(cfg: EvalConfig, is_network: Any = None, busy_ok: bool = False) -> P
     labels = [label for label, _ in methods]
     paired = T.resolve_paired(cfg.paired, labels) if cfg.paired is not None else _default_paired(labels)
     _check_same_run(Path(cfg.out), _run_config_of(cfg))
+    replaced = check_replace(Path(cfg.out), pairs, labels, cfg.replace_tables)
     samples = set(zip(*[sample_pairs(pairs, cfg.samples_per_bin)[c] for c in ("image", "mask")], strict=True))
     return Prepared(cfg, data, masks, pairs, hw, methods, networks, _is_info(networks.get("is")), metrics,
                     outputs, GroundTruth() if needs_real else None, notes, paired, samples, cache,
-                    device)  # fmt: skip
+                    device, replaced)  # fmt: skip
 
 
 def bind_methods(
@@ -458,6 +474,33 @@ def _check_same_run(out: Path, config: dict[str, Any]) -> None:
             f"{out} holds results of another run ({k}: {old.get(k)!r} there, {config.get(k)!r} now); "
             "use another --out or the same settings"
         )
+
+
+def _describe_run(stamp: dict[str, Any], labels: Sequence[str]) -> str:
+    return f"{describe_selection(stamp)}, methods {', '.join(sorted(labels)) or 'none'}"
+
+
+def check_replace(out: Path, pairs: pd.DataFrame, labels: Sequence[str], replace_tables: bool) -> str:
+    """The folder's last run (run.json, pairs.csv) against this one: "" when there is none or it has the
+    same selection (the same pairs, inputs changed in place or not) and method set (a rerun, a resume);
+    else a BenchError naming both, or with `replace_tables` the line saying what is replaced."""
+    if not (out / RUN_FILE).is_file():
+        return ""
+    try:
+        old_labels = [str(m.get("label", m.get("name"))) for m in read_run(out)["methods"]]
+        old = selection_stamp(read_pairs(out), contents=False)
+    except (BenchError, KeyError, AttributeError, TypeError, ValueError):
+        return ""  # a folder whose last run cannot be read is refused or repaired elsewhere
+    new = selection_stamp(pairs, contents=False)
+    if old["digest"] == new["digest"] and sorted(old_labels) == sorted(labels):
+        return ""
+    before, now = _describe_run(old, old_labels), _describe_run(new, labels)
+    if not replace_tables:
+        raise BenchError(
+            f"{out} holds the tables of {before}; this evaluation is {now}: pass --replace to replace them "
+            "(records are kept) or use another --out"
+        )
+    return f"replaced the tables of {before} in {out} by those of {now}"
 
 
 def _pairs(cfg: EvalConfig, keys: list[str], sel: pd.DataFrame) -> pd.DataFrame:
@@ -819,7 +862,7 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
         p = prepare(cfg, is_network)
         with claim(cfg.out, "eval"):
             recs, entries, reference = _start(p)
-            messages = plugin_reuse(p, recs)
+            messages = [p.replaced, *plugin_reuse(p, recs)] if p.replaced else plugin_reuse(p, recs)
             computed, reused = _compute_all(p, recs)
             result = _finish(p, entries, reference, computed, reused)
             result.messages[:0] = messages

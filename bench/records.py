@@ -86,22 +86,25 @@ def record_key(fingerprint: str, is_network: str) -> str:
     return h[:12]
 
 
-def selection_digest(pairs: pd.DataFrame) -> str:
-    """16 hex digits naming a selection: every pair's id, image, mask and the digests of their contents.
-    Written by `bench export` (its stamp) and in run.json, compared by `outputs:` and `bench evaluate`."""
+def selection_digest(pairs: pd.DataFrame, contents: bool = True) -> str:
+    """16 hex digits naming a selection: every pair's id, image, mask and (`contents`) the digests of
+    their contents. Written by `bench export` (its stamp), compared by `outputs:`; without `contents` by
+    `bench evaluate` with the pairs of the folder's last run (an input changed in place is the same
+    selection there: its pairs are recomputed)."""
     h = hashlib.sha256()
     for r in pairs.sort_values("pair_id").itertuples():
-        h.update(f"{int(r.pair_id)}\t{r.image}\t{r.mask}\t{r.inputs}\n".encode())
+        h.update(f"{int(r.pair_id)}\t{r.image}\t{r.mask}".encode())
+        h.update(f"\t{r.inputs}\n".encode() if contents else b"\n")
     return h.hexdigest()[:16]
 
 
-def selection_stamp(pairs: pd.DataFrame) -> dict[str, Any]:
+def selection_stamp(pairs: pd.DataFrame, contents: bool = True) -> dict[str, Any]:
     """What names a selection in a message and compares it: bins, groups, pair count, digest."""
     return {
         "bins": sorted({str(b) for b in pairs["bin"]}),
         "groups": sorted({str(g) for g in pairs["group"]}),
         "n_pairs": len(pairs),
-        "digest": selection_digest(pairs),
+        "digest": selection_digest(pairs, contents),
     }
 
 

@@ -309,3 +309,78 @@ def test_code_digest_without_source_follows_code():
         made.append(scope["M"]())
     assert made[0].fingerprint != made[1].fingerprint
     assert made[0].code_digest == type(made[0])().code_digest
+
+
+# ---------------------------------------------------------------------------------------------- 4
+
+
+def test_another_selection_or_method_set_needs_replace(inputs, tmp_path):
+    out = tmp_path / "ev"
+    assert _evaluate(inputs, out, "mean", extra=["--ratio", LOW]).exit_code == 0
+    before = (out / "summary.csv").read_bytes()
+    again = _evaluate(inputs, out, "mean", extra=["--ratio", LOW])  # a rerun: silent, as before
+    assert again.exit_code == 0 and "replace" not in again.output
+    other = _evaluate(inputs, out, "mean", extra=["--ratio", HIGH])
+    assert other.exit_code == 2
+    line = _one_error_line(other)
+    assert (
+        f"holds the tables of {LOW} B+N (6 pairs" in line
+        and f"this evaluation is {HIGH} B+N (6 pairs" in line
+    )
+    assert "--replace" in line
+    methods = _evaluate(inputs, out, "ns", extra=["--ratio", LOW])
+    assert methods.exit_code == 2 and "methods mean; this evaluation is" in _one_error_line(methods)
+    assert (out / "summary.csv").read_bytes() == before  # nothing replaced
+    done = _evaluate(inputs, out, "mean", extra=["--ratio", HIGH, "--replace"])
+    assert done.exit_code == 0, done.output
+    assert f"replaced the tables of {LOW} B+N (6 pairs" in done.output
+    assert set(pd.read_csv(out / "summary.csv")["bin"]) == {HIGH}
+
+
+def test_inputs_changed_in_place_are_the_same_selection(inputs, tmp_path):
+    from bench.evaluate import check_replace
+    from bench.records import read_pairs
+
+    out = tmp_path / "ev"
+    assert _evaluate(inputs, out, "mean", extra=["--ratio", LOW]).exit_code == 0
+    pairs = read_pairs(out)
+    changed = pairs.assign(inputs=["other:digest"] * len(pairs))  # every file's content changed
+    assert check_replace(out, changed, ["mean"], False) == ""
+    fewer = pairs.iloc[:-1]
+    with pytest.raises(Exception, match="5 pairs"):
+        check_replace(out, fewer, ["mean"], False)
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "words"),
+    [
+        ("evaluate", ["--border", "--no-border"], "--border and --no-border contradict"),
+        ("evaluate", ["--ratio", LOW, "--ratio", HIGH], f"--ratio is given twice ('{LOW}', then '{HIGH}')"),
+        ("evaluate", ["--seed", "1", "--seed=2"], "--seed is given twice ('1', then '2')"),
+        ("evaluate", ["--no-is", "--metrics", "psnr,is"], "--no-is and --metrics is contradict"),
+        ("export", ["--no-border", "--border"], "--no-border and --border contradict"),
+        ("tables", ["--ci", "pm", "--ci", "none"], "--ci is given twice"),
+        ("reproduce", ["--size", "32", "--size", "64"], "--size is given twice"),
+    ],
+)
+def test_contradictory_options_refused(inputs, tmp_path, command, args, words):
+    out = tmp_path / "out"
+    if command in ("evaluate", "export"):
+        full = [command, *_sel(inputs), "--out", out, *args] + (
+            ["--method", "mean"] * (command == "evaluate")
+        )
+    elif command == "tables":
+        full = [command, out, *args]
+    else:
+        full = [command, "--profile", "smoke", "--out", out, *args]
+    res = _cli(*full)
+    assert res.exit_code == 2, res.output
+    assert words in _one_error_line(res)
+    assert not out.exists()
+
+
+def test_same_value_twice_is_fine(inputs, tmp_path):
+    res = _evaluate(
+        inputs, tmp_path / "ev", "mean", extra=["--ratio", LOW, "--border", "--border", "--ratio", LOW]
+    )
+    assert res.exit_code == 0, res.output
