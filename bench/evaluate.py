@@ -95,9 +95,10 @@ class EvalConfig:
     figures: bool = True
     progress: bool = True
     command: str = ""
-    # A folder holding the tables of another selection or method set is refused unless this is set;
-    # then what is replaced is said (EvalResult.messages).
-    replace_tables: bool = False
+    # A folder holding the tables of another selection or method set: replaced, and EvalResult.messages
+    # says what was (library callers such as `bench reproduce` own their folder); False refuses it
+    # (`bench evaluate` without --replace).
+    replace_tables: bool = True
 
 
 DEFAULTS = EvalConfig()

@@ -217,9 +217,8 @@ def test_one_method_with_two_settings(dataset, tmp_path):
     a = r.summary[r.summary.method == labels[0]]["mean"].to_numpy()
     b = r.summary[r.summary.method == labels[1]]["mean"].to_numpy()
     assert not np.allclose(a, b)  # the radius changes the result
-    # Either setting alone reuses its folder (the label is not part of it); another method set in the
-    # folder replaces its tables only when asked to (tests/test_guards.py).
-    r = _run(dataset, tmp_path / "o", methods=("telea:radius=7",), replace_tables=True)
+    # Either setting alone reuses its folder (the label is not part of it).
+    r = _run(dataset, tmp_path / "o", methods=("telea:radius=7",))
     assert r.computed == 0 and np.allclose(r.summary["mean"].to_numpy(), b, equal_nan=True)
 
 

@@ -384,3 +384,19 @@ def test_same_value_twice_is_fine(inputs, tmp_path):
         inputs, tmp_path / "ev", "mean", extra=["--ratio", LOW, "--border", "--border", "--ratio", LOW]
     )
     assert res.exit_code == 0, res.output
+
+
+def test_library_call_replaces_and_says_so(inputs, tmp_path):
+    """EvalConfig's default (a library caller such as `bench reproduce` owns its folder): replaced, said."""
+    from bench.evaluate import EvalConfig, evaluate
+
+    def run(ratio: str):
+        cfg = EvalConfig(data=inputs / "data", masks=inputs / "masks", methods=("mean",), out=tmp_path / "ev",
+                         bins=[b for b in BINS if b.name == ratio], compute_is=False, metrics=("psnr",),
+                         figures=False, progress=False)  # fmt: skip
+        return evaluate(cfg)
+
+    assert run(LOW).messages == []
+    assert run(LOW).messages == []  # a rerun
+    (line,) = run(HIGH).messages
+    assert line.startswith(f"replaced the tables of {LOW} B+N (6 pairs") and f"by those of {HIGH} B+N" in line
