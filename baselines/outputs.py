@@ -11,6 +11,11 @@ size. A single-channel (grey-scale) file is refused; an RGB file whose channels 
 colour image and is accepted. Its options carry a digest over (file name, file digest, image, mask) of
 every file read, so a changed file gets a new fingerprint (rescored) and an unchanged folder is reused.
 
+A folder stamped by `bench export` (export.json's "selection": the folder is the export folder, lies
+inside it, or `export=EXPORT` names it) must be of this evaluation's selection: outputs written for other
+pairs are refused, naming both selections, instead of being scored against other masks. A folder without
+a stamp (another tool's) is scored as it is.
+
 It also measures the mean absolute change the program made to the valid pixels (`meta`, run.json and a
 table note): near 0 for a program that keeps the known pixels, large when outputs and pairs do not match.
 """
@@ -18,6 +23,7 @@ table note): near 0 for a program that keeps the known pixels, large when output
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -79,6 +85,44 @@ def _offenders(items: list[str], what: str, hint: str) -> BenchError:
     return BenchError(f"{len(items)} output file(s) {what}: {shown}. {hint}")
 
 
+def find_stamp(folder: Path, export: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """(export.json, its "selection" stamp) of the export an outputs folder belongs to: `export` when
+    given (a BenchError if it has none), else the folder itself or its parent; None when unstamped."""
+    from bench.records import EXPORT_FILE
+
+    places = [export] if export is not None else [folder, folder.parent]
+    for place in places:
+        path = Path(place) / EXPORT_FILE
+        if not path.is_file():
+            continue
+        try:
+            stamp = json.loads(path.read_text()).get("selection")
+        except (OSError, ValueError, AttributeError):
+            raise BenchError(f"{path} is corrupt; export again with `bench export`") from None
+        if isinstance(stamp, dict) and isinstance(stamp.get("digest"), str):
+            return path, stamp
+    if export is not None:
+        raise BenchError(f"method 'outputs': export={export} holds no `bench export` stamp ({EXPORT_FILE})")
+    return None
+
+
+def check_stamp(folder: Path, export: Path | None, pairs: Any) -> None:
+    """Refuse outputs exported for another selection than `pairs` (one line naming both)."""
+    from bench.records import describe_selection, selection_stamp
+
+    found = find_stamp(folder, export)
+    if found is None:
+        return
+    path, stamp = found
+    ours = selection_stamp(pairs)
+    if stamp["digest"] != ours["digest"]:
+        raise BenchError(
+            f"method 'outputs': {folder} was exported for {describe_selection(stamp)} ({path}); this "
+            f"evaluation is {describe_selection(ours)}; evaluate with the export's selection options "
+            "(or export this selection and run the program again)"
+        )
+
+
 @register("outputs")
 class OutputsInpainter(Inpainter):
     """The images another program wrote for the pairs of a `bench export`, read from a folder."""
@@ -87,7 +131,10 @@ class OutputsInpainter(Inpainter):
     defaults: ClassVar[dict[str, Any]] = {"dir": ""}
     # Not in the fingerprint: the label names the column; allow_missing only decides whether a missing
     # file is an error (the files read are in the fingerprint, through the digest).
-    runtime_defaults: ClassVar[dict[str, Any]] = {"label": "", "allow_missing": False, "workers": 1}
+    # export: the `bench export` folder whose stamp the outputs must match (else looked for in dir and
+    # its parent); a check only, the outputs' digest decides what is recomputed.
+    runtime_defaults: ClassVar[dict[str, Any]] = {"label": "", "allow_missing": False, "workers": 1,
+                                                  "export": ""}  # fmt: skip
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -106,6 +153,7 @@ class OutputsInpainter(Inpainter):
     def bind_pairs(self, pairs: Any, data: Path, masks: Path, hw: tuple[int, int], cache: Any) -> None:
         """Find and check the output file of every pair (BenchError naming the offenders), then set the
         digest option and the valid-pixel diagnostic. Reads only."""
+        check_stamp(self.folder, Path(self.runtime["export"]) if self.runtime["export"] else None, pairs)
         found = list_outputs(self.folder)
         ids = [int(i) for i in pairs["pair_id"]]
         twice = [" and ".join(found[i]) for i in ids if len(found.get(i, ())) > 1]

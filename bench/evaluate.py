@@ -46,10 +46,14 @@ from bench.records import (
     RUN_FILE,
     RUN_FORMAT_VERSION,
     MethodRecords,
+    describe_selection,
     pair_key,
+    read_pairs,
+    read_run,
     record_key,
     retire_stale,
     sample_name,
+    selection_stamp,
     upgrade_run,
 )
 from bench.shards import Part, missing_shards, parse_shard, remove_marker, write_marker
@@ -93,6 +97,10 @@ class EvalConfig:
     figures: bool = True
     progress: bool = True
     command: str = ""
+    # A folder holding the tables of another selection or method set: replaced, and EvalResult.messages
+    # says what was (library callers such as `bench reproduce` own their folder); False refuses it
+    # (`bench evaluate` without --replace).
+    replace_tables: bool = True
 
 
 DEFAULTS = EvalConfig()
@@ -109,6 +117,7 @@ class EvalResult:
     computed: int = 0  # (method, pair) evaluations run now
     reused: int = 0  # (method, pair) evaluations found in the records
     shown: bool = True  # False on torchrun ranks other than 0: rank 0 reports for all
+    messages: list[str] = field(default_factory=list)  # what the run replaced or reused, one line each
 
 
 @dataclass
@@ -131,6 +140,7 @@ class Prepared:
     samples: set[tuple[str, str]]
     cache: DigestCache
     device: torch.device
+    replaced: str = ""  # what of the folder's last run this one replaces ("": nothing or the same)
 
     @property
     def is_network(self) -> Any:
@@ -361,6 +371,13 @@ def _load_networks(
 def _check_options(cfg: EvalConfig) -> None:
     if not cfg.bins or not cfg.groups:
         raise BenchError("the selection is empty: give at least one bin and one group")
+    if cfg.metrics is not None and not cfg.compute_is:
+        from bench.metrics import available_metrics
+
+        registry = available_metrics()
+        of_is = [n for n in cfg.metrics if n in registry and registry[n].network == "is"]
+        if of_is:
+            raise BenchError(f"--no-is and --metrics {','.join(of_is)} contradict each other; give one")
     for name in ("limit", "batch_size", "workers"):
         value = getattr(cfg, name)
         if value is not None and value < 1:
@@ -394,6 +411,13 @@ def prepare(cfg: EvalConfig, is_network: Any = None, busy_ok: bool = False) -> P
     for _, inp in methods:
         if hasattr(inp, "check_size"):  # e.g. a U-Net's depth fixes what its image sides must divide by
             inp.check_size(hw)
+    image_digest = dict(zip(sorted(set(pairs["image"])), cache.digests(used, cfg.workers), strict=True))
+    mask_files = sorted(set(pairs["mask"]))
+    mask_digest = dict(zip(mask_files, cache.digests([masks / f for f in mask_files]), strict=True))
+    pairs["inputs"] = [
+        f"{image_digest[i]}:{mask_digest[m]}" for i, m in zip(pairs["image"], pairs["mask"], strict=True)
+    ]
+    # The pairs' digests first: a method bound to them (outputs:) compares its folder's stamp with them.
     bind_methods(methods, pairs, data, masks, hw, cache)
     networks, metrics, notes = _load_networks(cfg, _select_metrics(cfg), device, {"is": is_network})
     outputs = frozenset(n for m in metrics if m.kind == "cell" for n in m.needs if n != "real_pool")
@@ -401,16 +425,11 @@ def prepare(cfg: EvalConfig, is_network: Any = None, busy_ok: bool = False) -> P
     labels = [label for label, _ in methods]
     paired = T.resolve_paired(cfg.paired, labels) if cfg.paired is not None else _default_paired(labels)
     _check_same_run(Path(cfg.out), _run_config_of(cfg))
-    image_digest = dict(zip(sorted(set(pairs["image"])), cache.digests(used, cfg.workers), strict=True))
-    mask_files = sorted(set(pairs["mask"]))
-    mask_digest = dict(zip(mask_files, cache.digests([masks / f for f in mask_files]), strict=True))
-    pairs["inputs"] = [
-        f"{image_digest[i]}:{mask_digest[m]}" for i, m in zip(pairs["image"], pairs["mask"], strict=True)
-    ]
+    replaced = check_replace(Path(cfg.out), pairs, labels, cfg.replace_tables)
     samples = set(zip(*[sample_pairs(pairs, cfg.samples_per_bin)[c] for c in ("image", "mask")], strict=True))
     return Prepared(cfg, data, masks, pairs, hw, methods, networks, _is_info(networks.get("is")), metrics,
                     outputs, GroundTruth() if needs_real else None, notes, paired, samples, cache,
-                    device)  # fmt: skip
+                    device, replaced)  # fmt: skip
 
 
 def bind_methods(
@@ -468,6 +487,33 @@ def _check_same_run(out: Path, config: dict[str, Any]) -> None:
             f"{out} holds results of another run ({k}: {old.get(k)!r} there, {config.get(k)!r} now); "
             "use another --out or the same settings"
         )
+
+
+def _describe_run(stamp: dict[str, Any], labels: Sequence[str]) -> str:
+    return f"{describe_selection(stamp)}, methods {', '.join(sorted(labels)) or 'none'}"
+
+
+def check_replace(out: Path, pairs: pd.DataFrame, labels: Sequence[str], replace_tables: bool) -> str:
+    """The folder's last run (run.json, pairs.csv) against this one: "" when there is none or it has the
+    same selection (the same pairs, inputs changed in place or not) and method set (a rerun, a resume);
+    else a BenchError naming both, or with `replace_tables` the line saying what is replaced."""
+    if not (out / RUN_FILE).is_file():
+        return ""
+    try:
+        old_labels = [str(m.get("label", m.get("name"))) for m in read_run(out)["methods"]]
+        old = selection_stamp(read_pairs(out), contents=False)
+    except (BenchError, KeyError, AttributeError, TypeError, ValueError):
+        return ""  # a folder whose last run cannot be read is refused or repaired elsewhere
+    new = selection_stamp(pairs, contents=False)
+    if old["digest"] == new["digest"] and sorted(old_labels) == sorted(labels):
+        return ""
+    before, now = _describe_run(old, old_labels), _describe_run(new, labels)
+    if not replace_tables:
+        raise BenchError(
+            f"{out} holds the tables of {before}; this evaluation is {now}: pass --replace to replace them "
+            "(records are kept) or use another --out"
+        )
+    return f"replaced the tables of {before} in {out} by those of {now}"
 
 
 def _pairs(cfg: EvalConfig, keys: list[str], sel: pd.DataFrame) -> pd.DataFrame:
@@ -744,6 +790,28 @@ def _todo(p: Prepared, recs: list[MethodRecords]) -> int:
     return sum(bool(_missing(p, st, k, ref)) for st, ref in zip(states, refs, strict=True) for k in keys)
 
 
+def plugin_reuse(p: Prepared, recs: list[MethodRecords], part: Part | None = None) -> list[str]:
+    """One line per plugin method (bench.inpainters.is_builtin) whose stored records this run reuses,
+    naming the code digest they were computed with: a plugin's reused numbers are never silent."""
+    from bench.inpainters import is_builtin
+
+    size = p.cfg.batch_size
+    keys = [pair_key(r) for r in p.pairs[["image", "mask", "inputs"]].to_dict("records")]
+    mine = [k for s in _chunks(p, part) for k in keys[s : s + size]]
+    lines = []
+    for (label, inp), mr in zip(p.methods, recs, strict=False):
+        if is_builtin(inp) or not hasattr(inp, "code_digest"):
+            continue
+        state = mr.state()
+        n = sum(not _missing(p, state, k) for k in mine)
+        if n:
+            lines.append(
+                f"reused {n} record(s) of plugin {label!r} ({inp.origin}) computed by code digest "
+                f"{inp.code_digest}: the same code and weights as now (a change recomputes)"
+            )
+    return lines
+
+
 def _chunks(p: Prepared, part: Part | None) -> list[int]:
     """Start rows of the chunks of `part` (all chunks: None)."""
     starts = range(0, len(p.pairs), p.cfg.batch_size)
@@ -808,8 +876,11 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
         p = prepare(cfg, is_network)
         with claim(cfg.out, "eval"):
             recs, entries, reference = _start(p)
+            messages = [p.replaced, *plugin_reuse(p, recs)] if p.replaced else plugin_reuse(p, recs)
             computed, reused = _compute_all(p, recs)
-            return _finish(p, entries, reference, computed, reused)
+            result = _finish(p, entries, reference, computed, reused)
+            result.messages[:0] = messages
+            return result
 
 
 @contextlib.contextmanager
@@ -881,6 +952,7 @@ def _evaluate_shard(cfg: EvalConfig, is_network: Any, part: Part) -> EvalResult:
         held.enter_context(sublock(out, part.name, f"--shard {part.label} of {out}"))
         remove_marker(out, part)
         recs, entries, reference = _start(p, part, shards=part.count)
+        messages = plugin_reuse(p, recs, part)
         computed, reused = _compute_all(p, recs, part)
         run = _write_run(p, entries, "sharded", reference, part.count)
         write_marker(out, part, run)
@@ -889,9 +961,11 @@ def _evaluate_shard(cfg: EvalConfig, is_network: Any, part: Part) -> EvalResult:
             text = (f"shard {part.label} is done; shard(s) {', '.join(missing)} are not: when they are, the "
                     f"last one builds the tables (or run `bench tables {out}`)")  # fmt: skip
             return EvalResult(out=out, summary=pd.DataFrame(), paired=None, text=text, n_pairs=len(p.pairs),
-                              computed=computed, reused=reused)  # fmt: skip
+                              computed=computed, reused=reused, messages=messages)  # fmt: skip
         with sublock(out, "tables", wait=True):
-            return _result(p, computed, reused)
+            result = _result(p, computed, reused)
+            result.messages[:0] = messages
+            return result
 
 
 def _together(d: Dist, step: Any) -> Any:

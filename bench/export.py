@@ -4,7 +4,10 @@ It writes exactly the pairs `bench evaluate` scores with the same options (bench
 the same validation, the same bench.pairing), as files another program can read:
 
     pairs.csv                        pair_id, file, image, mask, bin, group, inputs (written last: complete)
-    export.json                      the options of the export (a rerun with others is refused)
+    export.json                      the options of the export (a rerun with others is refused) and its
+                                     stamp "selection": bins, groups, n_pairs, digest of the pairs
+                                     (bench.records.selection_stamp); `outputs:` refuses to score a
+                                     folder stamped with another selection than the evaluation's
     layout bench:  inputs/<pair_id>.png   the test image, hole pixels set to 0 (RGB)
                    masks/<pair_id>.png    the mask, 255 valid, 0 hole (the project's convention)
     layout lama:   <pair_id>.png          the test image, hole pixels set to 0
@@ -14,7 +17,8 @@ Pair ids are zero-padded (`000042`) so that file names sort as pair ids; pairs.c
 each pair's file (`000042.png`): its input in either layout, and the output a program writes. No
 ground-truth hole pixel is written. The program writes that file (or LaMa's `<stem>_mask.png`) into a
 folder of its own, named by the padded stem or by the plain pair id (`42.png`): either is accepted, and
-`bench evaluate ... --method outputs:dir=FOLDER` scores it (baselines.outputs).
+`bench evaluate ... --method outputs:dir=FOLDER` scores it (baselines.outputs). The stamp is found when
+that folder is the export folder, lies inside it, or is named with `outputs:dir=FOLDER,export=EXPORT`.
 """
 
 from __future__ import annotations
@@ -35,11 +39,10 @@ from bench.evaluate import EvalConfig, protocol_pairs, reading_inputs
 from bench.folders import check_claim, claim
 from bench.inputs import CACHE_FILE, DigestCache
 from bench.io import encode_png, read_mask, write_bytes, write_csv, write_json
-from bench.records import PAIRS_FILE
+from bench.records import EXPORT_FILE, PAIRS_FILE, selection_stamp
 from masks.conventions import BINS, GROUPS, HOLE, VALID, Bin, Group, flip_polarity, is_valid
 
 LAYOUTS: tuple[str, ...] = ("bench", "lama")
-EXPORT_FILE = "export.json"
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,8 @@ def _export(cfg: ExportConfig, ecfg: EvalConfig) -> ExportResult:
             if pool is not None:
                 pool.shutdown()
         os.sync()
-        write_json(cfg.out / EXPORT_FILE, {**params, "command": cfg.command})
+        stamp = {**params, "command": cfg.command, "selection": selection_stamp(pairs)}
+        write_json(cfg.out / EXPORT_FILE, stamp)
         listed = pairs.copy()  # evaluate's pairs.csv plus the file each pair is read and written as
         listed.insert(1, "file", [f"{pair_stem(i)}.png" for i in pairs["pair_id"]])
         write_csv(cfg.out / PAIRS_FILE, listed)  # last: its presence means the export is complete

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
+import marshal
 import os
 import re
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -101,13 +104,24 @@ class Inpainter:
 
     @property
     def fingerprint(self) -> str:
-        """Short stable hash of name + origin + options + algorithm version (12 hex digits)."""
-        blob = json.dumps(
-            {"name": self.name, "origin": self.origin, "version": self.version, "options": self.options},
-            sort_keys=True,
-            default=str,
-        )
+        """Short stable hash of name + origin + options + algorithm version (12 hex digits); a plugin's
+        also holds `code_digest` (its code and weights), a builtin's does not (its `version` says when
+        its algorithm changed, and stored records stay valid)."""
+        material = dict(name=self.name, origin=self.origin, version=self.version, options=self.options)
+        if not is_builtin(self):
+            material["code"] = self.code_digest
+        blob = json.dumps(material, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def code_digest(self) -> str:
+        """16 hex digits over what determines a plugin's outputs besides its options: the source of its
+        class and module (and of its plugin base classes), and the state dict of every nn.Module it holds.
+        Taken once per instance (bench.inpainters.code_digest)."""
+        digest = self.__dict__.get("_code_digest")
+        if digest is None:
+            digest = self.__dict__["_code_digest"] = code_digest(self)
+        return digest
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
@@ -135,6 +149,58 @@ class Inpainter:
     def _fill(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Raw (B,3,H,W) output; only its hole pixels are used. Masks are exactly {0,1}."""
         raise NotImplementedError
+
+
+# Packages whose methods are builtins: their fingerprints hold no code digest (frozen: tests/test_guards.py).
+BUILTIN_PACKAGES: tuple[str, ...] = ("bench", "baselines")
+
+
+def is_builtin(method: Any) -> bool:
+    """A method of this package; any other (a $PCONV_BENCH_PLUGINS module, a class defined in a script
+    or notebook) is a plugin."""
+    return type(method).__module__.split(".")[0] in BUILTIN_PACKAGES
+
+
+def _class_source(cls: type) -> bytes:
+    """The source of a class's module (its file), else of the class alone, else its functions' code."""
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    if path and Path(path).is_file():
+        return Path(path).read_bytes()
+    try:
+        return inspect.getsource(cls).encode()
+    except (OSError, TypeError):  # defined where no source is kept (e.g. exec of a string)
+        codes = []
+        for name, value in sorted(vars(cls).items()):
+            func = getattr(value, "__func__", value)
+            code = getattr(func, "__code__", None) or getattr(getattr(value, "fget", None), "__code__", None)
+            if code is not None:
+                codes.append(name.encode() + marshal.dumps(code))
+        return b"\0".join(codes)
+
+
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    return t.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes()
+
+
+def code_digest(method: Any) -> str:
+    """16 hex digits over a plugin's code (every non-builtin class of its MRO: its module's source) and
+    the weights of every nn.Module attribute (names, dtypes, shapes and bytes of their state dicts)."""
+    h = hashlib.sha256()
+    for cls in type(method).__mro__:
+        top = cls.__module__.split(".")[0]
+        if top in (*BUILTIN_PACKAGES, "builtins", "torch", "abc", "typing"):
+            continue
+        h.update(f"class {cls.__module__}.{cls.__qualname__}\n".encode())
+        h.update(_class_source(cls))
+    held = sorted(vars(method).items()) + ([("self", method)] if isinstance(method, torch.nn.Module) else [])
+    for attr, value in held:
+        if isinstance(value, torch.nn.Module):
+            h.update(f"module {attr}\n".encode())
+            for key, t in sorted(value.state_dict().items()):
+                h.update(f"{key} {t.dtype} {tuple(t.shape)}\n".encode())
+                h.update(_tensor_bytes(t))
+    return h.hexdigest()[:16]
 
 
 class MethodOutputError(ValueError):
@@ -280,7 +346,7 @@ def register(name: str) -> Callable[[Callable[..., Inpainter]], Callable[..., In
         origin = f"{factory.__module__}.{factory.__qualname__}"
         previous = _ORIGINS.get(name)
         if previous is not None and previous != origin:
-            kind = "a builtin" if previous.split(".")[0] in ("bench", "baselines") else "another plugin"
+            kind = "a builtin" if previous.split(".")[0] in BUILTIN_PACKAGES else "another plugin"
             raise BenchError(
                 f"method name {name!r} is taken by {kind} ({previous}); {origin} must register another name"
             )

@@ -42,9 +42,22 @@ def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
     raise Terminated()
 
 
+# Commands whose single-valued options may not be given twice with different values (bench.cli.params
+# refuse_repeated): click would keep the last one silently.
+STRICT_COMMANDS: tuple[str, ...] = ("evaluate", "export", "tables", "reproduce")
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if name in STRICT_COMMANDS and cmd is not None:
+            from bench.cli.params import refuse_repeated
+
+            refuse_repeated(cmd, rest)
+        return name, cmd, rest
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:

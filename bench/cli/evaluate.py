@@ -78,6 +78,10 @@ from bench.tables import parse_list
 @click.option(
     "--allow-missing", is_flag=True, help="outputs: methods score the pairs that have a file, skip the rest."
 )
+@click.option(
+    "--replace", "replace_tables", is_flag=True,
+    help="Replace the tables of a folder that holds another selection or method set (else refused).",
+)  # fmt: skip
 def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, metrics, **opts) -> None:
     """Evaluate methods on the paper's protocol: per-pair records, Table 1, figures (resumable)."""
     from bench.evaluate import allow_missing as with_allow_missing
@@ -95,6 +99,8 @@ def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, m
     if not result.shown:  # a torchrun rank other than 0: rank 0 reports
         return
     click.echo(result.text)
+    for line in result.messages:
+        click.echo(line)
     wrote = f" Wrote: {', '.join(p.name for p in result.files)} in {cfg.out}" if result.files else ""
     part = f" (shard {cfg.shard})" if cfg.shard else ""
     click.echo(

@@ -51,5 +51,6 @@ def export(ratio, border, **opts) -> None:
     click.echo(
         f"{res.n_pairs} pairs ({w}x{h} px, layout {res.layout}: {names}) in {res.out}; "
         f"{res.written} file(s) written now. Score a program's outputs with: bench evaluate --data "
-        f"{cfg.data} --masks {cfg.masks} [same selection options] --method outputs:dir=OUTPUTS"
+        f"{cfg.data} --masks {cfg.masks} [same selection options] --method "
+        f"outputs:dir=OUTPUTS,export={res.out} (the export's selection is checked)"
     )

@@ -222,3 +222,47 @@ def pairing_option(default: str = "cross"):
         show_default=True,
         help="cross: every test image meets one mask of every cell; distinct: one test image per mask.",
     )
+
+
+def refuse_repeated(command: click.Command, args: list[str]) -> None:
+    """A single-valued option given twice with different values (`--border --no-border`, `--ratio A
+    --ratio B`) is a BenchError naming both: click would keep the last one without a word. Repeating
+    the same value, and repeatable options (`--method`), are fine.
+
+    >>> cmd = click.Command("c", params=[click.Option(["--border/--no-border"], default=None)])
+    >>> refuse_repeated(cmd, ["--border", "--border"])
+    >>> refuse_repeated(cmd, ["--border", "--no-border"])
+    Traceback (most recent call last):
+    bench.errors.BenchError: --border and --no-border contradict each other; give one of them
+    """
+    spellings: dict[str, tuple[click.Option, bool]] = {}
+    for param in command.params:
+        if isinstance(param, click.Option):
+            spellings.update({o: (param, True) for o in param.opts})
+            spellings.update({o: (param, False) for o in param.secondary_opts})
+    given: dict[str, tuple[str, str]] = {}  # param name -> (spelling, value) first seen
+    i = 0
+    while i < len(args):
+        token = args[i]
+        i += 1
+        if token == "--":
+            break
+        name, eq, inline = token.partition("=") if token.startswith("--") else (token, "", "")
+        if name not in spellings:
+            continue
+        param, primary = spellings[name]
+        if param.is_flag or param.count:
+            value = str(primary)
+        elif eq:
+            value = inline
+        else:
+            value = args[i] if i < len(args) else ""
+            i += 1
+        if param.multiple or param.count:
+            continue
+        first = given.setdefault(param.name, (name, value))
+        if first[1] == value:
+            continue
+        if param.is_flag:
+            raise BenchError(f"{first[0]} and {name} contradict each other; give one of them")
+        raise BenchError(f"{name} is given twice ({first[1]!r}, then {value!r}); give it once")
