@@ -32,7 +32,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from bench import tables as T
 from bench.distributed import Dist, agree, from_env, setup, teardown, total
@@ -41,6 +40,7 @@ from bench.folders import LEGACY_SIGNS, LOCK, MARKER, FolderLock, check_claim, c
 from bench.inputs import CACHE_FILE, DigestCache, bytes_digest
 from bench.io import read_mask, write_bytes, write_csv, write_json, write_png
 from bench.pairing import make_pairs, sample_pairs
+from bench.progress import progress_bar
 from bench.records import (
     PAIRS_FILE,
     RUN_FILE,
@@ -751,7 +751,7 @@ def _compute_all(p: Prepared, recs: list[MethodRecords], part: Part | None = Non
     todo = sum(lack)  # the bar counts the ground truth's pairs too; the result counts the methods'
     done_now = sum(lack[: len(p.methods)])
     reused = len(mine) * len(p.methods) - done_now
-    bar = tqdm(total=todo, unit="pair", desc="evaluate" + (f" {part.label}" if part else ""),
+    bar = progress_bar(total=todo, unit="pair", desc="evaluate" + (f" {part.label}" if part else ""),
                disable=None if cfg.progress and todo else True, dynamic_ncols=True)  # fmt: skip
     pool = ThreadPoolExecutor(max_workers=cfg.workers) if cfg.workers > 1 else None
     try:
