@@ -145,6 +145,12 @@ class TableContext:
             "small (the bias shrinks roughly like 1/n), so compare FID only at equal n; KID is unbiased "
             f"(mean over {KID_SUBSETS} subsets of min(n, {KID_SUBSET_SIZE}))."
         ]
+        if lo < BEST_MIN_N_DISTRIBUTION:
+            lines.append(
+                f"{labels}: no value in bold where n < {BEST_MIN_N_DISTRIBUTION} (the dimension of the "
+                "Inception pool features FID is defined on): with fewer samples the features' covariance is "
+                "rank-deficient and the small-n bias outweighs the differences between methods."
+            )
         return lines + self.overall
 
     def notes(self) -> list[str]:
@@ -589,13 +595,34 @@ def _lookup(summary: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.Series]
     return {(r.metric, r.method, r.bin, r.group): r for r in summary.itertuples(index=False)}
 
 
+# FID and KID compare two distributions of network features (a cell's outputs against its ground truth:
+# the metrics whose records need the ground truth's "real_pool" features). With fewer pairs than the
+# 2048 dimensions of the Inception pool features FID is defined on, the features' covariance is
+# rank-deficient and FID's small-n bias (and KID's variance) outweigh the differences between methods, so
+# such a cell marks no method best. Markdown, LaTeX and HTML all read the rule from `best_min_n`.
+BEST_MIN_N_DISTRIBUTION = 2048
+
+
+def is_distribution_metric(spec: Any) -> bool:
+    """A metric that compares the distribution of a cell's outputs with its ground truth's (FID, KID)."""
+    return "real_pool" in tuple(getattr(spec, "needs", ()) or ())
+
+
+def best_min_n(spec: Any) -> int:
+    """Fewest pairs a cell needs for its best value to be marked (0: any)."""
+    return BEST_MIN_N_DISTRIBUTION if is_distribution_metric(spec) else 0
+
+
 def _best(summary: pd.DataFrame, ctx: TableContext | None = None) -> set[tuple[str, str, str, str]]:
-    """(metric, method, bin, group) of the best mean per metric and column (ties: all), rounded as shown."""
+    """(metric, method, bin, group) of the best mean per metric and column (ties: all), rounded as shown;
+    none in a column of a distribution metric with fewer than BEST_MIN_N_DISTRIBUTION pairs."""
     best = set()
     for (metric, b, g), cell in summary.groupby(["metric", "bin", "group"], sort=False):
         if len(cell) < 2:
             continue
         spec = metric_info(metric, ctx.metrics if ctx else None)
+        if best_min_n(spec) and not ("n" in cell and (cell["n"] >= best_min_n(spec)).all()):
+            continue
         shown = cell["mean"].round(spec.decimals)
         target = shown.max() if spec.higher_is_better else shown.min()
         for r, v in zip(cell.itertuples(index=False), shown, strict=True):
@@ -686,7 +713,8 @@ def latex_metrics(ctx: TableContext, names: Sequence[str]) -> dict[str, dict[str
     out = {}
     for n in names:
         spec = ctx.spec(n)
-        out[n] = dict(label=ctx.label_of(n), decimals=spec.decimals, higher_is_better=spec.higher_is_better)
+        out[n] = dict(label=ctx.label_of(n), decimals=spec.decimals, higher_is_better=spec.higher_is_better,
+                      min_n_best=best_min_n(spec))  # fmt: skip
     return out
 
 
