@@ -247,8 +247,9 @@ def report_html(
     return "\n".join(parts) + "\n"
 
 
-_FIGURES = (("Metrics against the hole ratio (N solid, B dashed, 95 % CI bands)", "curves.png"),
-            ("Masked input, each method, ground truth", "grid.png"))  # fmt: skip
+_FIGURES = (("Metrics against the hole ratio, group N left, B right (learned models solid, classical "
+             "dashed, 95 % CI bands)", "curves.png"),
+            ("Masked input, each method, ground truth; a row per bin and group", "grid.png"))  # fmt: skip
 
 
 def report_title(run: Mapping[str, Any], environment: Mapping[str, Any] | None = None, date: str = "") -> str:
