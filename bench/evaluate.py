@@ -89,6 +89,7 @@ class EvalConfig:
     samples_per_bin: int = 2  # pairs per bin kept as pictures for the qualitative grid
     formats: tuple[str, ...] = T.FORMATS
     figures: bool = True
+    wide: bool = False  # the terminal table in the paper layout (else within 100 columns)
     progress: bool = True
     command: str = ""
 
@@ -848,7 +849,7 @@ def _finish(p: Prepared, entries: list, reference: dict | None, computed: int, r
 
 def _result(p: Prepared, computed: int, reused: int) -> EvalResult:
     cfg = p.cfg
-    t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot)
+    t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot, wide=cfg.wide)
     if cfg.figures:
         from bench.plots import write_figures
 

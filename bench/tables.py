@@ -9,6 +9,7 @@ group and the per-pair metrics), so tables can be rebuilt at any time from store
 
 from __future__ import annotations
 
+import textwrap
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -699,13 +700,74 @@ def format_table_md(summary: pd.DataFrame, ctx: TableContext | None = None, show
     return f"{body}\n\n{notes}\n"
 
 
-def format_table_text(summary: pd.DataFrame, ctx: TableContext | None = None, show_ci: bool = True) -> str:
-    """The paper layout for the terminal (plain text), with notes below."""
+TERMINAL_WIDTH = 100  # columns the terminal table fits by default (--wide: the paper layout, any width)
+
+
+def format_table_text(
+    summary: pd.DataFrame,
+    ctx: TableContext | None = None,
+    show_ci: bool = True,
+    wide: bool = False,
+    width: int = TERMINAL_WIDTH,
+) -> str:
+    """The table for the terminal (plain text), with notes below.
+
+    wide: the paper layout (a row per metric and method, a column per bin and group: some 300 columns for
+    six bins). Else one block per metric, a row per group and method, a column per bin, within `width`
+    columns (a block drops its ± where it would not fit), and the notes wrapped to `width`."""
     ctx = ctx or TableContext()
-    cols, rows = _text_rows(summary, ctx, "text", show_ci)
-    header = ["Metric", "Method", *[f"{bin_label(b)} {g}" for b, g in cols]]
-    body = tabulate(rows, headers=header, tablefmt="simple", disable_numparse=True)
-    return body + "\n" + "\n".join(ctx.notes()) + "\n"
+    if wide:
+        cols, rows = _text_rows(summary, ctx, "text", show_ci)
+        header = ["Metric", "Method", *[f"{bin_label(b)} {g}" for b, g in cols]]
+        body = tabulate(rows, headers=header, tablefmt="simple", disable_numparse=True)
+        return body + "\n" + "\n".join(ctx.notes()) + "\n"
+    blocks = []
+    for metric, methods in _blocks(summary):
+        for ci in (True, False) if show_ci else (False,):
+            block = _metric_block(summary, ctx, metric, methods, ci)
+            if max(len(line) for line in block.splitlines()) <= width:
+                break
+        blocks.append(block)
+    notes = [textwrap.fill(n, width, subsequent_indent="  ", break_on_hyphens=False) for n in ctx.notes()]
+    return "\n\n".join(blocks) + "\n\n" + "\n".join(notes) + "\n"
+
+
+def _metric_block(summary: pd.DataFrame, ctx: TableContext, metric: str, methods: list[str], ci: bool) -> str:
+    """One metric of the narrow terminal table: its label and direction, then a row per group and method
+    (groups in turn, methods in table order) and a column per bin."""
+    bins = [b for b in BIN_NAMES if b in set(summary["bin"])]
+    groups = [g.value for g in GROUPS if g.value in set(summary["group"])]
+    spec = ctx.spec(metric)
+    look = _lookup(summary)
+    rows = []
+    for g in groups:
+        for method in methods:
+            cells = []
+            for b in bins:
+                r = look.get((metric, method, b, g))
+                if r is None:
+                    cells.append("–")
+                    continue
+                pm = _pm(r, spec.decimals) if ci else ""
+                cells.append(f"{_fmt(r.mean, spec.decimals)} ±{pm}" if pm else _fmt(r.mean, spec.decimals))
+            rows.append([method, g, *cells])
+    direction = {True: "higher is better", False: "lower is better"}.get(spec.higher_is_better, "")
+    title = f"{ctx.label_of(metric)} ({direction})" if direction else ctx.label_of(metric)
+    return f"{title}\n{_plain_table(['Method', 'N/B', *[bin_label(b) for b in bins]], rows, left=2)}"
+
+
+def _plain_table(header: list[str], rows: list[list[str]], left: int) -> str:
+    """Columns two spaces apart, each as wide as its widest cell, the first `left` left-aligned, the rest
+    right-aligned; a rule under the header."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            str(c).ljust(w) if i < left else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
 
 
 def latex_metrics(ctx: TableContext, names: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -821,10 +883,14 @@ def format_paired_text(paired: pd.DataFrame, ctx: TableContext | None = None) ->
         )
     n_tests = int(np.isfinite(paired["p_value"].to_numpy(float)).sum())
     head = ["Metric", "Bin", "Group", "n", f"{a} - {b}", "95% CI", "p (Wilcoxon)", "p (Holm)"]
-    return (
+    intro = (
         f"Paired test {a} vs {b} (same pairs): {n_tests} tests (cells x metrics); p (Holm) is adjusted for "
         "all of them. The CI resamples what repeats (as in the table); the Wilcoxon p-value treats the pairs "
-        "as independent, so under cross pairing (masks reused) it is optimistic.\n"
+        "as independent, so under cross pairing (masks reused) it is optimistic."
+    )
+    return (
+        textwrap.fill(intro, TERMINAL_WIDTH, break_on_hyphens=False)
+        + "\n"
         + tabulate(rows, headers=head, tablefmt="simple", disable_numparse=True)
         + "\n"
     )
@@ -996,13 +1062,15 @@ def build_tables(
     n_boot: int | None = None,
     latex: dict[str, Any] | None = None,
     partial: bool = True,
+    wide: bool = False,
 ) -> Tables:
     """Rebuild summary, paired test and tables of an evaluation folder from its records (the figures are
     bench.plots.write_figures).
 
     Each export is replaced only by a complete new file, and only when its content changes; a folder
     without records is a BenchError (its exports are kept). Records of an unfinished run (`gaps`) give
-    tables marked partial in every file, or with `partial=False` a BenchError (the exports are kept)."""
+    tables marked partial in every file, or with `partial=False` a BenchError (the exports are kept).
+    `wide`: the terminal text in the paper layout (else within TERMINAL_WIDTH columns)."""
     out = Path(out)
     run = read_run(out)
     bad = [f for f in formats if f not in FORMATS]
@@ -1039,7 +1107,7 @@ def build_tables(
     if len(whole):
         write_csv(out / "overall.csv", whole, float_format="%.6g")
         files.append(out / "overall.csv")
-    text = format_table_text(summary, ctx)
+    text = format_table_text(summary, ctx, wide=wide)
     if pt is not None and len(pt):
         text += "\n" + format_paired_text(pt, ctx)
     if ref_df is not None:

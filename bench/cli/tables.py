@@ -51,9 +51,11 @@ from bench.errors import BenchError
     help="Write the tables of an unfinished evaluation (stopped, or records missing), marked partial in "
     "every file; without it such a folder is refused and its exports are kept.",
 )
+@click.option("--wide", is_flag=True, help="Print the table in the paper layout (wider than 100 columns).")
 def tables(
-    directory, formats, reference, paired, no_figures, ci, two_column, columns, metrics, text_height, partial
-):
+    directory, formats, reference, paired, no_figures, ci, two_column, columns, metrics, text_height, partial,
+    wide,
+):  # fmt: skip
     """Rebuild the tables of an evaluation folder from its stored records."""
     from bench.folders import FolderLock, sublock
     from bench.tables import build_tables, default_reference_path, parse_formats
@@ -71,7 +73,7 @@ def tables(
     held = FolderLock(directory, shared=True).acquire(what=f"evaluation folder {directory}")
     with held, sublock(directory, "tables", wait=True):
         result = build_tables(directory, formats=fmts, paired=pair, reference=reference,
-                              latex=latex, partial=partial)  # fmt: skip
+                              latex=latex, partial=partial, wide=wide)  # fmt: skip
         if not no_figures:
             from bench.plots import write_figures
 
