@@ -891,7 +891,7 @@ def format_paired_text(paired: pd.DataFrame, ctx: TableContext | None = None) ->
     return (
         textwrap.fill(intro, TERMINAL_WIDTH, break_on_hyphens=False)
         + "\n"
-        + tabulate(rows, headers=head, tablefmt="simple", disable_numparse=True)
+        + _plain_table(head, [[str(c) for c in r] for r in rows], left=3)
         + "\n"
     )
 
