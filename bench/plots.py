@@ -173,6 +173,31 @@ def row_label(bin_name: str, group: str, image: str) -> str:
     return f"{bin_label(bin_name)} {group} · {image_label(image)}"
 
 
+def _pairs_with_pictures(out: Path, methods: list[dict[str, Any]], pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs of which some method's composited output was stored as a picture."""
+    from bench.records import MethodRecords, sample_name
+
+    stored = set()
+    for m in methods:
+        folder = MethodRecords(out, m["name"], m["key"]).samples_path
+        if folder.is_dir():
+            stored |= {f.name for f in folder.iterdir()}
+    inputs = pairs["inputs"] if "inputs" in pairs else pd.Series("", index=pairs.index)
+    names = [sample_name(i, k, x) for i, k, x in zip(pairs["image"], pairs["mask"], inputs, strict=True)]
+    return pairs[[n in stored for n in names]]
+
+
+def grid_pairs(out: Path, run: dict[str, Any], pairs: pd.DataFrame) -> pd.DataFrame:
+    """The grid's rows: bench.pairing.sample_pairs over the pairs whose pictures `bench evaluate` kept (all
+    pairs when none). A fresh evaluation kept exactly the pairs sample_pairs draws; a folder whose records
+    were written by an earlier release (and reused since) kept those it sampled then, and the grid shows
+    those rather than grey squares."""
+    from bench.pairing import sample_pairs
+
+    kept = _pairs_with_pictures(Path(out), run["methods"], pairs)
+    return sample_pairs(kept if len(kept) else pairs, int(run.get("samples_per_bin", 2)))
+
+
 def qualitative_grid(
     out: Path, run: dict[str, Any], pairs: pd.DataFrame, path: Path | None = None, thumb: int = 192
 ) -> list[Path]:
@@ -184,12 +209,11 @@ def qualitative_grid(
     (or whose name a check refuses) is left out with a warning naming it. Returns the PNG and PDF written,
     or [] when no pair is readable.
     """
-    from bench.pairing import sample_pairs
     from bench.records import MethodRecords, sample_name
 
     out = Path(out)
     path = Path(path) if path is not None else out / "grid.png"
-    rows = sample_pairs(pairs, int(run.get("samples_per_bin", 2)))
+    rows = grid_pairs(out, run, pairs)
     if rows.empty:
         return []
     data, masks = Path(run["data"]), Path(run["masks"])  # absolute paths written by bench evaluate

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from test_evaluate import dataset  # noqa: F401 (a module-scoped fixture)
 
 from bench import plots
 from bench.pairing import sample_pairs
@@ -143,3 +144,29 @@ def test_report_title_has_the_date_run_json_was_written(tmp_path):
     want = "pconv-bench · quick profile · data builtin (80 images, 128×128) · 2001-09-09"
     assert f"<title>{want}</title>" in page and f"<h1>{want}</h1>" in page
     assert tmp_path.name not in page.split("<h1>")[1].split("</h1>")[0]
+
+
+def test_grid_rows_are_the_pictures_evaluate_kept(dataset, tmp_path):  # noqa: F811
+    from test_evaluate import _run
+
+    from bench.records import MethodRecords, read_run, sample_name
+
+    out = tmp_path / "ev"
+    _run(dataset, out, methods=("mean", "telea"), samples_per_bin=2)
+    run, pairs = read_run(out), pd.read_csv(out / "pairs.csv", dtype={"bin": str, "group": str})
+    rows = plots.grid_pairs(out, run, pairs)
+    # a fresh evaluation kept the pictures of exactly the pairs the sampler draws, for every method
+    assert rows["pair_id"].tolist() == sample_pairs(pairs, 2)["pair_id"].tolist()
+    folders = [MethodRecords(out, m["name"], m["key"]).samples_path for m in run["methods"]]
+    want = {sample_name(r.image, r.mask, r.inputs) for r in rows.itertuples()}
+    assert all({f.name for f in d.iterdir()} == want for d in folders)
+    assert set(rows["group"]) == {"N", "B"} and rows["bin"].nunique() == pairs["bin"].nunique()
+    # a folder whose pictures an earlier release chose (the first pairs of group N): the grid shows those
+    old = pairs[pairs["group"] == "N"].groupby("bin").head(2)
+    picture = next(folders[0].iterdir()).read_bytes()
+    for d in folders:
+        for f in d.iterdir():
+            f.unlink()
+        for r in old.itertuples():
+            (d / sample_name(r.image, r.mask, r.inputs)).write_bytes(picture)
+    assert set(plots.grid_pairs(out, run, pairs)["pair_id"]) == set(old["pair_id"])
