@@ -924,9 +924,9 @@ def _own_crop_files(out: Path) -> set[str]:
 def _bar(items: list, desc: str, enabled: bool) -> Iterator:
     if not enabled or len(items) < 2:
         return iter(items)
-    from tqdm import tqdm
+    from bench.progress import progress_bar
 
-    return iter(tqdm(items, desc=desc, unit="photo", leave=False, disable=None))
+    return iter(progress_bar(items, desc=desc, unit="photo", leave=False, disable=None))
 
 
 # ------------------------------------------------------------------------------------------------

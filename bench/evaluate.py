@@ -32,7 +32,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from bench import tables as T
 from bench.distributed import Dist, agree, from_env, setup, teardown, total
@@ -41,6 +40,7 @@ from bench.folders import LEGACY_SIGNS, LOCK, MARKER, FolderLock, check_claim, c
 from bench.inputs import CACHE_FILE, DigestCache, bytes_digest
 from bench.io import read_mask, write_bytes, write_csv, write_json, write_png
 from bench.pairing import make_pairs, sample_pairs
+from bench.progress import progress_bar
 from bench.records import (
     PAIRS_FILE,
     RUN_FILE,
@@ -95,6 +95,7 @@ class EvalConfig:
     samples_per_bin: int = 2  # pairs per bin kept as pictures for the qualitative grid
     formats: tuple[str, ...] = T.FORMATS
     figures: bool = True
+    wide: bool = False  # the terminal table in the paper layout (else within 100 columns)
     progress: bool = True
     command: str = ""
     # A folder holding the tables of another selection or method set: replaced, and EvalResult.messages
@@ -832,7 +833,7 @@ def _compute_all(p: Prepared, recs: list[MethodRecords], part: Part | None = Non
     todo = sum(lack)  # the bar counts the ground truth's pairs too; the result counts the methods'
     done_now = sum(lack[: len(p.methods)])
     reused = len(mine) * len(p.methods) - done_now
-    bar = tqdm(total=todo, unit="pair", desc="evaluate" + (f" {part.label}" if part else ""),
+    bar = progress_bar(total=todo, unit="pair", desc="evaluate" + (f" {part.label}" if part else ""),
                disable=None if cfg.progress and todo else True, dynamic_ncols=True)  # fmt: skip
     pool = ThreadPoolExecutor(max_workers=cfg.workers) if cfg.workers > 1 else None
     try:
@@ -935,7 +936,7 @@ def _result(p: Prepared, computed: int, reused: int) -> EvalResult:
     cfg = p.cfg
     from bench.rebuild import add_figures_and_report
 
-    t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot)
+    t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot, wide=cfg.wide)
     add_figures_and_report(t, cfg.figures)
     return EvalResult(out=cfg.out, summary=t.summary, paired=t.paired, text=t.text, files=t.files,
                       n_pairs=len(p.pairs), computed=computed, reused=reused)  # fmt: skip

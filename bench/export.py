@@ -31,7 +31,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from baselines.outputs import pair_stem
 from bench.errors import BenchError
@@ -39,6 +38,7 @@ from bench.evaluate import EvalConfig, protocol_pairs, reading_inputs
 from bench.folders import check_claim, claim
 from bench.inputs import CACHE_FILE, DigestCache
 from bench.io import encode_png, read_mask, write_bytes, write_csv, write_json
+from bench.progress import progress_bar
 from bench.records import EXPORT_FILE, PAIRS_FILE, selection_stamp
 from masks.conventions import BINS, GROUPS, HOLE, VALID, Bin, Group, flip_polarity, is_valid
 
@@ -155,8 +155,8 @@ def _export(cfg: ExportConfig, ecfg: EvalConfig) -> ExportResult:
     with claim(cfg.out, "export"):
         _check_same_export(cfg.out, params)  # again, under the lock
         written = 0
-        bar = tqdm(total=len(rows), unit="pair", desc="export", disable=None if cfg.progress else True,
-                   dynamic_ncols=True)  # fmt: skip
+        bar = progress_bar(total=len(rows), unit="pair", desc="export",
+                           disable=None if cfg.progress else True, dynamic_ncols=True)  # fmt: skip
         pool = ThreadPoolExecutor(max_workers=cfg.workers) if cfg.workers > 1 else None
         try:
             one = lambda r: export_pair(cfg, hw, *r)  # noqa: E731

@@ -161,6 +161,7 @@ class MetricMeta:
     label: str
     decimals: int
     higher_is_better: bool | None  # None: unknown direction, nothing in bold
+    min_n_best: int = 0  # a column with a cell of fewer pairs marks none best (bench.tables.best_min_n)
 
 
 def metric_meta(name: str, metrics: Mapping[str, Any]) -> MetricMeta:
@@ -173,7 +174,8 @@ def metric_meta(name: str, metrics: Mapping[str, Any]) -> MetricMeta:
         return m.get(key, default) if isinstance(m, Mapping) else getattr(m, key, default)
 
     hib = get("higher_is_better", None)
-    return MetricMeta(str(get("label", name)), int(get("decimals", 3)), None if hib is None else bool(hib))
+    return MetricMeta(str(get("label", name)), int(get("decimals", 3)), None if hib is None else bool(hib),
+                      int(get("min_n_best", 0) or 0))  # fmt: skip
 
 
 def bin_header(name: str) -> str:
@@ -222,18 +224,21 @@ def cell_grid(
     columns: Sequence[tuple[str, str]],
 ) -> dict[tuple[str, str, str], Cell]:
     """(method, bin, group) -> Cell for one metric; best = the column's best as shown (rounded), ties
-    all best, only among >= 2 finite values and when the metric's direction is known."""
+    all best, only among >= 2 finite values, when the metric's direction is known and every cell of the
+    column has at least `meta.min_n_best` pairs."""
     rows = summary[summary["metric"] == metric]
     look = {(r.method, r.bin, r.group): r for r in rows.itertuples(index=False)}
     grid: dict[tuple[str, str, str], Cell] = {}
     for b, g in columns:
-        shown = {}
+        shown, enough = {}, True
         for method in methods:
             r = look.get((method, b, g))
             if r is not None and _finite(r.mean):
                 shown[method] = round(float(r.mean), meta.decimals)
+                if meta.min_n_best:  # unknown n (no column): not enough
+                    enough = enough and float(getattr(r, "n", math.nan)) >= meta.min_n_best
         best = set()
-        if meta.higher_is_better is not None and len(shown) >= 2:
+        if meta.higher_is_better is not None and len(shown) >= 2 and enough:
             target = max(shown.values()) if meta.higher_is_better else min(shown.values())
             best = {m for m, v in shown.items() if v == target}
         for method in methods:

@@ -127,12 +127,41 @@ def make_distinct_pairs(
     return df
 
 
-def sample_pairs(pairs: pd.DataFrame, per_bin: int) -> pd.DataFrame:
-    """The pairs kept as pictures: the first `per_bin` images of each bin, in its first selected group."""
+SAMPLE_SEED = 0  # the draw of the pairs kept as pictures (the qualitative grid), the same in every run
+
+
+def sample_pairs(pairs: pd.DataFrame, per_bin: int, seed: int = SAMPLE_SEED) -> pd.DataFrame:
+    """The pairs kept as pictures (the qualitative grid): `per_bin` pairs of every bin, bins in order.
+
+    Row k of the whole list takes the selected groups in turn (N, B, N, ... when both are selected; the
+    other group where a bin lacks it), and a photo no earlier row used while the cell has one (then the
+    least used), drawn with a generator seeded by `seed`: every bin, both groups and as many photos as
+    the pairs allow, the same pairs every time.
+    """
     if per_bin <= 0 or pairs.empty:
         return pairs.iloc[:0]
-    first_group = pairs["group"].iloc[0]
-    sel = pairs[pairs["group"] == first_group]
-    sel = sel.groupby("bin", sort=False).head(per_bin)
-    order = {b: i for i, b in enumerate(BIN_NAMES)}
-    return sel.assign(_b=sel["bin"].map(order)).sort_values(["_b", "pair_id"]).drop(columns="_b")
+    pairs = pairs.reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    group_order = [g.value for g in GROUPS] + sorted(set(pairs["group"]) - {g.value for g in GROUPS})
+    groups = [g for g in group_order if g in set(pairs["group"])]
+    bins = [b for b in BIN_NAMES if b in set(pairs["bin"])]
+    uses: dict[str, int] = {}
+    chosen: list[int] = []  # row positions in `pairs`
+    k = 0
+    for b in bins:
+        in_bin = pairs[pairs["bin"] == b]
+        for _ in range(per_bin):
+            want = groups[k % len(groups)]
+            k += 1
+            for g in [want, *(g for g in groups if g != want)]:
+                cand = in_bin[(in_bin["group"] == g) & ~in_bin.index.isin(chosen)]
+                if len(cand):
+                    break
+            else:
+                break  # the bin has fewer pairs than per_bin
+            cand = cand.sort_values("pair_id")
+            used = cand["image"].map(lambda i: uses.get(i, 0)).to_numpy()
+            pick = cand.index[rng.choice(np.flatnonzero(used == used.min()))]
+            chosen.append(pick)
+            uses[pairs.at[pick, "image"]] = uses.get(pairs.at[pick, "image"], 0) + 1
+    return pairs.loc[chosen]

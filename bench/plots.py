@@ -6,6 +6,7 @@ Matplotlib with the Agg backend; every figure is rendered to memory and written 
 from __future__ import annotations
 
 import io
+import textwrap
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,45 @@ from bench.io import read_mask, read_png_rgb, write_bytes  # noqa: E402
 from bench.tables import TableContext, bin_label, metric_order  # noqa: E402
 from masks.conventions import BIN_NAMES, GROUPS, Group, bin_by_name, is_valid  # noqa: E402
 
-_LINES = {Group.N.value: "-", Group.B.value: "--"}  # group N solid, B dashed
+# Methods are drawn in two colour families so a reader tells the learned models from the classical fills at
+# a glance: warm colours for learned models (trained networks, checkpoints, plugins), cool ones for the
+# classical methods; learned lines are solid, classical dashed (the families survive grey printing). A
+# method keeps its colour in every figure: known methods have fixed colours, any other takes one of its
+# family's spare colours by a stable hash of its name.
+CLASSICAL_METHODS: tuple[str, ...] = ("patchmatch", "telea", "ns", "biharmonic", "mean", "outputs")
+_WARM = {"pconv": "#d62728", "conv": "#ff7f0e", "gl": "#8c564b", "gntipt": "#e377c2"}
+_COOL = {"patchmatch": "#1f77b4", "telea": "#17becf", "ns": "#2ca02c", "biharmonic": "#9467bd",
+         "mean": "#393b79", "outputs": "#637939"}  # fmt: skip
+_WARM_SPARE = ("#ad494a", "#bd9e39", "#e7969c", "#fd8d3c", "#843c39", "#d6616b", "#e6550d", "#7b4173")
+_COOL_SPARE = ("#3182bd", "#31a354", "#756bb1", "#6baed6", "#74c476", "#9e9ac8", "#08519c", "#006d2c")
+FAMILY_STYLE = {"learned": "-", "classical": "--"}
+
+
+def method_family(name: str) -> str:
+    """'classical' for the classical fills (and folders of outputs), 'learned' for everything else."""
+    return "classical" if str(name).split(":")[0].lower() in CLASSICAL_METHODS else "learned"
+
+
+def method_colour(name: str, family: str | None = None) -> str:
+    """The colour of a method in every figure: fixed for the known ones, else a spare of its family chosen
+    by a stable hash of the name.
+
+    >>> method_colour("pconv"), method_colour("telea")
+    ('#d62728', '#17becf')
+    """
+    import zlib
+
+    key = str(name).lower()
+    family = family or method_family(name)
+    fixed, spare = (_COOL, _COOL_SPARE) if family == "classical" else (_WARM, _WARM_SPARE)
+    if key in fixed:
+        return fixed[key]
+    return spare[zlib.crc32(key.encode()) % len(spare)]
+
+
+def _method_names(run: dict[str, Any] | None) -> dict[str, str]:
+    """label -> registry name of the run's methods (their family and colour follow the name)."""
+    return {m.get("label", m.get("name", "")): m.get("name", "") for m in (run or {}).get("methods", [])}
 
 
 # Sized for a paper: the figure is the text width of a one-column article, fonts 7-8 pt at that size.
@@ -46,44 +85,63 @@ def _save(fig: Any, path: Path, dpi: int = 200) -> list[Path]:
     return out
 
 
-def plot_curves(summary: pd.DataFrame, path: Path, ctx: TableContext | None = None) -> list[Path]:
-    """One panel per metric: mean vs hole ratio (bin centre) per method; N solid, B dashed; CI bands.
+_GROUP_TITLE = {Group.N.value: "N: holes may touch the border", Group.B.value: "B: holes keep off the border"}
 
-    Three panels a row at a paper's text width; written as PNG and PDF (returns both paths)."""
+
+def plot_curves(
+    summary: pd.DataFrame, path: Path, ctx: TableContext | None = None, names: dict[str, str] | None = None
+) -> list[Path]:
+    """One row of panels per metric, one column per group (N, B): mean vs hole ratio (bin centre) per
+    method with its CI band; learned models in warm colours and solid lines, classical methods in cool
+    colours and dashed lines (`names`: label -> registry name, for the family; default the label).
+
+    Written as PNG and PDF at a paper's text width (returns both paths)."""
     ctx = ctx or TableContext()
+    names = names or {}
     metrics = metric_order(list(dict.fromkeys(summary["metric"])), ctx.metrics)
     methods = list(dict.fromkeys(summary["method"]))
+    family = {m: method_family(names.get(m, m)) for m in methods}
+    methods = [m for f in FAMILY_STYLE for m in methods if family[m] == f]  # learned first
+    colour = {m: method_colour(names.get(m, m), family[m]) for m in methods}
     bins = [b for b in BIN_NAMES if b in set(summary["bin"])]
+    groups = [g.value for g in GROUPS if g.value in set(summary["group"])]
     centre = {b: (bin_by_name(b).lo + bin_by_name(b).hi) / 2 for b in bins}
-    colours = plt.get_cmap("tab10")
-    ncols = min(3, len(metrics))
-    nrows = -(-len(metrics) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(TEXT_WIDTH_IN, 2.0 * nrows), squeeze=False)
-    for ax in axes.flat[len(metrics) :]:
-        ax.set_visible(False)
-    for ax, metric in zip(axes.flat, metrics, strict=False):
+    fig, axes = plt.subplots(len(metrics), len(groups), figsize=(TEXT_WIDTH_IN, 1.55 * len(metrics) + 0.3),
+                             squeeze=False, sharex=True, sharey="row")  # fmt: skip
+    for row, metric in zip(axes, metrics, strict=True):
         sm = summary[summary["metric"] == metric]
-        for k, method in enumerate(methods):
-            for g in (g.value for g in GROUPS):
+        for ax, g in zip(row, groups, strict=True):
+            for method in methods:
                 d = sm[(sm["method"] == method) & (sm["group"] == g)]
                 if d.empty:
                     continue
                 d = d.assign(x=d["bin"].map(centre)).sort_values("x")
-                ax.plot(d["x"], d["mean"], _LINES[g], marker="o", ms=3, color=colours(k % 10),
-                        label=f"{method} {g}")  # fmt: skip
+                ax.plot(d["x"], d["mean"], FAMILY_STYLE[family[method]], marker="o", ms=2.5, lw=1.2,
+                        color=colour[method], label=method)  # fmt: skip
                 if d["ci_low"].notna().all():
-                    ax.fill_between(
-                        d["x"], d["ci_low"], d["ci_high"], color=colours(k % 10), alpha=0.15, lw=0
-                    )
-        ax.set_title(ctx.label_of(metric))
+                    ax.fill_between(d["x"], d["ci_low"], d["ci_high"], color=colour[method], alpha=0.12, lw=0)
+            ax.grid(alpha=0.3)
+            ax.set_xticks([centre[b] for b in bins], [bin_label(b) for b in bins], rotation=45)
+        row[0].set_ylabel(ctx.label_of(metric))
+    for ax, g in zip(axes[0], groups, strict=True):
+        ax.set_title(_GROUP_TITLE.get(g, g))
+    for ax in axes[-1]:
         ax.set_xlabel("hole-to-image area ratio")
-        ax.set_xticks([centre[b] for b in bins], [bin_label(b) for b in bins], rotation=45)
-        ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    # Below the figure (x tick labels included); savefig's bbox_inches="tight" makes room for it.
-    fig.legend(handles, labels, loc="upper center", ncol=min(4, max(1, len(labels))),
-               bbox_to_anchor=(0.5, 0.0))  # fmt: skip
-    fig.tight_layout()
+    fig.tight_layout(h_pad=0.6, w_pad=0.8)
+    handles = {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+    # Below the panels (x tick labels included; bbox_inches="tight" makes room): one legend row per family,
+    # headed by its name. matplotlib fills legend columns first, so the rows are interleaved column-wise.
+    rows = [[f, *(m for m in methods if family[m] == f and m in handles)] for f in FAMILY_STYLE]
+    rows = [r for r in rows if len(r) > 1]
+    width = max(len(r) for r in rows)
+    blank = matplotlib.lines.Line2D([], [], alpha=0)
+    cells = [(handles.get(r[i], blank) if i else blank, r[i] + ":" if i == 0 else r[i]) if i < len(r)
+             else (blank, "") for i in range(width) for r in rows]  # fmt: skip
+    fig.legend(*zip(*cells, strict=True), loc="upper center", ncol=width, bbox_to_anchor=(0.5, 0.0),
+               frameon=False, handlelength=2.6, columnspacing=1.2)  # fmt: skip
     return _save(fig, path)
 
 
@@ -91,7 +149,7 @@ def write_figures(tables: Any) -> list[Path]:
     """curves.png/.pdf and grid.png/.pdf of an evaluation, from what bench.tables.build_tables made of it."""
     if not len(tables.summary):
         return []
-    files = plot_curves(tables.summary, tables.out / "curves.png", tables.ctx)
+    files = plot_curves(tables.summary, tables.out / "curves.png", tables.ctx, _method_names(tables.run))
     files += qualitative_grid(tables.out, tables.run, tables.pairs)
     return files
 
@@ -104,22 +162,58 @@ def _thumb(img: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
 
 
+def image_label(image: str, width: int = 22) -> str:
+    """A photo's name as a row label: its stem, its tail when longer than `width` characters."""
+    stem = Path(str(image)).stem
+    return stem if len(stem) <= width else "…" + stem[-(width - 1) :]
+
+
+def row_label(bin_name: str, group: str, image: str) -> str:
+    """'(0.3,0.4] B · coffee_05': the cell and the photo of a grid row."""
+    return f"{bin_label(bin_name)} {group} · {image_label(image)}"
+
+
+def _pairs_with_pictures(out: Path, methods: list[dict[str, Any]], pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs of which some method's composited output was stored as a picture."""
+    from bench.records import MethodRecords, sample_name
+
+    stored = set()
+    for m in methods:
+        folder = MethodRecords(out, m["name"], m["key"]).samples_path
+        if folder.is_dir():
+            stored |= {f.name for f in folder.iterdir()}
+    inputs = pairs["inputs"] if "inputs" in pairs else pd.Series("", index=pairs.index)
+    names = [sample_name(i, k, x) for i, k, x in zip(pairs["image"], pairs["mask"], inputs, strict=True)]
+    return pairs[[n in stored for n in names]]
+
+
+def grid_pairs(out: Path, run: dict[str, Any], pairs: pd.DataFrame) -> pd.DataFrame:
+    """The grid's rows: bench.pairing.sample_pairs over the pairs whose pictures `bench evaluate` kept (all
+    pairs when none). A fresh evaluation kept exactly the pairs sample_pairs draws; a folder whose records
+    were written by an earlier release (and reused since) kept those it sampled then, and the grid shows
+    those rather than grey squares."""
+    from bench.pairing import sample_pairs
+
+    kept = _pairs_with_pictures(Path(out), run["methods"], pairs)
+    return sample_pairs(kept if len(kept) else pairs, int(run.get("samples_per_bin", 2)))
+
+
 def qualitative_grid(
     out: Path, run: dict[str, Any], pairs: pd.DataFrame, path: Path | None = None, thumb: int = 192
 ) -> list[Path]:
-    """Fig. 6-style grid: one row per sample pair; columns masked input, each method, ground truth.
+    """Fig. 6-style grid: one row per sample pair (bench.pairing.sample_pairs: every bin, the groups in
+    turn, different photos); columns masked input, each method, ground truth.
 
     Method columns show the composited outputs stored during `bench evaluate`; the input and ground truth
     are read from the data and mask folders in run.json. A pair whose image or mask is no longer readable
     (or whose name a check refuses) is left out with a warning naming it. Returns the PNG and PDF written,
     or [] when no pair is readable.
     """
-    from bench.pairing import sample_pairs
     from bench.records import MethodRecords, sample_name
 
     out = Path(out)
     path = Path(path) if path is not None else out / "grid.png"
-    rows = sample_pairs(pairs, int(run.get("samples_per_bin", 2)))
+    rows = grid_pairs(out, run, pairs)
     if rows.empty:
         return []
     data, masks = Path(run["data"]), Path(run["masks"])  # absolute paths written by bench evaluate
@@ -157,8 +251,8 @@ def qualitative_grid(
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(cols[c], fontsize=8)
+                ax.set_title(textwrap.fill(cols[c], 12), fontsize=7)
             if c == 0:
-                ax.set_ylabel(f"{bin_label(p.bin)} {p.group}", fontsize=7)
-    fig.tight_layout(pad=0.3)
+                ax.set_ylabel(row_label(p.bin, p.group, p.image).replace(" · ", "\n"), fontsize=6.5)
+    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.2)
     return _save(fig, path, dpi=150)

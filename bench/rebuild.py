@@ -37,6 +37,7 @@ class TablesConfig:
     metrics: tuple[str, ...] | None = None  # table.tex metrics; None: all the run computed
     text_height: float | None = None  # the document's \textheight in pt; None: bench.latex's default
     partial: bool = False  # write the tables of an unfinished evaluation, marked partial
+    wide: bool = False  # the terminal table in the paper layout (else within 100 columns)
 
 
 def make_tables(cfg: TablesConfig) -> Tables:
@@ -50,7 +51,7 @@ def make_tables(cfg: TablesConfig) -> Tables:
     held = FolderLock(cfg.out, shared=True).acquire(what=f"evaluation folder {cfg.out}")
     with held, sublock(cfg.out, "tables", wait=True):
         result = T.build_tables(cfg.out, formats=cfg.formats, paired=cfg.paired, reference=reference,
-                                latex=latex, partial=cfg.partial)  # fmt: skip
+                                latex=latex, partial=cfg.partial, wide=cfg.wide)  # fmt: skip
         return add_figures_and_report(result, cfg.figures)
 
 

@@ -247,8 +247,62 @@ def report_html(
     return "\n".join(parts) + "\n"
 
 
-_FIGURES = (("Metrics against the hole ratio (N solid, B dashed, 95 % CI bands)", "curves.png"),
-            ("Masked input, each method, ground truth", "grid.png"))  # fmt: skip
+_FIGURES = (("Metrics against the hole ratio, group N left, B right (learned models solid, classical "
+             "dashed, 95 % CI bands)", "curves.png"),
+            ("Masked input, each method, ground truth; a row per bin and group", "grid.png"))  # fmt: skip
+
+
+def report_title(run: Mapping[str, Any], environment: Mapping[str, Any] | None = None, date: str = "") -> str:
+    """'pconv-bench · quick profile · data builtin (80 images, 128×128) · 2026-12-06': the profile (else
+    the command that evaluated), the data and the date of a run, from run.json and reproduce's
+    environment.json (when there is one).
+
+    >>> report_title({"command": "bench evaluate --data x/photos", "data": "/home/x/photos", "n_images": 8,
+    ...               "image_size": [64, 64]}, None, "2026-01-02")
+    'pconv-bench · bench evaluate · data x/photos (8 images, 64×64) · 2026-01-02'
+    """
+    import shlex
+    from pathlib import PurePath
+
+    env = environment or {}
+    parts = ["pconv-bench"]
+    profile = (env.get("profile") or {}).get("profile") if isinstance(env.get("profile"), Mapping) else None
+    try:
+        words = shlex.split(str(run.get("command") or ""))
+    except ValueError:
+        words = str(run.get("command") or "").split()
+    if profile:
+        parts.append(f"{profile} profile")
+    elif "--profile" in words[:-1]:
+        parts.append(f"{words[words.index('--profile') + 1]} profile")
+    elif len(words) >= 2:
+        parts.append(" ".join(words[:2]))
+    image_set = env.get("image_set") if isinstance(env.get("image_set"), Mapping) else {}
+    folder = PurePath(str(run.get("data") or ""))  # its last two parts: ".../quick/data" -> "quick/data"
+    source = image_set.get("source") or "/".join(folder.parts[-2:])
+    size = run.get("image_size")
+    about = [f"{run['n_images']} images" if run.get("n_images") else "",
+             f"{size[0]}×{size[1]}" if isinstance(size, list | tuple) and len(size) == 2 else ""]  # fmt: skip
+    about = [a for a in about if a]
+    if source or about:
+        parts.append(" ".join(["data", str(source)] if source else ["data"])
+                     + (f" ({', '.join(about)})" if about else ""))  # fmt: skip
+    if date:
+        parts.append(date)
+    return " · ".join(parts)
+
+
+def _run_date(out: Any) -> str:
+    """The UTC date run.json was last written (the evaluation's date), '' when there is none."""
+    import datetime
+
+    from bench.records import RUN_FILE
+
+    try:
+        t = (out / RUN_FILE).stat().st_mtime
+    except OSError:
+        return ""
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d")
 
 
 def write_report(tables: Any, environment: Mapping[str, Any] | None = None, dest: Any = None) -> Any:
@@ -264,7 +318,7 @@ def write_report(tables: Any, environment: Mapping[str, Any] | None = None, dest
     names = metric_order(list(dict.fromkeys(tables.summary["metric"])), tables.ctx.metrics)
     html = report_html(tables.summary, latex_metrics(tables.ctx, names), tables.ctx.notes(), figures=figures,
                        environment=environment, command=tables.ctx.command,
-                       title=f"pconv-bench: {out.name}")  # fmt: skip
+                       title=report_title(tables.run, environment, _run_date(out)))  # fmt: skip
     path = Path(dest) if dest is not None else out / "report.html"
     write_text(path, html)
     return path

@@ -9,6 +9,7 @@ group and the per-pair metrics), so tables can be rebuilt at any time from store
 
 from __future__ import annotations
 
+import textwrap
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -145,6 +146,12 @@ class TableContext:
             "small (the bias shrinks roughly like 1/n), so compare FID only at equal n; KID is unbiased "
             f"(mean over {KID_SUBSETS} subsets of min(n, {KID_SUBSET_SIZE}))."
         ]
+        if lo < BEST_MIN_N_DISTRIBUTION:
+            lines.append(
+                f"{labels}: no value in bold where n < {BEST_MIN_N_DISTRIBUTION} (the dimension of the "
+                "Inception pool features FID is defined on): with fewer samples the features' covariance is "
+                "rank-deficient and the small-n bias outweighs the differences between methods."
+            )
         return lines + self.overall
 
     def notes(self) -> list[str]:
@@ -589,13 +596,34 @@ def _lookup(summary: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.Series]
     return {(r.metric, r.method, r.bin, r.group): r for r in summary.itertuples(index=False)}
 
 
+# FID and KID compare two distributions of network features (a cell's outputs against its ground truth:
+# the metrics whose records need the ground truth's "real_pool" features). With fewer pairs than the
+# 2048 dimensions of the Inception pool features FID is defined on, the features' covariance is
+# rank-deficient and FID's small-n bias (and KID's variance) outweigh the differences between methods, so
+# such a cell marks no method best. Markdown, LaTeX and HTML all read the rule from `best_min_n`.
+BEST_MIN_N_DISTRIBUTION = 2048
+
+
+def is_distribution_metric(spec: Any) -> bool:
+    """A metric that compares the distribution of a cell's outputs with its ground truth's (FID, KID)."""
+    return "real_pool" in tuple(getattr(spec, "needs", ()) or ())
+
+
+def best_min_n(spec: Any) -> int:
+    """Fewest pairs a cell needs for its best value to be marked (0: any)."""
+    return BEST_MIN_N_DISTRIBUTION if is_distribution_metric(spec) else 0
+
+
 def _best(summary: pd.DataFrame, ctx: TableContext | None = None) -> set[tuple[str, str, str, str]]:
-    """(metric, method, bin, group) of the best mean per metric and column (ties: all), rounded as shown."""
+    """(metric, method, bin, group) of the best mean per metric and column (ties: all), rounded as shown;
+    none in a column of a distribution metric with fewer than BEST_MIN_N_DISTRIBUTION pairs."""
     best = set()
     for (metric, b, g), cell in summary.groupby(["metric", "bin", "group"], sort=False):
         if len(cell) < 2:
             continue
         spec = metric_info(metric, ctx.metrics if ctx else None)
+        if best_min_n(spec) and not ("n" in cell and (cell["n"] >= best_min_n(spec)).all()):
+            continue
         shown = cell["mean"].round(spec.decimals)
         target = shown.max() if spec.higher_is_better else shown.min()
         for r, v in zip(cell.itertuples(index=False), shown, strict=True):
@@ -672,13 +700,74 @@ def format_table_md(summary: pd.DataFrame, ctx: TableContext | None = None, show
     return f"{body}\n\n{notes}\n"
 
 
-def format_table_text(summary: pd.DataFrame, ctx: TableContext | None = None, show_ci: bool = True) -> str:
-    """The paper layout for the terminal (plain text), with notes below."""
+TERMINAL_WIDTH = 100  # columns the terminal table fits by default (--wide: the paper layout, any width)
+
+
+def format_table_text(
+    summary: pd.DataFrame,
+    ctx: TableContext | None = None,
+    show_ci: bool = True,
+    wide: bool = False,
+    width: int = TERMINAL_WIDTH,
+) -> str:
+    """The table for the terminal (plain text), with notes below.
+
+    wide: the paper layout (a row per metric and method, a column per bin and group: some 300 columns for
+    six bins). Else one block per metric, a row per group and method, a column per bin, within `width`
+    columns (a block drops its ± where it would not fit), and the notes wrapped to `width`."""
     ctx = ctx or TableContext()
-    cols, rows = _text_rows(summary, ctx, "text", show_ci)
-    header = ["Metric", "Method", *[f"{bin_label(b)} {g}" for b, g in cols]]
-    body = tabulate(rows, headers=header, tablefmt="simple", disable_numparse=True)
-    return body + "\n" + "\n".join(ctx.notes()) + "\n"
+    if wide:
+        cols, rows = _text_rows(summary, ctx, "text", show_ci)
+        header = ["Metric", "Method", *[f"{bin_label(b)} {g}" for b, g in cols]]
+        body = tabulate(rows, headers=header, tablefmt="simple", disable_numparse=True)
+        return body + "\n" + "\n".join(ctx.notes()) + "\n"
+    blocks = []
+    for metric, methods in _blocks(summary):
+        for ci in (True, False) if show_ci else (False,):
+            block = _metric_block(summary, ctx, metric, methods, ci)
+            if max(len(line) for line in block.splitlines()) <= width:
+                break
+        blocks.append(block)
+    notes = [textwrap.fill(n, width, subsequent_indent="  ", break_on_hyphens=False) for n in ctx.notes()]
+    return "\n\n".join(blocks) + "\n\n" + "\n".join(notes) + "\n"
+
+
+def _metric_block(summary: pd.DataFrame, ctx: TableContext, metric: str, methods: list[str], ci: bool) -> str:
+    """One metric of the narrow terminal table: its label and direction, then a row per group and method
+    (groups in turn, methods in table order) and a column per bin."""
+    bins = [b for b in BIN_NAMES if b in set(summary["bin"])]
+    groups = [g.value for g in GROUPS if g.value in set(summary["group"])]
+    spec = ctx.spec(metric)
+    look = _lookup(summary)
+    rows = []
+    for g in groups:
+        for method in methods:
+            cells = []
+            for b in bins:
+                r = look.get((metric, method, b, g))
+                if r is None:
+                    cells.append("–")
+                    continue
+                pm = _pm(r, spec.decimals) if ci else ""
+                cells.append(f"{_fmt(r.mean, spec.decimals)} ±{pm}" if pm else _fmt(r.mean, spec.decimals))
+            rows.append([method, g, *cells])
+    direction = {True: "higher is better", False: "lower is better"}.get(spec.higher_is_better, "")
+    title = f"{ctx.label_of(metric)} ({direction})" if direction else ctx.label_of(metric)
+    return f"{title}\n{_plain_table(['Method', 'N/B', *[bin_label(b) for b in bins]], rows, left=2)}"
+
+
+def _plain_table(header: list[str], rows: list[list[str]], left: int) -> str:
+    """Columns two spaces apart, each as wide as its widest cell, the first `left` left-aligned, the rest
+    right-aligned; a rule under the header."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            str(c).ljust(w) if i < left else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
 
 
 def latex_metrics(ctx: TableContext, names: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -686,7 +775,8 @@ def latex_metrics(ctx: TableContext, names: Sequence[str]) -> dict[str, dict[str
     out = {}
     for n in names:
         spec = ctx.spec(n)
-        out[n] = dict(label=ctx.label_of(n), decimals=spec.decimals, higher_is_better=spec.higher_is_better)
+        out[n] = dict(label=ctx.label_of(n), decimals=spec.decimals, higher_is_better=spec.higher_is_better,
+                      min_n_best=best_min_n(spec))  # fmt: skip
     return out
 
 
@@ -793,11 +883,15 @@ def format_paired_text(paired: pd.DataFrame, ctx: TableContext | None = None) ->
         )
     n_tests = int(np.isfinite(paired["p_value"].to_numpy(float)).sum())
     head = ["Metric", "Bin", "Group", "n", f"{a} - {b}", "95% CI", "p (Wilcoxon)", "p (Holm)"]
-    return (
+    intro = (
         f"Paired test {a} vs {b} (same pairs): {n_tests} tests (cells x metrics); p (Holm) is adjusted for "
         "all of them. The CI resamples what repeats (as in the table); the Wilcoxon p-value treats the pairs "
-        "as independent, so under cross pairing (masks reused) it is optimistic.\n"
-        + tabulate(rows, headers=head, tablefmt="simple", disable_numparse=True)
+        "as independent, so under cross pairing (masks reused) it is optimistic."
+    )
+    return (
+        textwrap.fill(intro, TERMINAL_WIDTH, break_on_hyphens=False)
+        + "\n"
+        + _plain_table(head, [[str(c) for c in r] for r in rows], left=3)
         + "\n"
     )
 
@@ -1008,13 +1102,15 @@ def build_tables(
     n_boot: int | None = None,
     latex: dict[str, Any] | None = None,
     partial: bool = True,
+    wide: bool = False,
 ) -> Tables:
     """Rebuild summary, paired test and tables of an evaluation folder from its records (the figures are
     bench.plots.write_figures).
 
     Each export is replaced only by a complete new file, and only when its content changes; a folder
     without records is a BenchError (its exports are kept). Records of an unfinished run (`gaps`) give
-    tables marked partial in every file, or with `partial=False` a BenchError (the exports are kept)."""
+    tables marked partial in every file, or with `partial=False` a BenchError (the exports are kept).
+    `wide`: the terminal text in the paper layout (else within TERMINAL_WIDTH columns)."""
     out = Path(out)
     run = read_run(out)
     bad = [f for f in formats if f not in FORMATS]
@@ -1051,7 +1147,7 @@ def build_tables(
     if len(whole):
         write_csv(out / "overall.csv", whole, float_format="%.6g")
         files.append(out / "overall.csv")
-    text = format_table_text(summary, ctx)
+    text = format_table_text(summary, ctx, wide=wide)
     if pt is not None and len(pt):
         text += "\n" + format_paired_text(pt, ctx)
     if ref_df is not None:

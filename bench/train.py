@@ -53,6 +53,7 @@ from bench.errors import BenchError
 from bench.io import make_dirs, read_mask, write_bytes, write_png, write_text
 from bench.loss import TERMS, WEIGHTS, InpaintingLoss
 from bench.models import TrainableModel, get_model
+from bench.progress import progress_bar
 from masks.conventions import is_valid
 
 __all__ = ["train", "TrainSamples", "LOG_COLUMNS"]
@@ -546,7 +547,7 @@ def _loop(run: _Run) -> Path:
     tb = _tensorboard(run.out) if d.main else None
     if d.main:
         (run.out / "samples").mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=total, initial=run.start, disable=None if run.progress else True, unit="step",
+    bar = progress_bar(total=total, initial=run.start, disable=None if run.progress else True, unit="step",
                desc=f"train {cfg.conv}", dynamic_ncols=True)  # fmt: skip
     last_saved = run.start if run.start > 0 else None
     model, rate, t0 = run.spec.wrap(run, cfg.phase_of(run.start)), None, time.perf_counter()

@@ -21,7 +21,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from bench.errors import BenchError
 from bench.folders import check_claim, claim, inside
@@ -39,6 +38,7 @@ from bench.io import (
     write_png,
 )
 from bench.procs import die_with_parent
+from bench.progress import progress_bar
 from masks._worker import generate_chunk, mask_path, mask_seed  # noqa: F401 (mask_seed: public here)
 from masks.conventions import (
     BIN_NAMES,
@@ -186,7 +186,7 @@ def _generate_rows(out, size, per_bin, bins, groups, kind, seed, margin, workers
         for s in range(0, per_bin, chunk)
     ]
     rows: list[tuple[int, int, int, float]] = []
-    bar = tqdm(total=per_bin * len(bins) * len(groups), unit="mask", desc="masks",
+    bar = progress_bar(total=per_bin * len(bins) * len(groups), unit="mask", desc="masks",
                disable=None if progress else True)  # fmt: skip
     try:
         if workers <= 1:
@@ -568,7 +568,7 @@ def import_set(
     if layout == "nvidia-test" and polarity == "auto":
         polarity = "hole-white"  # NVIDIA's test masks have white holes (docs/nvidia-masks.md)
     rels = _output_names(files, src, out)
-    with tqdm(files, unit="mask", desc="check", disable=None if progress else True) as bar:
+    with progress_bar(files, unit="mask", desc="check", disable=None if progress else True) as bar:
         scans = [_scan(p) for p in bar]
     side = _check_sizes(scans, size)
     if polarity == "auto":
@@ -582,7 +582,7 @@ def import_set(
         )
     with claim(out, "masks"):
         (out / MANIFEST).unlink(missing_ok=True)  # rewritten last: a partial import never looks complete
-        with tqdm(scans, unit="mask", desc="write", disable=None if progress else True) as bar:
+        with progress_bar(scans, unit="mask", desc="write", disable=None if progress else True) as bar:
             rows = [
                 _import_one(sc, rel, src, out, side, polarity, margin)
                 for sc, rel in zip(bar, rels, strict=True)

@@ -21,7 +21,8 @@ MAX_FUNCTION_LINES = 80
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("bench", "bench.errors", "bench.io", "bench.folders", "bench.procs", "bench.device",
                     "bench.distributed",
-                    "bench.weights", "bench.inputs", "bench.config", "bench.models", "masks.conventions")),
+                    "bench.weights", "bench.inputs", "bench.config", "bench.models", "bench.progress",
+                    "masks.conventions")),
     ("data", ("bench.data",)),
     ("masks", ("masks", "masks.generate", "masks._worker", "masks.sampler", "masks.manifest",
                "masks.augment", "masks.nvidia")),
@@ -40,7 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("reproduce", ("bench.reproduce",)),
     ("cli", ("bench.cli", "bench.cli.params", "bench.cli.data", "bench.cli.masks", "bench.cli.train",
              "bench.cli.evaluate", "bench.cli.tables", "bench.cli.reproduce", "bench.cli.export",
-             "bench.__main__")),
+             "bench.cli.list", "bench.__main__")),
 ]  # fmt: skip
 
 

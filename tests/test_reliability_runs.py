@@ -330,7 +330,7 @@ def test_7_wrong_tensors_are_one_line_errors(inception_file, torch_loads, tmp_pa
 # ---------------------------------------------------------------------------------------------- 13
 
 # Modules bench.train imports that cannot change a trained model (bench.reproduce.TRAINING_CODE).
-NOT_TRAINING_CODE = {"bench.errors", "bench.folders", "bench.procs", "bench.config"}
+NOT_TRAINING_CODE = {"bench.errors", "bench.folders", "bench.procs", "bench.config", "bench.progress"}
 
 
 def test_13_training_code_is_everything_bench_train_imports():

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "export": "bench.cli.export:export",
     "tables": "bench.cli.tables:tables",
     "reproduce": "bench.cli.reproduce:reproduce",
+    "list": "bench.cli.list:list_",
 }
 
 RESUME_HINT = "rerun the same command to resume"

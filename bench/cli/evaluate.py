@@ -68,6 +68,7 @@ from bench.tables import parse_list
 @click.option("--no-is", is_flag=True, help="Skip IS, FID and KID (their network dominates CPU time).")
 @click.option("--metrics", default=None, help="Only these registered metrics, e.g. psnr,ssim,fid.")
 @click.option("--no-figures", is_flag=True, help="Skip the curves and the qualitative grid.")
+@click.option("--wide", is_flag=True, help="Print the table in the paper layout (wider than 100 columns).")
 @click.option(
     "--shard",
     default=None,

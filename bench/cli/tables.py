@@ -49,9 +49,11 @@ from bench.cli.params import pair_arg
     help="Write the tables of an unfinished evaluation (stopped, or records missing), marked partial in "
     "every file; without it such a folder is refused and its exports are kept.",
 )
+@click.option("--wide", is_flag=True, help="Print the table in the paper layout (wider than 100 columns).")
 def tables(
-    directory, formats, reference, paired, no_figures, ci, two_column, columns, metrics, text_height, partial
-):
+    directory, formats, reference, paired, no_figures, ci, two_column, columns, metrics, text_height, partial,
+    wide,
+):  # fmt: skip
     """Rebuild the tables of an evaluation folder from its stored records."""
     from bench.rebuild import TablesConfig, make_tables
     from bench.tables import parse_columns, parse_formats, parse_list
@@ -60,7 +62,7 @@ def tables(
     cfg = TablesConfig(
         out=directory, formats=parse_formats(formats), reference=reference, paired=pair_arg(paired),
         figures=not no_figures, ci=ci, two_column=two_column, columns=tuple(cols) if cols else None,
-        metrics=tuple(names) if names else None, text_height=text_height, partial=partial,
+        metrics=tuple(names) if names else None, text_height=text_height, partial=partial, wide=wide,
     )  # fmt: skip
     result = make_tables(cfg)
     click.echo(result.text)
