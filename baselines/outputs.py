@@ -88,7 +88,7 @@ def _offenders(items: list[str], what: str, hint: str) -> BenchError:
 def find_stamp(folder: Path, export: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
     """(export.json, its "selection" stamp) of the export an outputs folder belongs to: `export` when
     given (a BenchError if it has none), else the folder itself or its parent; None when unstamped."""
-    from bench.records import EXPORT_FILE
+    from bench.pairing import EXPORT_FILE
 
     places = [export] if export is not None else [folder, folder.parent]
     for place in places:
@@ -108,7 +108,7 @@ def find_stamp(folder: Path, export: Path | None = None) -> tuple[Path, dict[str
 
 def check_stamp(folder: Path, export: Path | None, pairs: Any) -> None:
     """Refuse outputs exported for another selection than `pairs` (one line naming both)."""
-    from bench.records import describe_selection, selection_stamp
+    from bench.pairing import describe_selection, selection_stamp
 
     found = find_stamp(folder, export)
     if found is None:

@@ -39,21 +39,19 @@ from bench.errors import BenchError
 from bench.folders import LEGACY_SIGNS, LOCK, MARKER, FolderLock, check_claim, claim, inside, sublock
 from bench.inputs import CACHE_FILE, DigestCache, bytes_digest
 from bench.io import read_mask, write_bytes, write_csv, write_json, write_png
-from bench.pairing import make_pairs, sample_pairs
+from bench.pairing import describe_selection, make_pairs, sample_pairs, selection_stamp
 from bench.progress import progress_bar
 from bench.records import (
     PAIRS_FILE,
     RUN_FILE,
     RUN_FORMAT_VERSION,
     MethodRecords,
-    describe_selection,
     pair_key,
     read_pairs,
     read_run,
     record_key,
     retire_stale,
     sample_name,
-    selection_stamp,
     upgrade_run,
 )
 from bench.shards import Part, missing_shards, parse_shard, remove_marker, write_marker

@@ -6,7 +6,7 @@ the same validation, the same bench.pairing), as files another program can read:
     pairs.csv                        pair_id, file, image, mask, bin, group, inputs (written last: complete)
     export.json                      the options of the export (a rerun with others is refused) and its
                                      stamp "selection": bins, groups, n_pairs, digest of the pairs
-                                     (bench.records.selection_stamp); `outputs:` refuses to score a
+                                     (bench.pairing.selection_stamp); `outputs:` refuses to score a
                                      folder stamped with another selection than the evaluation's
     layout bench:  inputs/<pair_id>.png   the test image, hole pixels set to 0 (RGB)
                    masks/<pair_id>.png    the mask, 255 valid, 0 hole (the project's convention)
@@ -38,8 +38,9 @@ from bench.evaluate import EvalConfig, protocol_pairs, reading_inputs
 from bench.folders import check_claim, claim
 from bench.inputs import CACHE_FILE, DigestCache
 from bench.io import encode_png, read_mask, write_bytes, write_csv, write_json
+from bench.pairing import EXPORT_FILE, selection_stamp
 from bench.progress import progress_bar
-from bench.records import EXPORT_FILE, PAIRS_FILE, selection_stamp
+from bench.records import PAIRS_FILE
 from masks.conventions import BINS, GROUPS, HOLE, VALID, Bin, Group, flip_polarity, is_valid
 
 LAYOUTS: tuple[str, ...] = ("bench", "lama")

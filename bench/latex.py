@@ -87,7 +87,7 @@ _NOTES = (9.0, 8.0, 1.0)  # \smallskip and the first \scriptsize line (8.9); eac
 # Caption (\normalsize) and notes (\scriptsize) are counted in lines of _LINE_WIDTH pt at the widest
 # average character width measured (4.46 and 3.6 pt), rounded up: 440 pt is below both target \textwidths.
 _LINE_WIDTH = 440.0
-_CHAR_WIDTH = {"caption": 5.0, "notes": 3.8}
+_CHAR_WIDTH = {"caption": 5.0, "notes": 3.6}
 # \textheight the floats must fit (pt), per star: a4 with 2 cm margins (731.2 pt), the one-column target;
 # the standard two-column article on a4 (598 pt), the shorter of the two-column targets.
 TEXT_HEIGHT = {False: 731.0, True: 598.0}

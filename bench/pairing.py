@@ -31,13 +31,17 @@ are listed image-major: image 0 in every cell, then image 1, ...
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from masks.conventions import BIN_NAMES, BINS, GROUPS, Bin, Group
+
+EXPORT_FILE = "export.json"  # written by `bench export`; its "selection" is the stamp
 
 
 def make_pairs(
@@ -165,3 +169,34 @@ def sample_pairs(pairs: pd.DataFrame, per_bin: int, seed: int = SAMPLE_SEED) -> 
             chosen.append(pick)
             uses[pairs.at[pick, "image"]] = uses.get(pairs.at[pick, "image"], 0) + 1
     return pairs.loc[chosen]
+
+
+# ----------------------------------------------------------------------------------- naming a selection
+
+
+def selection_digest(pairs: pd.DataFrame, contents: bool = True) -> str:
+    """16 hex digits naming a selection: every pair's id, image, mask and (`contents`) the digests of
+    their contents. Written by `bench export` (its stamp), compared by `outputs:`; without `contents` by
+    `bench evaluate` with the pairs of the folder's last run (an input changed in place is the same
+    selection there: its pairs are recomputed)."""
+    h = hashlib.sha256()
+    for r in pairs.sort_values("pair_id").itertuples():
+        h.update(f"{int(r.pair_id)}\t{r.image}\t{r.mask}".encode())
+        h.update(f"\t{r.inputs}\n".encode() if contents else b"\n")
+    return h.hexdigest()[:16]
+
+
+def selection_stamp(pairs: pd.DataFrame, contents: bool = True) -> dict[str, Any]:
+    """What names a selection in a message and compares it: bins, groups, pair count, digest."""
+    return {
+        "bins": sorted({str(b) for b in pairs["bin"]}),
+        "groups": sorted({str(g) for g in pairs["group"]}),
+        "n_pairs": len(pairs),
+        "digest": selection_digest(pairs, contents),
+    }
+
+
+def describe_selection(stamp: dict[str, Any]) -> str:
+    """'0.3-0.4 B (3 pairs, digest 1a2b3c4d5e6f7a8b)'."""
+    bins, groups = ",".join(stamp.get("bins") or ["?"]), "+".join(stamp.get("groups") or ["?"])
+    return f"{bins} {groups} ({stamp.get('n_pairs', '?')} pairs, digest {stamp.get('digest', '?')})"

@@ -66,7 +66,6 @@ from bench.io import atomic_open, make_dirs, open_append, read_csv, write_bytes,
 
 RUN_FILE = "run.json"
 PAIRS_FILE = "pairs.csv"
-EXPORT_FILE = "export.json"  # written by `bench export`; its "selection" is the stamp
 RECORDS_DIR = "records"
 STALE_DIR = "stale"
 METHOD_FILE = "method.json"
@@ -85,34 +84,6 @@ def record_key(fingerprint: str, is_network: str) -> str:
     """12 hex digits naming a method's record folder: checkpoint/options fingerprint + IS network."""
     h = hashlib.sha256(f"{fingerprint}\n{is_network}".encode()).hexdigest()
     return h[:12]
-
-
-def selection_digest(pairs: pd.DataFrame, contents: bool = True) -> str:
-    """16 hex digits naming a selection: every pair's id, image, mask and (`contents`) the digests of
-    their contents. Written by `bench export` (its stamp), compared by `outputs:`; without `contents` by
-    `bench evaluate` with the pairs of the folder's last run (an input changed in place is the same
-    selection there: its pairs are recomputed)."""
-    h = hashlib.sha256()
-    for r in pairs.sort_values("pair_id").itertuples():
-        h.update(f"{int(r.pair_id)}\t{r.image}\t{r.mask}".encode())
-        h.update(f"\t{r.inputs}\n".encode() if contents else b"\n")
-    return h.hexdigest()[:16]
-
-
-def selection_stamp(pairs: pd.DataFrame, contents: bool = True) -> dict[str, Any]:
-    """What names a selection in a message and compares it: bins, groups, pair count, digest."""
-    return {
-        "bins": sorted({str(b) for b in pairs["bin"]}),
-        "groups": sorted({str(g) for g in pairs["group"]}),
-        "n_pairs": len(pairs),
-        "digest": selection_digest(pairs, contents),
-    }
-
-
-def describe_selection(stamp: dict[str, Any]) -> str:
-    """'0.3-0.4 B (3 pairs, digest 1a2b3c4d5e6f7a8b)'."""
-    bins, groups = ",".join(stamp.get("bins") or ["?"]), "+".join(stamp.get("groups") or ["?"])
-    return f"{bins} {groups} ({stamp.get('n_pairs', '?')} pairs, digest {stamp.get('digest', '?')})"
 
 
 def safe_name(name: str) -> str:

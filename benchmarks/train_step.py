@@ -70,10 +70,10 @@ def count_flops(run, net, images, masks, step: int) -> float:
     support GntIpt's gradient penalty, an autograd.grad inside the step), which then runs uncounted."""
     try:
         with FlopCounterMode(display=False) as fc:
-            T._step(run, net, images, masks, step, None)
+            run.spec.step(run, net, images, masks, step, None)
         return float(fc.get_total_flops())
     except RuntimeError:
-        T._step(run, net, images, masks, step, None)
+        run.spec.step(run, net, images, masks, step, None)
         return float("nan")
 
 
@@ -92,7 +92,7 @@ def measure(model: str, over: dict, args, out: Path) -> dict:
     )
     d, device = setup(torch.device("cpu"))
     run = T._prepare(cfg, out, d, device, None, None, False, False)  # what `bench train` builds
-    net = T._wrap(run, 1)
+    net = run.spec.wrap(run, 1)
     batches = iter(T._loader(run))
     data_t, step_t, flops = [], [], 0
     for step in range(args.warmup + args.steps):
@@ -102,7 +102,7 @@ def measure(model: str, over: dict, args, out: Path) -> dict:
         if step == args.warmup - 1:
             flops = count_flops(run, net, images, masks, step)
             continue
-        T._step(run, net, images, masks, step, None)
+        run.spec.step(run, net, images, masks, step, None)
         t2 = time.perf_counter()
         if step >= args.warmup:
             data_t.append(t1 - t0)

@@ -235,9 +235,9 @@ def test_figures_are_written(dataset, tmp_path):
 # ---------------------------------------------------------------------------------------------- CLI
 
 
-def _cli(runner, dataset, out, *extra, masks="masks"):
+def _cli(runner, dataset, out, *extra, masks="masks", ratio="0.1-0.3"):
     args = ["evaluate", "--data", str(dataset / "images"), "--masks", str(dataset / masks), "--out", str(out),
-            "--ratio", "0.1-0.3", "--no-figures", "--batch-size", "4", *extra]  # fmt: skip
+            "--ratio", ratio, "--no-figures", "--batch-size", "4", *extra]  # fmt: skip
     return runner.invoke(main, args)
 
 
@@ -336,7 +336,7 @@ def test_real_is_network_is_labelled_from_the_network(runner, dataset, tmp_path,
     monkeypatch.delitem(sys.modules, "bench.inception")
     pytest.importorskip("bench.inception")
     out = tmp_path / "o"
-    res = _cli(runner, dataset, out, "--method", "mean", "--limit", "1", "--ratio", "0.1-0.2", "--border")
+    res = _cli(runner, dataset, out, "--method", "mean", "--limit", "1", "--border", ratio="0.1-0.2")
     assert res.exit_code == 0, res.output
     net = json.loads((out / "run.json").read_text())["is_network"]
     md = (out / "table.md").read_text()

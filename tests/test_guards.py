@@ -18,7 +18,8 @@ from click.testing import CliRunner
 import bench.inpainters as inp_mod
 from bench.cli import main
 from bench.io import write_png
-from bench.records import record_key, selection_digest
+from bench.pairing import selection_digest
+from bench.records import record_key
 from masks.conventions import BINS
 
 SIZE = 64

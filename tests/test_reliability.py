@@ -315,7 +315,7 @@ def test_6_read_only_and_full_disk(inputs, runner, tmp_path):
         assert res.exit_code == 0, res.output
         assert "PSNR" in res.output
         # Asking for more on a read-only disk: one line naming the cause, nothing lost.
-        res = _cli(runner, *out_args, "--out", out, "--seed", "0", "--method", "telea")
+        res = _cli(runner, *out_args, "--out", out, "--seed", "0", "--method", "telea", "--replace")
         assert res.exit_code == 2 and "read-only" in _one_error_line(res)
         assert _files(out) == want
     with _mount(tmp_path / "full", "size=160k") as full:
