@@ -96,6 +96,9 @@ class EvalConfig:
     wide: bool = False  # the terminal table in the paper layout (else within 100 columns)
     progress: bool = True
     command: str = ""
+    # Keep every composited output as OUT/outputs/<label>/<pair_id>.png (bench.saved_outputs); a pair
+    # whose records are reused but whose PNG is missing is computed again for that method.
+    save_outputs: bool = False
     # A folder holding the tables of another selection or method set: replaced, and EvalResult.messages
     # says what was (library callers such as `bench reproduce` own their folder); False refuses it
     # (`bench evaluate` without --replace).
@@ -117,6 +120,8 @@ class EvalResult:
     reused: int = 0  # (method, pair) evaluations found in the records
     shown: bool = True  # False on torchrun ranks other than 0: rank 0 reports for all
     messages: list[str] = field(default_factory=list)  # what the run replaced or reused, one line each
+    outputs: dict[str, Path] = field(default_factory=dict)  # save_outputs: label -> its folder of PNGs
+    n_outputs: dict[str, int] = field(default_factory=dict)  # save_outputs: label -> PNGs it holds
 
 
 @dataclass
@@ -422,6 +427,10 @@ def prepare(cfg: EvalConfig, is_network: Any = None, busy_ok: bool = False) -> P
     outputs = frozenset(n for m in metrics if m.kind == "cell" for n in m.needs if n != "real_pool")
     needs_real = any("real_pool" in m.needs for m in metrics)
     labels = [label for label, _ in methods]
+    if cfg.save_outputs:
+        from bench.saved_outputs import output_folders
+
+        output_folders(labels)  # two labels sharing a folder are refused before anything is written
     paired = T.resolve_paired(cfg.paired, labels) if cfg.paired is not None else _default_paired(labels)
     _check_same_run(Path(cfg.out), _run_config_of(cfg))
     replaced = check_replace(Path(cfg.out), pairs, labels, cfg.replace_tables)
@@ -657,12 +666,15 @@ def compute_chunk(
     names: list[str],
     imgs,
     msks,
+    saver: Any = None,
 ) -> None:
     """Run one method on one chunk, compute what `names` asks for of its pairs `rows` (positions in the
-    chunk) and append their records (network outputs and sample pictures first). `names` holds metric
-    names and network outputs (bench.metrics.NETWORK_OUTPUTS); when any output is asked for, all of this
-    method's outputs are computed again, into one new file."""
+    chunk) and append their records (network outputs, sample pictures and, with a `saver`
+    (bench.saved_outputs.SavedOutputs), the composited outputs first). `names` holds metric names and
+    network outputs (bench.metrics.NETWORK_OUTPUTS); when any output is asked for, all of this method's
+    outputs are computed again, into one new file."""
     from bench.metrics import METRICS, composite, pair_metric_values
+    from bench.saved_outputs import to_uint8
 
     per_pair = hasattr(inp, "outputs_for")  # a method reading files per pair (outputs); may lack some pairs
     if per_pair:
@@ -684,12 +696,13 @@ def compute_chunk(
         else:
             arrays = _network_outputs(p, comp[rows])
     pfile = mr.write_outputs(int(chunk["pair_id"].iloc[rows[0]]), arrays) if arrays else None
+    if saver is not None and not reference:  # before the records: a recorded pair has its PNG
+        saver.write([(chunk.iloc[j], to_uint8(comp[j])) for j in rows])
     lines = []
     for r_i, j in enumerate(rows):
         pr = chunk.iloc[j]
         if (pr["image"], pr["mask"]) in p.samples and not reference:
-            pic = (comp[j].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
-            write_png(mr.samples_path / sample_name(pr["image"], pr["mask"], pr["inputs"]), pic)
+            write_png(mr.samples_path / sample_name(pr["image"], pr["mask"], pr["inputs"]), to_uint8(comp[j]))
         line = dict(
             pair_id=int(pr["pair_id"]),
             image=pr["image"],
@@ -773,12 +786,37 @@ def _real_pool(p: Prepared, digests: list[str], images: torch.Tensor) -> np.ndar
     return np.stack([memo[d] for d in digests])
 
 
-def _missing(p: Prepared, state: dict, key: tuple[str, str, str], reference: bool = False) -> set[str]:
-    """Metrics and network outputs a method (or the ground truth) still lacks for one pair."""
+def _missing(
+    p: Prepared, state: dict, key: tuple[str, str, str], reference: bool = False, saved: set | None = None
+) -> set[str]:
+    """Metrics and network outputs a method (or the ground truth) still lacks for one pair. With `saved`
+    (the pairs whose output PNG is saved, bench.saved_outputs) a pair without its PNG lacks everything:
+    it is computed whole, so its PNG and its records come from one computation."""
     have, outputs = state.get(key, (frozenset(), frozenset()))
     if reference:
         return {"real_pool"} - outputs
-    return ({m.name for m in p.metrics if m.kind == "pair"} - have) | (p.outputs - outputs)
+    pair = {m.name for m in p.metrics if m.kind == "pair"}
+    if saved is not None and key not in saved:
+        return pair | p.outputs
+    return (pair - have) | (p.outputs - outputs)
+
+
+def _savers(p: Prepared, recs: list[MethodRecords]) -> list[Any]:
+    """The SavedOutputs of every method, None for the ground truth (all None without save_outputs)."""
+    from bench.saved_outputs import SavedOutputs
+
+    if not p.cfg.save_outputs:
+        return [None] * len(recs)
+    labels = [label for label, _ in p.methods] + [None] * (len(recs) - len(p.methods))
+    return [
+        None if lb is None else SavedOutputs(p.cfg.out, lb, mr.key, mr.part)
+        for lb, mr in zip(labels, recs, strict=True)
+    ]
+
+
+def _saved(p: Prepared, savers: list[Any]) -> list[set | None]:
+    """Per method, the pair keys whose output PNG is saved (None: no PNG is kept for it)."""
+    return [None if s is None else s.saved(p.pairs) for s in savers]
 
 
 def _todo(p: Prepared, recs: list[MethodRecords]) -> int:
@@ -811,6 +849,26 @@ def plugin_reuse(p: Prepared, recs: list[MethodRecords], part: Part | None = Non
     return lines
 
 
+def unsaved_reuse(p: Prepared, recs: list[MethodRecords], part: Part | None = None) -> list[str]:
+    """With save_outputs: one line per method with pairs that are recorded but whose output PNG is
+    missing (a run without --save-outputs, or files removed): those pairs are computed again."""
+    if not p.cfg.save_outputs:
+        return []
+    size = p.cfg.batch_size
+    keys = [pair_key(r) for r in p.pairs[["image", "mask", "inputs"]].to_dict("records")]
+    mine = [k for s in _chunks(p, part) for k in keys[s : s + size]]
+    lines = []
+    for (label, _), mr, sv in zip(p.methods, recs, _saved(p, _savers(p, recs)), strict=False):
+        state = mr.state()
+        n = sum(not _missing(p, state, k) and k not in sv for k in mine)
+        if n:
+            lines.append(
+                f"{n} pair(s) of {label!r} are recorded but have no saved output in {p.cfg.out}/outputs: "
+                "computed again to save them (their records replaced by that computation)"
+            )
+    return lines
+
+
 def _chunks(p: Prepared, part: Part | None) -> list[int]:
     """Start rows of the chunks of `part` (all chunks: None)."""
     starts = range(0, len(p.pairs), p.cfg.batch_size)
@@ -827,7 +885,12 @@ def _compute_all(p: Prepared, recs: list[MethodRecords], part: Part | None = Non
     refs = [inp is p.reference for inp in methods]
     keys = [pair_key(r) for r in pairs[["image", "mask", "inputs"]].to_dict("records")]
     mine = [k for s in starts for k in keys[s : s + size]]
-    lack = [sum(bool(_missing(p, st, k, ref)) for k in mine) for st, ref in zip(states, refs, strict=True)]
+    savers = _savers(p, recs)
+    saved = _saved(p, savers)
+    lack = [
+        sum(bool(_missing(p, st, k, ref, sv)) for k in mine)
+        for st, ref, sv in zip(states, refs, saved, strict=True)
+    ]
     todo = sum(lack)  # the bar counts the ground truth's pairs too; the result counts the methods'
     done_now = sum(lack[: len(p.methods)])
     reused = len(mine) * len(p.methods) - done_now
@@ -838,7 +901,10 @@ def _compute_all(p: Prepared, recs: list[MethodRecords], part: Part | None = Non
         for start in starts:
             chunk = pairs.iloc[start : start + size]
             ck = keys[start : start + size]
-            lacking = [[_missing(p, st, k, ref) for k in ck] for st, ref in zip(states, refs, strict=True)]
+            lacking = [
+                [_missing(p, st, k, ref, sv) for k in ck]
+                for st, ref, sv in zip(states, refs, saved, strict=True)
+            ]
             need = [i for i, lack in enumerate(lacking) if any(lack)]
             if not need:
                 continue
@@ -846,7 +912,7 @@ def _compute_all(p: Prepared, recs: list[MethodRecords], part: Part | None = Non
             for i in need:
                 rows = [j for j, lack in enumerate(lacking[i]) if lack]
                 names = sorted(set().union(*(lacking[i][j] for j in rows)))
-                compute_chunk(p, methods[i], recs[i], chunk, rows, names, imgs, msks)
+                compute_chunk(p, methods[i], recs[i], chunk, rows, names, imgs, msks, savers[i])
                 bar.update(len(rows))
     finally:
         bar.close()
@@ -875,7 +941,8 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
         p = prepare(cfg, is_network)
         with claim(cfg.out, "eval"):
             recs, entries, reference = _start(p)
-            messages = [p.replaced, *plugin_reuse(p, recs)] if p.replaced else plugin_reuse(p, recs)
+            messages = [p.replaced] if p.replaced else []
+            messages += plugin_reuse(p, recs) + unsaved_reuse(p, recs)
             computed, reused = _compute_all(p, recs)
             result = _finish(p, entries, reference, computed, reused)
             result.messages[:0] = messages
@@ -936,8 +1003,31 @@ def _result(p: Prepared, computed: int, reused: int) -> EvalResult:
 
     t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot, wide=cfg.wide)
     add_figures_and_report(t, cfg.figures)
-    return EvalResult(out=cfg.out, summary=t.summary, paired=t.paired, text=t.text, files=t.files,
-                      n_pairs=len(p.pairs), computed=computed, reused=reused)  # fmt: skip
+    result = EvalResult(out=cfg.out, summary=t.summary, paired=t.paired, text=t.text, files=t.files,
+                        n_pairs=len(p.pairs), computed=computed, reused=reused)  # fmt: skip
+    if cfg.save_outputs:
+        _settle_outputs(p, result)
+    return result
+
+
+def _settle_outputs(p: Prepared, result: EvalResult) -> None:
+    """Once every part is done: each method's folder of saved outputs holds exactly the PNGs of this
+    run's pairs (those of pairs no longer selected, or of another fingerprint, are removed)."""
+    from bench.saved_outputs import SavedOutputs, output_name
+
+    for label, inp in p.methods:
+        key = record_key(inp.fingerprint, p.is_info["name"])
+        so = SavedOutputs(p.cfg.out, label, key)
+        saved = so.saved(p.pairs)
+        keep = {output_name(r["pair_id"]) for r in p.pairs.to_dict("records") if pair_key(r) in saved}
+        removed = so.prune(keep)
+        result.outputs[label], result.n_outputs[label] = so.path, len(keep)
+        if removed:
+            result.messages.append(
+                f"removed {len(removed)} saved output(s) of {label!r} that are not this run's outputs"
+            )
+    n = sum(result.n_outputs.values())
+    result.messages.append(f"saved outputs: {n} PNG(s) in {p.cfg.out / 'outputs'}/<method>/<pair_id>.png")
 
 
 def _evaluate_shard(cfg: EvalConfig, is_network: Any, part: Part) -> EvalResult:
@@ -951,7 +1041,7 @@ def _evaluate_shard(cfg: EvalConfig, is_network: Any, part: Part) -> EvalResult:
         held.enter_context(sublock(out, part.name, f"--shard {part.label} of {out}"))
         remove_marker(out, part)
         recs, entries, reference = _start(p, part, shards=part.count)
-        messages = plugin_reuse(p, recs, part)
+        messages = plugin_reuse(p, recs, part) + unsaved_reuse(p, recs, part)
         computed, reused = _compute_all(p, recs, part)
         run = _write_run(p, entries, "sharded", reference, part.count)
         write_marker(out, part, run)

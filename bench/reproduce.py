@@ -157,6 +157,10 @@ class ReproduceResult:
     text: str  # the paper-layout table (and paired test) for the terminal
     files: list[Path]
     timings: dict[str, float]
+    summary: Any = None  # summary.csv's DataFrame (bench.tables.Tables.summary)
+    n_pairs: int = 0
+    computed: int = 0  # (method, pair) evaluations run now
+    reused: int = 0  # (method, pair) evaluations found in the records
 
 
 # The code that decides what `bench train` makes, besides its settings and data: bench.train and every
@@ -305,7 +309,8 @@ def reproduce(
         stages = Stages(out, log)
         inputs = _prepare_inputs(profile, out, stages, log, results)
         checkpoints, feature_nets = _train_models(profile, train, out, inputs, device, stages)
-        n_pairs = _evaluate(profile, out, inputs, checkpoints, device, command, stages, log)
+        evaluated = _evaluate(profile, out, inputs, checkpoints, device, command, stages, log)
+        n_pairs = evaluated.n_pairs
         # The paper's confirmed Table 1 cells beside ours (reference.csv and the printed comparison).
         from bench.tables import build_tables, default_reference_path
 
@@ -330,7 +335,9 @@ def reproduce(
             from bench.report import write_report
 
             files.append(write_report(tables, env, dest=results / "report.html"))
-    return ReproduceResult(out=out, results=results, text=tables.text, files=files, timings=stages.timings)
+    return ReproduceResult(out=out, results=results, text=tables.text, files=files, timings=stages.timings,
+                           summary=tables.summary, n_pairs=n_pairs, computed=evaluated.computed,
+                           reused=evaluated.reused)  # fmt: skip
 
 
 @dataclass
@@ -473,7 +480,7 @@ def _train_stage(out: Path, method: str, cfg: TrainConfig, params: dict, data: P
     return last
 
 
-def _evaluate(profile, out, inputs: _Inputs, checkpoints, device, command, stages: Stages, log) -> int:
+def _evaluate(profile, out, inputs: _Inputs, checkpoints, device, command, stages: Stages, log) -> Any:
     """Stage `evaluate`: every method of the profile; records resume pair by pair. Returns the pairs."""
     from bench.evaluate import EvalConfig, evaluate
 
@@ -500,7 +507,7 @@ def _evaluate(profile, out, inputs: _Inputs, checkpoints, device, command, stage
     else:
         io.write_json(marker, {"params": {"methods": _jsonable(methods)}, "wall_s": round(wall, 2)})
         stages.timings["evaluate"] = round(wall, 2)
-    return result.n_pairs
+    return result
 
 
 def _device_name(device: str) -> str:

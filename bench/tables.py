@@ -60,6 +60,7 @@ def pair_metrics_of(frame: pd.DataFrame) -> list[str]:
 
 
 FORMATS: tuple[str, ...] = ("csv", "latex", "md")
+CSV_FLOAT_FORMAT = "%.6g"  # the numbers of summary.csv (and of `--json`, bench.summary_json)
 _FORMAT_ALIASES = {"tex": "latex", "markdown": "md"}
 
 
@@ -844,7 +845,7 @@ def write_exports(
     `latex`: options of format_table_latex (ci, star, columns, metrics, text_height)."""
     out = Path(out)
     written = []
-    write_csv(out / "summary.csv", summary_for_export(summary, ctx), float_format="%.6g")
+    write_csv(out / "summary.csv", summary_for_export(summary, ctx), float_format=CSV_FLOAT_FORMAT)
     written.append(out / "summary.csv")
     if paired is not None and len(paired):
         write_csv(out / "paired.csv", paired, float_format="%.6g")

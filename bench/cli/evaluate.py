@@ -70,6 +70,17 @@ from bench.tables import parse_list
 @click.option("--no-figures", is_flag=True, help="Skip the curves and the qualitative grid.")
 @click.option("--wide", is_flag=True, help="Print the table in the paper layout (wider than 100 columns).")
 @click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document (the run and summary.csv's rows) on stdout instead of the table.",
+)
+@click.option(
+    "--save-outputs",
+    is_flag=True,
+    help="Keep every composited output as OUT/outputs/METHOD/<pair_id>.png (for torch-fidelity, pyiqa, ...).",
+)
+@click.option(
     "--shard",
     default=None,
     metavar="I/N",
@@ -83,7 +94,9 @@ from bench.tables import parse_list
     "--replace", "replace_tables", is_flag=True,
     help="Replace the tables of a folder that holds another selection or method set (else refused).",
 )  # fmt: skip
-def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, metrics, **opts) -> None:
+def evaluate(
+    methods, ratio, border, paired, no_is, no_figures, allow_missing, metrics, as_json, **opts
+) -> None:
     """Evaluate methods on the paper's protocol: per-pair records, Table 1, figures (resumable)."""
     from bench.evaluate import allow_missing as with_allow_missing
     from bench.evaluate import evaluate as run
@@ -98,6 +111,16 @@ def evaluate(methods, ratio, border, paired, no_is, no_figures, allow_missing, m
     set_interrupt_hint(f"finished pairs are kept in {cfg.out}; rerun the same command to resume")
     result = run(cfg)
     if not result.shown:  # a torchrun rank other than 0: rank 0 reports
+        return
+    if as_json:
+        from bench.summary_json import document, dumps
+
+        for line in result.messages:  # also in the document; stderr keeps stdout pure JSON
+            click.echo(line, err=True)
+        click.echo(dumps(document(
+            "evaluate", cfg.out, result.summary, result.files, result.n_pairs, result.computed,
+            result.reused, result.messages, cfg.shard, result.outputs, result.n_outputs,
+        )))  # fmt: skip
         return
     click.echo(result.text)
     for line in result.messages:

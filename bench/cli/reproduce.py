@@ -60,7 +60,13 @@ from bench.pairing import LIMIT_HELP, PAIRINGS
     multiple=True,
     help="Another method to evaluate beside the profile's, e.g. outputs:dir=PATH,label=NAME; repeatable.",
 )
-def reproduce_cmd(profile, config_file, out, results, device, extra_methods, **options) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document (the run and summary.csv's rows) on stdout; the stage log goes to stderr.",
+)
+def reproduce_cmd(profile, config_file, out, results, device, extra_methods, as_json, **options) -> None:
     """Run the whole protocol: data, masks, train the models (PConv, Conv, GL, GntIpt), evaluate every
     method, tables."""
     import dataclasses
@@ -74,7 +80,14 @@ def reproduce_cmd(profile, config_file, out, results, device, extra_methods, **o
     out = out or Path("runs") / profile
     set_interrupt_hint(f"finished stages and records are kept in {out}; rerun the same command to resume")
     command = command_line(click.get_current_context())
-    res = run(rep, train, out, results=results, device=device, command=command, log=click.echo)
+    log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
+    res = run(rep, train, out, results=results, device=device, command=command, log=log)
+    if as_json:
+        from bench.summary_json import document, dumps
+
+        click.echo(dumps(document("reproduce", res.results, res.summary, res.files, res.n_pairs, res.computed,
+                                  res.reused)))  # fmt: skip
+        return
     click.echo("")
     click.echo(res.text)
     click.echo("")

@@ -50,9 +50,15 @@ from bench.cli.params import pair_arg
     "every file; without it such a folder is refused and its exports are kept.",
 )
 @click.option("--wide", is_flag=True, help="Print the table in the paper layout (wider than 100 columns).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document (the run and summary.csv's rows) on stdout instead of the table.",
+)
 def tables(
     directory, formats, reference, paired, no_figures, ci, two_column, columns, metrics, text_height, partial,
-    wide,
+    wide, as_json,
 ):  # fmt: skip
     """Rebuild the tables of an evaluation folder from its stored records."""
     from bench.rebuild import TablesConfig, make_tables
@@ -65,5 +71,10 @@ def tables(
         metrics=tuple(names) if names else None, text_height=text_height, partial=partial, wide=wide,
     )  # fmt: skip
     result = make_tables(cfg)
+    if as_json:
+        from bench.summary_json import document, dumps
+
+        click.echo(dumps(document("tables", directory, result.summary, result.files, result.n_pairs)))
+        return
     click.echo(result.text)
     click.echo(f"Wrote: {', '.join(p.name for p in result.files)} in {directory}")
