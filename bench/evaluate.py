@@ -69,10 +69,12 @@ class EvalConfig:
 
     data: Path | None = None  # a `bench data prepare` folder (its test split) or any folder of images
     masks: Path | None = None  # a mask set (manifest.csv)
-    methods: tuple[Any, ...] = ()  # --method specs ('telea', 'pconv=last.pt') or (name, options) tuples
+    # --method specs ('telea', 'pconv=last.pt'), (name, options) tuples, or objects: an Inpainter, an
+    # nn.Module or a function (bench.inpainters.as_inpainter)
+    methods: tuple[Any, ...] = ()
     out: Path = Path("results/eval")
-    bins: tuple[Bin, ...] = BINS
-    groups: tuple[Group, ...] = GROUPS
+    bins: tuple[Bin, ...] = BINS  # Bin objects or names: "0.3-0.4" (as_bins)
+    groups: tuple[Group, ...] = GROUPS  # Group objects or "N" / "B" (as_groups)
     limit: int | None = None
     device: str = "auto"
     workers: int | None = None  # threads for loading and per-image methods; None: auto_workers()
@@ -198,6 +200,49 @@ def allow_missing(methods: Sequence[str]) -> tuple[str, ...]:
     return tuple(m + ",allow_missing=true" if m.strip().startswith("outputs:") else m for m in methods)
 
 
+def _is_spec(method: Any) -> bool:
+    """A method given by name: 'telea', 'pconv=last.pt' or ('patchmatch', {'seed': 1})."""
+    if isinstance(method, str):
+        return True
+    return (
+        isinstance(method, tuple)
+        and len(method) == 2
+        and isinstance(method[0], str)
+        and isinstance(method[1], dict)
+    )
+
+
+def as_bins(bins: Any) -> tuple[Bin, ...]:
+    """Bins given as Bin objects or names ('0.3-0.4'; '0.01-0.6' is all six), one or several, in the
+    order of BINS; a bad name is a BenchError.
+
+    >>> [b.name for b in as_bins(["0.3-0.4", "0.1-0.2"])]
+    ['0.1-0.2', '0.3-0.4']
+    """
+    from masks.conventions import parse_ratio
+
+    items = [bins] if isinstance(bins, str | Bin) else list(bins)
+    out: set[Bin] = set()
+    for item in items:
+        if isinstance(item, Bin):
+            out.add(item)
+            continue
+        try:
+            out.update(parse_ratio(item))
+        except ValueError as e:
+            raise BenchError(f"bins: {e}") from None
+    return tuple(sorted(out))
+
+
+def as_groups(groups: Any) -> tuple[Group, ...]:
+    """Groups given as Group objects or 'N' / 'B'; anything else is a BenchError."""
+    items = [groups] if isinstance(groups, str) else list(groups)
+    try:
+        return tuple(Group(g) for g in items)
+    except ValueError:
+        raise BenchError(f"groups: expected 'N' and/or 'B', got {groups!r}") from None
+
+
 def _method_spec(method: str | tuple[str, dict[str, Any]]) -> str:
     if isinstance(method, str):
         return method
@@ -214,14 +259,22 @@ def build_methods(
 ) -> list[tuple[str, Any]]:
     """Instantiate every method (BenchError on an unknown name or a checkpoint that does not load).
 
+    A method is a spec ('telea', 'pconv=last.pt') or (name, options), or an object: an Inpainter as it
+    is, an nn.Module or a function wrapped by bench.inpainters.as_inpainter; an object's code digest is
+    taken now, so code or weights changed since an earlier evaluation recompute.
     Returns (label, inpainter): the label is the method name, or name@fingerprint when a name repeats.
     """
-    from bench.inpainters import get_inpainters
+    from bench.inpainters import as_inpainter, get_inpainters
 
     if not methods:
         raise BenchError("no --method given; e.g. --method telea --method pconv=runs/quick/last.pt")
     built = []
     for m in methods:
+        if not _is_spec(m):
+            inp = as_inpainter(m)
+            inp.__dict__.pop("_code_digest", None)  # the digest of its code and weights as they are now
+            built.append(inp)
+            continue
         spec = _method_spec(m)
         try:
             (inp,) = get_inpainters([spec], device=device, workers=workers, batch_size=batch_size)
@@ -929,7 +982,7 @@ def evaluate(cfg: EvalConfig, is_network: Any = None) -> EvalResult:
     Under torchrun the ranks share the chunks (`_evaluate_ranks`); with `cfg.shard` this process computes
     one shard (`_evaluate_shard`).
     """
-    cfg = replace(cfg, out=Path(cfg.out), bins=tuple(cfg.bins), groups=tuple(Group(g) for g in cfg.groups),
+    cfg = replace(cfg, out=Path(cfg.out), bins=as_bins(cfg.bins), groups=as_groups(cfg.groups),
                   workers=auto_workers() if cfg.workers is None else cfg.workers)  # fmt: skip
     if cfg.shard is not None:
         if from_env().enabled:

@@ -15,6 +15,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib
 import inspect
@@ -24,6 +26,7 @@ import os
 import re
 import sys
 import traceback
+import types
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -157,7 +160,9 @@ BUILTIN_PACKAGES: tuple[str, ...] = ("bench", "baselines")
 
 def is_builtin(method: Any) -> bool:
     """A method of this package; any other (a $PCONV_BENCH_PLUGINS module, a class defined in a script
-    or notebook) is a plugin."""
+    or notebook, a function or nn.Module wrapped by `as_inpainter`) is a plugin."""
+    if getattr(method, "wraps_user_code", False):
+        return False
     return type(method).__module__.split(".")[0] in BUILTIN_PACKAGES
 
 
@@ -185,8 +190,20 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
 
 def code_digest(method: Any) -> str:
     """16 hex digits over a plugin's code (every non-builtin class of its MRO: its module's source) and
-    the weights of every nn.Module attribute (names, dtypes, shapes and bytes of their state dicts)."""
+    the weights of every nn.Module attribute (names, dtypes, shapes and bytes of their state dicts).
+
+    A function (a lambda, a bound method, a functools.partial: what `as_inpainter` wraps) is hashed by
+    its code and what it reads (`_function_into`)."""
     h = hashlib.sha256()
+    if isinstance(method, types.FunctionType | types.MethodType | functools.partial):
+        _function_into(h, method, set())
+    else:
+        _object_into(h, method)
+    return h.hexdigest()[:16]
+
+
+def _object_into(h: Any, method: Any) -> None:
+    """An object's code (its non-builtin classes' sources) and the weights of its nn.Modules into `h`."""
     for cls in type(method).__mro__:
         top = cls.__module__.split(".")[0]
         if top in (*BUILTIN_PACKAGES, "builtins", "torch", "abc", "typing"):
@@ -200,7 +217,100 @@ def code_digest(method: Any) -> str:
             for key, t in sorted(value.state_dict().items()):
                 h.update(f"{key} {t.dtype} {tuple(t.shape)}\n".encode())
                 h.update(_tensor_bytes(t))
-    return h.hexdigest()[:16]
+
+
+def _code_bytes(code: types.CodeType) -> bytes:
+    """A code object's instructions, names and constants, nested code included, in an order that does not
+    depend on the hash seed (marshal writes a frozenset constant in set order)."""
+    parts = [code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            parts.append(_code_bytes(c))
+        elif isinstance(c, frozenset):
+            parts.append(repr(sorted(map(repr, c))).encode())
+        else:
+            parts.append(repr(c).encode())
+    return b"\0".join(parts)
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _global_names(c)
+    return names
+
+
+def _function_source(fn: types.FunctionType) -> bytes:
+    """The source of the file a function was defined in, else its own (a notebook cell), else nothing."""
+    path = Path(fn.__code__.co_filename)
+    if path.is_file():
+        return path.read_bytes()
+    try:
+        return inspect.getsource(fn).encode()
+    except (OSError, TypeError):
+        return b""
+
+
+def _function_into(h: Any, fn: Any, seen: set[int]) -> None:
+    """A function's code into `h`: its file's source (else its own) and its code object (two lambdas of
+    one file differ), then what it reads besides its arguments: the object of a bound method, the
+    arguments of a partial, its defaults, closure cells and the globals it names (`_value_into`)."""
+    if id(fn) in seen:
+        return
+    seen.add(id(fn))
+    if isinstance(fn, functools.partial):
+        h.update(b"partial\n")
+        _value_into(h, fn.func, seen, "")
+        for v in (*fn.args, *(v for _, v in sorted(fn.keywords.items()))):
+            _value_into(h, v, seen, "")
+        return
+    if isinstance(fn, types.MethodType):
+        h.update(b"bound\n")
+        _object_into(h, fn.__self__)
+        fn = fn.__func__
+    if not isinstance(fn, types.FunctionType):
+        h.update(f"callable {getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', '')}\n".encode())
+        return
+    h.update(f"function {fn.__module__}.{fn.__qualname__}\n".encode())
+    h.update(_function_source(fn))
+    h.update(_code_bytes(fn.__code__))
+    read = [*(fn.__defaults__ or ()), *(v for _, v in sorted((fn.__kwdefaults__ or {}).items()))]
+    for cell in fn.__closure__ or ():
+        with contextlib.suppress(ValueError):  # an empty cell
+            read.append(cell.cell_contents)
+    read += [fn.__globals__[n] for n in sorted(_global_names(fn.__code__)) if n in fn.__globals__]
+    for v in read:
+        _value_into(h, v, seen, fn.__module__)
+
+
+def _value_into(h: Any, v: Any, seen: set[int], module: str) -> None:
+    """A value a function reads, into `h`, when it can decide the function's output: an nn.Module (its
+    code and weights), a tensor or array (its bytes), a number, string or a tuple or list of them, and a
+    function, class or object defined in the function's own module (its code). Anything else (a library
+    module, an object of a library) leaves no trace."""
+    if isinstance(v, torch.nn.Module):
+        h.update(f"module {code_digest(v)}\n".encode())
+    elif isinstance(v, torch.Tensor):
+        h.update(f"tensor {v.dtype} {tuple(v.shape)}\n".encode())
+        h.update(_tensor_bytes(v))
+    elif isinstance(v, np.ndarray):
+        h.update(f"array {v.dtype} {v.shape}\n".encode() + np.ascontiguousarray(v).tobytes())
+    elif v is None or isinstance(v, bool | int | float | complex | str | bytes):
+        h.update(f"value {v!r}\n".encode())
+    elif isinstance(v, tuple | list) and len(v) <= 1000:
+        h.update(f"{type(v).__name__} {len(v)}\n".encode())
+        for x in v:
+            _value_into(h, x, seen, module)
+    elif isinstance(v, types.FunctionType | types.MethodType | functools.partial):
+        if not module or getattr(v, "__module__", None) == module:
+            _function_into(h, v, seen)
+    elif isinstance(v, type):
+        if v.__module__ == module:
+            h.update(_class_source(v))
+    elif type(v).__module__ == module and id(v) not in seen:
+        seen.add(id(v))
+        _object_into(h, v)
 
 
 class MethodOutputError(ValueError):
@@ -324,6 +434,98 @@ class PerImageInpainter(Inpainter):
                 outs = list(pool.map(self._one, list(imgs), list(valid)))
         out = np.stack(outs).transpose(0, 3, 1, 2)
         return torch.from_numpy(np.ascontiguousarray(out)).to(images.device)
+
+
+# ------------------------------------------------------------------ your code as a method (bench.api)
+
+
+def _display_name(obj: Any) -> str:
+    """A method name for a wrapped function or module: its __name__ (a lambda: 'lambda') or class name."""
+    target = obj.func if isinstance(obj, functools.partial) else obj
+    if isinstance(target, types.FunctionType | types.MethodType):
+        name = target.__name__
+    else:
+        name = type(target).__name__
+    return re.sub(r"[^A-Za-z0-9_\-]+", "", name) or "method"
+
+
+class WrappedInpainter(Inpainter):
+    """Your code as a method: `wrapped` (a function or an nn.Module) under `name`. It is a plugin
+    (`is_builtin` is False): its fingerprint holds `code_digest(wrapped)`, the digest of its code and
+    weights, taken when an evaluation starts, so a change recomputes instead of reusing records."""
+
+    wraps_user_code: ClassVar[bool] = True
+
+    def __init__(self, wrapped: Any, name: str | None = None) -> None:
+        super().__init__()
+        self.wrapped = wrapped
+        self.name = str(name) if name else _display_name(wrapped)  # type: ignore[misc]
+
+    @property
+    def origin(self) -> str:
+        w = self.wrapped.func if isinstance(self.wrapped, functools.partial) else self.wrapped
+        what = w if isinstance(w, types.FunctionType | types.MethodType) else type(w)
+        return f"{getattr(what, '__module__', '?')}.{getattr(what, '__qualname__', '?')}"
+
+    @property
+    def code_digest(self) -> str:
+        digest = self.__dict__.get("_code_digest")
+        if digest is None:
+            digest = self.__dict__["_code_digest"] = code_digest(self.wrapped)
+        return digest
+
+
+class CallableInpainter(WrappedInpainter):
+    """A function `(images, masks) -> images` on batches in the project's conventions: images float32
+    (B,3,H,W) in [0,1], masks (B,1,H,W), 1 = valid. It never sees the hole pixels (they hold HOLE_FILL),
+    its output is checked as every method's (`check_output`: shape, finite, within [0,1]: a 0-255 image
+    is refused, never clamped) and its valid pixels are replaced by the input's."""
+
+    def inpaint(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        images = images.float()
+        valid = masks.to(images.device) > 0.5  # (B,1,H,W)
+        given = torch.where(valid, images, torch.full_like(images, HOLE_FILL))
+        output = check_output(self.wrapped(given, valid.float()), images)
+        return torch.where(valid, images, output.to(images.device, torch.float32))
+
+
+class ModuleInpainter(WrappedInpainter):
+    """An nn.Module taking the paper's (image, mask): image (B,3,H,W) in [0,1] with its holes at
+    HOLE_FILL, mask (B,1,H,W) with 1 = valid, returning an image or an (image, mask) tuple, like the
+    builtin PConv. It runs on the device and dtype of its parameters, in eval mode (its training flag is
+    restored afterwards); its raw output is clamped to [0,1] like every network's (`Inpainter.inpaint`)."""
+
+    def _fill(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        module = self.wrapped
+        param = next(iter(module.parameters()), None)
+        device = param.device if param is not None else images.device
+        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+        x = torch.where(masks > 0.5, images, torch.full_like(images, HOLE_FILL))
+        training = module.training
+        module.eval()
+        try:
+            y = module(x.to(device, dtype), masks.to(device, dtype))
+        finally:
+            module.train(training)
+        if isinstance(y, tuple | list) and y:
+            y = y[0]
+        return y.float().to(images.device) if isinstance(y, torch.Tensor) else y
+
+
+def as_inpainter(method: Any, name: str | None = None) -> Inpainter:
+    """An Inpainter as it is, an nn.Module as a ModuleInpainter, any other callable as a
+    CallableInpainter (`name`: the method's name, else the function's or class's); anything else is a
+    BenchError."""
+    if isinstance(method, Inpainter):
+        return method
+    if isinstance(method, torch.nn.Module):
+        return ModuleInpainter(method, name)
+    if callable(method) and not isinstance(method, type):
+        return CallableInpainter(method, name)
+    raise BenchError(
+        f"method {method!r}: expected a method name or spec ('telea', 'pconv=PATH'), an Inpainter, a "
+        "function (images, masks) -> images or an nn.Module taking (image, mask)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- registry

@@ -497,15 +497,26 @@ def hole_l1_percent(output: Tensor, target: Tensor, masks: Tensor) -> Tensor:
     return _hole_mean(total, _hole_count(masks, output.shape[1]).to(total.device))
 
 
-def all_metrics(output: Tensor, target: Tensor, masks: Tensor, *, backend: str = "auto") -> dict[str, Tensor]:
+def all_metrics(
+    output: Tensor, target: Tensor, masks: Tensor | None = None, *, backend: str = "auto"
+) -> dict[str, Tensor]:
     """All per-image metrics in one pass: keys METRIC_KEYS, each (B,) float64 on output's device.
 
     ``output`` is the composited output (see :func:`composite`); ``masks`` (B,1,H,W), 1 = valid,
-    is used only for the hole-only L1. ``backend`` as in :func:`ssim`.
+    is used only for the hole-only L1. ``masks=None`` means no hole is known: L1, PSNR and SSIM are those
+    of the whole images (as with any mask) and the hole-only L1 is NaN, as for a mask without a hole
+    (undefined, not zero; never the whole-image L1). ``backend`` as in :func:`ssim`.
+
+    >>> x, y = torch.zeros(1, 3, 16, 16), torch.full((1, 3, 16, 16), 0.25)
+    >>> m = all_metrics(x, y)
+    >>> float(m["l1_percent"]), bool(m["hole_l1_percent"].isnan())
+    (25.0, True)
     """
     _check_pair(output, target)
     _check_ssim_size(output)
     b, c, h, w = output.shape
+    if masks is None:
+        masks = torch.ones((b, 1, h, w), dtype=output.dtype, device=output.device)  # every pixel valid
     if masks.shape != (b, 1, h, w):
         raise ValueError(f"expected masks of shape {(b, 1, h, w)}, got {tuple(masks.shape)}")
     with torch.no_grad():

@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("plots", ("bench.plots",)),
     ("evaluate, train", ("bench.evaluate", "bench.train", "bench.adversarial", "bench.unet_train",
                          "bench.export", "bench.rebuild")),
+    ("api", ("bench.api",)),
     ("reproduce", ("bench.reproduce",)),
     ("cli", ("bench.cli", "bench.cli.params", "bench.cli.data", "bench.cli.masks", "bench.cli.train",
              "bench.cli.evaluate", "bench.cli.tables", "bench.cli.reproduce", "bench.cli.export",
