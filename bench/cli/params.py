@@ -176,7 +176,8 @@ def profile_option():
         type=click.Choice(list(PROFILES)),
         default="quick",
         show_default=True,
-        help="smoke (seconds, tests), quick (2 CPU cores, minutes), paper (512 px, GPUs). " + CHAIN,
+        help="smoke (seconds, tests), quick (2 CPU cores, 20 minutes), standard (2 CPU cores, 5x quick's "
+        "training), paper (512 px, GPUs). " + CHAIN,
     )
 
 
