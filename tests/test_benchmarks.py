@@ -33,6 +33,7 @@ RUNS = {
     "learning_curve.py": (["--profile", "smoke", "--steps", "4", "--every", "2", "--per-cell", "1",
                            "--classical", "telea", "--out", "{tmp}/curve"], "conv beats telea in psnr"),
     "texture.py": (["--run", "{tmp}/run"], "largest ratio, pconv"),
+    "profiles.py": (["--results", "results/quick"], "| L1 (%) | 12 of 12 |"),
     "recipe_ablation.py": (["--out", "{tmp}/abl", "--profile", "smoke", "--steps", "2", "--per-cell", "1",
                             "--only", "base"], "| base"),
 }  # fmt: skip
@@ -90,3 +91,30 @@ def test_benchmark_runs_as_a_script(script, tmp_path):
         assert not (tmp_path / "curve2" / "train").exists()
         first, second = (pd.read_csv(d / "curve.csv") for d in (tmp_path / "curve", tmp_path / "curve2"))
         pd.testing.assert_frame_equal(first, second)
+
+
+def test_profiles_counts_wins_and_large_hole_gaps_by_the_metric_direction():
+    """Hand-made means: pconv beats patchmatch in L1 in one of two cells and in PSNR in the other."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import profiles
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    rows = []
+    cells = (
+        ("0.1-0.2", 1.0, 1.2, 30.0, 29.0),
+        ("0.3-0.4", 3.0, 2.5, 25.0, 24.0),
+        ("0.5-0.6", 4.0, 4.5, 22.0, 22.5),
+    )
+    for b, pm_l1, pc_l1, pm_psnr, pc_psnr in cells:
+        for method, l1, psnr in (("pconv", pc_l1, pc_psnr), ("patchmatch", pm_l1, pm_psnr)):
+            rows += [(method, b, "N", "l1_percent", l1), (method, b, "N", "psnr", psnr)]
+    s = pd.DataFrame(rows, columns=["method", "bin", "group", "metric", "mean"])
+    assert profiles.wins(s, "pconv", "patchmatch", "l1_percent") == (1, 3)
+    assert profiles.wins(s, "pconv", "patchmatch", "psnr") == (1, 3)
+    assert profiles.wins(s, "pconv", "conv", "psnr") == (0, 0)  # no conv rows
+    gaps = profiles.large_hole_gaps(s, "pconv", "patchmatch", 0.3)
+    assert sorted(zip(gaps["metric"], gaps["bin"], gaps["gap"].round(6), strict=True)) == [
+        ("l1_percent", "0.3-0.4", -0.5), ("l1_percent", "0.5-0.6", 0.5), ("psnr", "0.3-0.4", -1.0),
+        ("psnr", "0.5-0.6", 0.5)]  # fmt: skip
+    assert "pconv ahead of patchmatch in 2 of 4" in profiles.report_text(s, "x", "patchmatch", 0.3)
