@@ -4,12 +4,14 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= quick
 
-.PHONY: test test-fast reproduce lint clean-venv
+.PHONY: setup test test-fast reproduce lint clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
+
+setup: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest

@@ -283,3 +283,21 @@ def test_docs_python_example_runs(tmp_path, monkeypatch, fake_inception, capsys)
     assert set(result.summary["method"]) == {"telea", "mirror", "blur"}
     assert result.table() in printed and "PSNR" in printed and "mirror" in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["api-demo"]  # no results folder
+
+
+def test_readme_python_snippet_runs(inputs, tmp_path, monkeypatch, fake_inception, capsys):
+    """The README's five-minute Python example, on a copy of the tiny set placed where the smoke run
+    puts its data and masks."""
+    import shutil
+
+    text = (ROOT / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M) if "bench.api" in b]
+    shutil.copytree(inputs / "images", tmp_path / "runs" / "smoke" / "data")
+    shutil.copytree(inputs / "masks", tmp_path / "runs" / "smoke" / "masks")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {"__name__": "readme"}
+    exec(compile(block, "README.md python block", "exec"), scope)
+    result = scope["result"]
+    assert set(result.summary["method"]) == {"telea", "mirror"} and set(result.summary["group"]) == {"B"}
+    assert result.table() in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # out=None: no results folder
