@@ -17,7 +17,12 @@ pairs are refused, naming both selections, instead of being scored against other
 a stamp (another tool's) is scored as it is.
 
 It also measures the mean absolute change the program made to the valid pixels (`meta`, run.json and a
-table note): near 0 for a program that keeps the known pixels, large when outputs and pairs do not match.
+table note): 0 for a program that keeps the known pixels (inpainting programs composite their output), and
+above 0 when outputs and pairs do not match: outputs exported with other selection options are then
+scored against other masks, and the filled holes of the export lie where this evaluation's masks say
+"valid". Above VALID_CHANGE_LIMIT (mean over the pairs) the folder is refused with the pairs that change
+most; `keeps_valid=false` accepts a program that does change known pixels (resampling, re-encoding), and
+the note still gives the figure.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ import torch
 from bench.errors import BenchError
 from bench.inpainters import Inpainter, register
 from masks.conventions import HOLE_FILL, is_valid
+
+# Mean |output - input| over valid pixels (on [0, 1]) above which an outputs folder is refused as not
+# belonging to this evaluation's pairs (1/255: more than every valid pixel off by one grey level).
+VALID_CHANGE_LIMIT = 1 / 255
 
 PAIR_ID_WIDTH = 6  # pair ids in file names are zero-padded to this width, so names sort as pair ids
 OUTPUT_NAME = re.compile(r"(\d+)(_mask)?\.png")  # <pair_id>.png, or LaMa's <pair_id>_mask.png
@@ -133,8 +142,9 @@ class OutputsInpainter(Inpainter):
     # file is an error (the files read are in the fingerprint, through the digest).
     # export: the `bench export` folder whose stamp the outputs must match (else looked for in dir and
     # its parent); a check only, the outputs' digest decides what is recomputed.
+    # keeps_valid: refuse outputs that change the valid pixels by more than VALID_CHANGE_LIMIT on average.
     runtime_defaults: ClassVar[dict[str, Any]] = {"label": "", "allow_missing": False, "workers": 1,
-                                                  "export": ""}  # fmt: skip
+                                                  "export": "", "keeps_valid": True}  # fmt: skip
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -168,6 +178,7 @@ class OutputsInpainter(Inpainter):
         self.files = {i: self.folder / found[i][0] for i in ids if i in found}
         self.hw = tuple(hw)
         changes = self._check_all(pairs, Path(data), Path(masks))
+        self._check_valid_change(changes)
         digests = cache.digests(list(self.files.values()), int(self.runtime["workers"]))
         rows = {int(r.pair_id): (r.image, r.mask) for r in pairs.itertuples()}
         h = hashlib.sha256()
@@ -176,8 +187,8 @@ class OutputsInpainter(Inpainter):
         self.options["outputs_sha256"] = h.hexdigest()[:16]
         self._set_meta(len(ids), changes)
 
-    def _check_all(self, pairs: Any, data: Path, masks: Path) -> list[float]:
-        """Decode every output file (checked) and measure its change to the valid pixels."""
+    def _check_all(self, pairs: Any, data: Path, masks: Path) -> dict[int, float]:
+        """Decode every output file (checked) and measure its change to the valid pixels, per pair id."""
         from bench.data import load_image
         from bench.io import read_mask
 
@@ -207,10 +218,25 @@ class OutputsInpainter(Inpainter):
         if bad:
             raise _offenders(bad, f"in {self.folder} cannot be scored",
                              "Write 8-bit RGB PNGs of the images' size, one per pair.")  # fmt: skip
-        return [c for _, c in results]
+        return {row[0]: c for row, (_, c) in zip(rows, results, strict=True)}
 
-    def _set_meta(self, n_pairs: int, changes: list[float]) -> None:
-        change = float(np.mean(changes)) if changes else 0.0
+    def _check_valid_change(self, changes: dict[int, float]) -> None:
+        change = float(np.mean(list(changes.values()))) if changes else 0.0
+        if not self.runtime["keeps_valid"] or change <= VALID_CHANGE_LIMIT:
+            return
+        worst = sorted(changes, key=lambda i: -changes[i])[:3]
+        shown = ", ".join(f"{self.files[i].name} {changes[i] * 255:.1f}/255" for i in worst)
+        limit = f"{VALID_CHANGE_LIMIT * 255:.0f}/255"
+        raise BenchError(
+            f"method 'outputs': {self.folder} changes the valid pixels of this evaluation's pairs (mean "
+            f"|output - input| {change * 255:.3f}/255 over valid pixels, limit {limit}; most: {shown}): "
+            "outputs of another selection? Evaluate with the export's selection options (--ratio, --border, "
+            "--limit, --seed, --pairing) or name it with export=EXPORT; if the program does change known "
+            "pixels, pass keeps_valid=false"
+        )
+
+    def _set_meta(self, n_pairs: int, changes: dict[int, float]) -> None:
+        change = float(np.mean(list(changes.values()))) if changes else 0.0
         notes = [
             f"{self.label}: outputs of an external program read from {self.folder.name}/; mean |output - "
             f"input| over valid pixels {change * 255:.3f}/255 (valid pixels are restored before scoring)."

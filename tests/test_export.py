@@ -283,6 +283,8 @@ def test_changed_output_is_rescored_and_unchanged_folder_reused(runner, dataset,
     img = cv2.imread(str(f))
     cv2.imwrite(str(f), 255 - img)
     res = _evaluate(runner, dataset, out, f"outputs:dir={outputs}")
+    assert res.exit_code == 2 and "keeps_valid=false" in res.output  # its valid pixels changed too
+    res = _evaluate(runner, dataset, out, f"outputs:dir={outputs},keeps_valid=false")
     assert res.exit_code == 0 and f"{N_PAIRS} computed now" in res.output, res.output
     again = _records(out, "outputs")
     assert again[5]["metrics"]["psnr"] != first[5]["metrics"]["psnr"]
@@ -290,6 +292,24 @@ def test_changed_output_is_rescored_and_unchanged_folder_reused(runner, dataset,
     assert list((out / "records" / "stale").iterdir())  # the old records are kept aside
     run = json.loads((out / "run.json").read_text())
     assert run["methods"][0]["meta"]["valid_change"] > 0  # the inverted file changed valid pixels too
+
+
+def test_outputs_of_another_selection_are_refused_by_their_valid_pixels(runner, dataset, filled, tmp_path):
+    """Outputs copied away from their export (no stamp to compare) and scored with other selection
+    options: the holes they filled lie where this evaluation's masks say valid, so they are refused."""
+    outputs = tmp_path / "outputs"
+    shutil.copytree(filled / "outputs", outputs)
+    out = tmp_path / "eval"
+    args = ["evaluate", "--data", str(dataset / "images"), "--masks", str(dataset / "masks"), "--ratio",
+            "0.2-0.3", "--border", "--out", str(out), "--no-figures", "--no-is", "--method"]  # fmt: skip
+    res = runner.invoke(main, [*args, f"outputs:dir={outputs},allow_missing=true"])
+    assert res.exit_code == 2 and "changes the valid pixels" in res.output, res.output
+    assert not out.exists()
+    res = runner.invoke(main, [*args, f"outputs:dir={outputs},allow_missing=true,keeps_valid=false"])
+    assert res.exit_code == 0, res.output
+    # With the export's own selection the same files change no valid pixel and are accepted.
+    res = _evaluate(runner, dataset, tmp_path / "eval2", f"outputs:dir={outputs}")
+    assert res.exit_code == 0 and "0.000/255" in res.output, res.output
 
 
 # ---------------------------------------------------------------------------------------------- export input

@@ -179,11 +179,19 @@ def test_outputs_of_another_selection_refused(inputs, exported, tmp_path, where)
     assert res.exit_code == 0, res.output
 
 
-def test_unstamped_outputs_still_scored(inputs, exported, tmp_path):
-    """A folder another tool wrote (no stamp anywhere) is scored as before, whatever the selection."""
+def test_unstamped_outputs_of_another_selection_refused_by_their_valid_pixels(inputs, exported, tmp_path):
+    """A folder with no stamp anywhere, filled for other pairs: its filled holes lie where this
+    evaluation's masks say valid, so it is refused (exit 2) unless keeps_valid=false; with its own
+    selection it is scored."""
     shutil.copytree(exported / "fills", tmp_path / "other" / "fills")
-    res = _evaluate(inputs, tmp_path / "ev", f"outputs:dir={tmp_path / 'other' / 'fills'}",
-                    extra=["--ratio", HIGH, "--border"])  # fmt: skip
+    method = f"outputs:dir={tmp_path / 'other' / 'fills'}"
+    res = _evaluate(inputs, tmp_path / "ev", method, extra=["--ratio", HIGH, "--border"])
+    assert res.exit_code == 2 and "changes the valid pixels" in _one_error_line(res), res.output
+    res = _evaluate(
+        inputs, tmp_path / "ev", method + ",keeps_valid=false", extra=["--ratio", HIGH, "--border"]
+    )
+    assert res.exit_code == 0, res.output
+    res = _evaluate(inputs, tmp_path / "ok", method, extra=["--ratio", LOW, "--border"])
     assert res.exit_code == 0, res.output
 
 
