@@ -12,12 +12,14 @@ from bench.cli.params import (
     command_line,
     device_option,
     groups_from_flag,
+    json_option,
     out_option,
     pair_arg,
     pairing_option,
     ratio_option,
     seed_option,
     selection_options,
+    wide_option,
     workers_option,
 )
 from bench.evaluate import DEFAULTS, EvalConfig
@@ -68,13 +70,8 @@ from bench.tables import parse_list
 @click.option("--no-is", is_flag=True, help="Skip IS, FID and KID (their network dominates CPU time).")
 @click.option("--metrics", default=None, help="Only these registered metrics, e.g. psnr,ssim,fid.")
 @click.option("--no-figures", is_flag=True, help="Skip the curves and the qualitative grid.")
-@click.option("--wide", is_flag=True, help="Print the table in the paper layout (wider than 100 columns).")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print one JSON document (the run and summary.csv's rows) on stdout instead of the table.",
-)
+@wide_option()
+@json_option()
 @click.option(
     "--save-outputs",
     is_flag=True,

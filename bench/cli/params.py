@@ -99,6 +99,16 @@ def workers_option(help: str, default: int | None = 1, min_value: int = 1):
     )
 
 
+def wide_option():
+    help = "Print the table in the paper layout (wider than 100 columns)."
+    return click.option("--wide", is_flag=True, help=help)
+
+
+def json_option(where: str = " instead of the table"):
+    help = f"Print one JSON document (the run and summary.csv's rows) on stdout{where}."
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
 def pair_arg(text: str | None) -> tuple[str, str] | None:
     """`--paired A,B` -> ("A", "B")."""
     if not text:

@@ -12,6 +12,7 @@ from bench.cli.params import (
     config_option,
     device_option,
     feature_weights_option,
+    json_option,
     out_option,
     profile_option,
     workers_option,
@@ -60,12 +61,7 @@ from bench.pairing import LIMIT_HELP, PAIRINGS
     multiple=True,
     help="Another method to evaluate beside the profile's, e.g. outputs:dir=PATH,label=NAME; repeatable.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print one JSON document (the run and summary.csv's rows) on stdout; the stage log goes to stderr.",
-)
+@json_option("; the stage log goes to stderr")
 def reproduce_cmd(profile, config_file, out, results, device, extra_methods, as_json, **options) -> None:
     """Run the whole protocol: data, masks, train the models (PConv, Conv, GL, GntIpt), evaluate every
     method, tables."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bench.cli.params import pair_arg
+from bench.cli.params import json_option, pair_arg, wide_option
 
 
 @click.command()
@@ -49,13 +49,8 @@ from bench.cli.params import pair_arg
     help="Write the tables of an unfinished evaluation (stopped, or records missing), marked partial in "
     "every file; without it such a folder is refused and its exports are kept.",
 )
-@click.option("--wide", is_flag=True, help="Print the table in the paper layout (wider than 100 columns).")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print one JSON document (the run and summary.csv's rows) on stdout instead of the table.",
-)
+@wide_option()
+@json_option()
 def tables(
     directory, formats, reference, paired, no_figures, ci, two_column, columns, metrics, text_height, partial,
     wide, as_json,
