@@ -1,7 +1,7 @@
 """Classical, non-learned inpainters: `mean` (the floor), `telea`, `ns` (OpenCV's, run by default by the
 bit-exact numba port in baselines.fmm) and `biharmonic` (skimage).
 
-All follow bench.inpainters' conventions; hole-polarity conversion for OpenCV / skimage goes through
+All follow bench.methods.inpainters' conventions; hole-polarity conversion for OpenCV / skimage goes through
 masks.conventions.flip_polarity only.
 """
 
@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from bench.inpainters import Inpainter, PerImageInpainter, register
+from bench.methods.inpainters import Inpainter, PerImageInpainter, register
 from masks.conventions import HOLE, HOLE_FILL, VALID, flip_polarity
 
 # cv2.inpaint's neighbourhood radius (px). Measured with benchmarks/baselines.py (6 photos at 512 px,
@@ -66,7 +66,7 @@ class _CV2Inpainter(PerImageInpainter):
     IMPLS: ClassVar[tuple[str, ...]] = ("numba", "opencv")
 
     def __init__(self, **options: Any) -> None:
-        from bench.errors import BenchError
+        from bench.core.errors import BenchError
 
         super().__init__(**options)
         impl = self.runtime["impl"]
@@ -121,7 +121,7 @@ class BiharmonicInpainter(PerImageInpainter):
     SOLVERS: ClassVar[tuple[str, ...]] = ("fast", "skimage")
 
     def __init__(self, **options: Any) -> None:
-        from bench.errors import BenchError
+        from bench.core.errors import BenchError
 
         super().__init__(**options)
         solver = self.options["solver"]

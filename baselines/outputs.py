@@ -38,22 +38,17 @@ import cv2
 import numpy as np
 import torch
 
-from bench.errors import BenchError
-from bench.inpainters import Inpainter, register
+from bench.core.errors import BenchError
+from bench.methods.inpainters import Inpainter, register
+from bench.runs.pairing import pair_stem
 from masks.conventions import HOLE_FILL, is_valid
 
 # Mean |output - input| over valid pixels (on [0, 1]) above which an outputs folder is refused as not
 # belonging to this evaluation's pairs (1/255: more than every valid pixel off by one grey level).
 VALID_CHANGE_LIMIT = 1 / 255
 
-PAIR_ID_WIDTH = 6  # pair ids in file names are zero-padded to this width, so names sort as pair ids
 OUTPUT_NAME = re.compile(r"(\d+)(_mask)?\.png")  # <pair_id>.png, or LaMa's <pair_id>_mask.png
 SHOW = 3  # offenders named in an error message
-
-
-def pair_stem(pair_id: int) -> str:
-    """The file stem of a pair in an export: `000042`."""
-    return f"{int(pair_id):0{PAIR_ID_WIDTH}d}"
 
 
 def list_outputs(folder: Path) -> dict[int, list[str]]:
@@ -68,7 +63,7 @@ def list_outputs(folder: Path) -> dict[int, list[str]]:
 
 def read_output(path: Path, hw: tuple[int, int]) -> tuple[np.ndarray | None, str]:
     """(uint8 (H,W,3) RGB, "") or (None, what is wrong with the file)."""
-    from bench.io import ImageTooLarge, decode_file
+    from bench.core.files import ImageTooLarge, decode_file
 
     try:
         raw = decode_file(path, cv2.IMREAD_UNCHANGED)  # its header's size bounded before decoding
@@ -97,7 +92,7 @@ def _offenders(items: list[str], what: str, hint: str) -> BenchError:
 def find_stamp(folder: Path, export: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
     """(export.json, its "selection" stamp) of the export an outputs folder belongs to: `export` when
     given (a BenchError if it has none), else the folder itself or its parent; None when unstamped."""
-    from bench.pairing import EXPORT_FILE
+    from bench.runs.pairing import EXPORT_FILE
 
     places = [export] if export is not None else [folder, folder.parent]
     for place in places:
@@ -117,7 +112,7 @@ def find_stamp(folder: Path, export: Path | None = None) -> tuple[Path, dict[str
 
 def check_stamp(folder: Path, export: Path | None, pairs: Any) -> None:
     """Refuse outputs exported for another selection than `pairs` (one line naming both)."""
-    from bench.pairing import describe_selection, selection_stamp
+    from bench.runs.pairing import describe_selection, selection_stamp
 
     found = find_stamp(folder, export)
     if found is None:
@@ -189,8 +184,8 @@ class OutputsInpainter(Inpainter):
 
     def _check_all(self, pairs: Any, data: Path, masks: Path) -> dict[int, float]:
         """Decode every output file (checked) and measure its change to the valid pixels, per pair id."""
-        from bench.data import load_image
-        from bench.io import read_mask
+        from bench.core.files import read_mask
+        from bench.data.images import load_image
 
         rows = [(int(r.pair_id), r.image, r.mask) for r in pairs.itertuples() if int(r.pair_id) in self.files]
 

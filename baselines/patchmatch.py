@@ -22,10 +22,10 @@ Defaults (patch 5, min_size 64, em 6 -> 1, 2 sweeps, 95th percentile, confidence
 512 px photos with benchmarks/baselines.py for hole PSNR at a fraction of the 2 s budget; smaller
 patches and a shallower pyramid score higher there because misplaced texture costs more PSNR than blur.
 
-Defined edge cases: no hole -> image unchanged; all hole -> 0.5 everywhere (bench.inpainters);
+Defined edge cases: no hole -> image unchanged; all hole -> 0.5 everywhere (bench.methods.inpainters);
 an image smaller than the patch, or with no patch-sized fully valid region to copy from, falls back to
 Telea (radius 5). Randomness comes from a small integer generator seeded per image
-(bench.inpainters.image_seed), so results are identical for a seed whatever the batch or worker count.
+(bench.methods.inpainters.image_seed), so results are identical for a seed whatever the batch or worker count.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import cv2
 import numpy as np
 from numba import njit
 
-from bench.errors import BenchError
-from bench.inpainters import PerImageInpainter, register
+from bench.core.errors import BenchError
+from bench.methods.inpainters import PerImageInpainter, register
 from masks.conventions import HOLE, VALID, flip_polarity
 
 # ------------------------------------------------------------------------------------------ numba kernels

@@ -1,4 +1,5 @@
-"""The notebook API: `evaluate(methods, data=..., masks=...) -> Result`, on bench.evaluate's protocol.
+"""The notebook API: `evaluate(methods, data=..., masks=...) -> Result`, on the runner's protocol
+(bench.evaluation.runner).
 
     from bench.api import evaluate
 
@@ -9,7 +10,7 @@
 
 A method is a registered name or `--method` spec ('telea', 'pconv=runs/x/last.pt'), an `Inpainter`, a
 function `(images, masks) -> images` or an `nn.Module` whose forward takes the paper's (image, mask) and
-returns an image or an (image, mask) tuple (bench.inpainters.as_inpainter). Tensors follow
+returns an image or an (image, mask) tuple (bench.methods.inpainters.as_inpainter). Tensors follow
 docs/conventions.md: images float32 (B,3,H,W) in [0,1], masks (B,1,H,W) with 1 = valid, 0 = hole; the
 hole pixels a method is given hold 0.5. A dict {label: method} names the methods. Functions and modules
 are plugins: their fingerprint holds a digest of their code and weights, so a change recomputes.
@@ -29,9 +30,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench.errors import BenchError
-from bench.evaluate import EvalConfig, as_bins
-from bench.evaluate import evaluate as run_evaluation
+from bench.core.errors import BenchError
+from bench.evaluation.runner import EvalConfig, as_bins
+from bench.evaluation.runner import evaluate as run_evaluation
 from masks.conventions import BINS, GROUPS, Group
 
 __all__ = ["Result", "evaluate"]
@@ -98,8 +99,8 @@ def _groups(border: Any) -> tuple[Group, ...]:
 def _methods(methods: Any, opts: dict[str, Any]) -> tuple[Any, ...]:
     """The methods as EvalConfig takes them; a dict's keys name its functions and modules and label its
     other methods."""
-    from bench.evaluate import DEFAULTS, auto_workers, build_methods
-    from bench.inpainters import as_inpainter
+    from bench.evaluation.runner import DEFAULTS, auto_workers, build_methods
+    from bench.methods.inpainters import as_inpainter
 
     if isinstance(methods, dict):
         out = []
@@ -155,7 +156,7 @@ def evaluate(
     out: str | Path | None = None,
     **options: Any,
 ) -> Result:
-    """Evaluate `methods` on the paper's protocol (bench.evaluate) and return a Result.
+    """Evaluate `methods` on the paper's protocol (bench.evaluation.runner) and return a Result.
 
     `methods`: one method or a list (or a dict {label: method}) of registered names or specs ('telea',
     'pconv=runs/x/last.pt'), Inpainters, functions (images, masks) -> images and nn.Modules taking

@@ -41,7 +41,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from skimage.metrics import structural_similarity  # noqa: E402
 
-from bench.inpainters import Inpainter, PerImageInpainter, get_inpainter, parse_method_spec  # noqa: E402
+from bench.methods.inpainters import Inpainter, PerImageInpainter, get_inpainter, parse_method_spec  # noqa: E402
 from masks.conventions import BINS, HOLE, VALID, Group, bin_by_name, flip_polarity, hole_ratio  # noqa: E402
 
 DEFAULT_METHODS = ("mean", "telea", "ns", "biharmonic", "patchmatch")
@@ -247,7 +247,7 @@ def main() -> None:
     print()
     print(report(df))
     if args.csv:
-        from bench.io import write_csv
+        from bench.core.files import write_csv
 
         write_csv(args.csv, df)
 

@@ -45,7 +45,7 @@ def make_inputs(root: Path, n_images: int, size: int) -> tuple[Path, Path]:
     import numpy as np
     from skimage import data
 
-    from bench.io import write_png
+    from bench.core.files import write_png
     from masks.manifest import generate_set
 
     images = root / "images"

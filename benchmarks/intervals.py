@@ -7,8 +7,9 @@ designs a run produces: one cell under cross pairing (80 images, 24 masks, each 
 once: the quick profile's cell), one cell under distinct pairing (nothing repeats), all 12 cells of a cross
 run pooled (each image in every cell: images and masks repeat) and a fully crossed 40 x 12 design. For
 each design and variance mix it prints how often the 95 % interval covers 0: the old pairs bootstrap
-(bench.tables.bootstrap_ci), the new default (bench.tables.two_way_ci) and, for reference, the image-and-
-mask "pigeonhole" bootstrap (Owen 2007), which resamples both at once and double counts the residual.
+(bench.reporting.tables.bootstrap_ci), the new default (bench.reporting.tables.two_way_ci) and, for reference,
+the image-and- mask "pigeonhole" bootstrap (Owen 2007), which resamples both at once and double counts the
+residual.
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ sys.path.insert(0, str(_HERE.parent))
 
 import numpy as np  # noqa: E402
 
-from bench.tables import bootstrap_ci, two_way_ci  # noqa: E402
+from bench.reporting.tables import bootstrap_ci, two_way_ci  # noqa: E402
 
 # (images, masks) index arrays of each design.
 N_IMAGES, N_MASKS, N_CELLS = 80, 24, 12
 
 
 def _cross_cell(rng: np.random.Generator, cell: int = 0, n_images: int = N_IMAGES) -> tuple:
-    """One cell of cross pairing: image i meets entry i of a sequence of mask permutations (bench.pairing)."""
+    """One cell of cross pairing: image i meets entry i of a sequence of mask permutations
+    (bench.runs.pairing)."""
     reps = -(-n_images // N_MASKS)
     order = np.concatenate([rng.permutation(N_MASKS) for _ in range(reps)])[:n_images]
     return np.arange(n_images), order + cell * N_MASKS

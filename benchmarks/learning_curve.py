@@ -39,8 +39,8 @@ HIGHER = {"l1_percent": False, "psnr": True, "ssim": True, "hole_l1_percent": Fa
 
 def pair_set(data: Path, masks: Path, per_cell: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(images (N,3,S,S), masks (N,1,S,S)): mask k of each cell with test image k (cycled)."""
-    from bench.data import list_images, load_image
-    from bench.io import read_mask
+    from bench.core.files import read_mask
+    from bench.data.images import list_images, load_image
     from masks.manifest import read_manifest
 
     files = list_images(data, split="test")
@@ -56,7 +56,7 @@ def pair_set(data: Path, masks: Path, per_cell: int) -> tuple[torch.Tensor, torc
 
 def score(method, images: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
     """Mean of each metric over the pairs, on the composited output."""
-    from bench.metrics import all_metrics, composite
+    from bench.metrics.registry import all_metrics, composite
 
     with torch.no_grad():
         out = method.inpaint(images.clone(), masks.clone())
@@ -65,8 +65,8 @@ def score(method, images: torch.Tensor, masks: torch.Tensor) -> dict[str, float]
 
 
 def train_model(model: str, args, data: Path, out: Path) -> Path:
-    from bench.config import resolve_config
-    from bench.train import train
+    from bench.training.config import resolve_config
+    from bench.training.loop import train
 
     over = {"model": model, "keep_every": args.every, "steps": args.steps}
     cfg = resolve_config(args.profile, overrides={k: v for k, v in over.items() if v is not None})
@@ -77,8 +77,8 @@ def train_model(model: str, args, data: Path, out: Path) -> Path:
 
 def curve_rows(model: str, run: Path, images, masks) -> list[dict]:
     """One row per kept checkpoint: step, images seen, training seconds so far, the four metrics."""
-    from bench.checkpoint import load_checkpoint
-    from bench.inpainters import get_inpainter
+    from bench.methods.inpainters import get_inpainter
+    from bench.models.checkpoint import load_checkpoint
 
     log = pd.read_csv(run / "log.csv")  # every step is logged (log_every 1 in the CPU profiles)
     rows = []
@@ -146,10 +146,10 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    from bench.config import resolve_reproduce
-    from bench.data import prepare_dataset
-    from bench.inpainters import get_inpainter
-    from bench.io import write_csv
+    from bench.core.files import write_csv
+    from bench.data.images import prepare_dataset
+    from bench.methods.inpainters import get_inpainter
+    from bench.training.config import resolve_reproduce
     from masks.manifest import generate_set
 
     rep, _ = resolve_reproduce(args.profile)

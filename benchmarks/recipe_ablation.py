@@ -54,8 +54,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 
 
 def train_variant(name: str, model: str, over: dict, args, data: Path) -> Path:
-    from bench.config import resolve_config
-    from bench.train import train
+    from bench.training.config import resolve_config
+    from bench.training.loop import train
 
     settings = {"model": model, "steps": args.steps, **over}
     cfg = resolve_config(args.profile, overrides={**settings, "features": "none"})
@@ -66,14 +66,14 @@ def train_variant(name: str, model: str, over: dict, args, data: Path) -> Path:
 
 
 def _step(run: Path) -> int:
-    from bench.checkpoint import load_checkpoint
+    from bench.models.checkpoint import load_checkpoint
 
     return int(load_checkpoint(run / "last.pt")["step"])
 
 
 def evaluate(model: str, run: Path, images: torch.Tensor, masks: torch.Tensor, cells: list) -> dict:
-    from bench.inpainters import get_inpainter
-    from bench.metrics import all_metrics, composite
+    from bench.methods.inpainters import get_inpainter
+    from bench.metrics.registry import all_metrics, composite
 
     method = get_inpainter(model, checkpoint=str(run / "last.pt"))
     with torch.no_grad():
@@ -94,7 +94,7 @@ def evaluate(model: str, run: Path, images: torch.Tensor, masks: torch.Tensor, c
 
 
 def _batch(run: Path) -> int:
-    from bench.checkpoint import load_checkpoint
+    from bench.models.checkpoint import load_checkpoint
 
     return int(load_checkpoint(run / "last.pt")["config"]["batch_size"])
 
@@ -109,8 +109,8 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=MODEL:JSON",
                     help='another variant, e.g. tv2=pconv:{"loss_weights": {"tv": 2.0}}')  # fmt: skip
     args = ap.parse_args()
-    from bench.config import resolve_reproduce
-    from bench.data import prepare_dataset
+    from bench.data.images import prepare_dataset
+    from bench.training.config import resolve_reproduce
     from masks.manifest import generate_set, read_manifest
 
     variants = {k: v for k, v in VARIANTS.items() if args.only is None or k in args.only}
@@ -136,7 +136,7 @@ def main() -> None:
         shown = [f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in rows[-1].items()]
         print(f"{name}: " + ", ".join(shown[1:]), flush=True)
     df = pd.DataFrame(rows)
-    from bench.io import write_csv
+    from bench.core.files import write_csv
 
     write_csv(args.out / "ablation.csv", df)
     print(f"{len(images)} pairs at {rep.size} px, profile {args.profile}; {args.out / 'ablation.csv'}")

@@ -52,10 +52,10 @@ def main() -> None:
     args = ap.parse_args()
     import json
 
-    from bench.folders import inside
-    from bench.inpainters import get_inpainter
-    from bench.io import read_csv, read_mask, read_png_rgb
-    from bench.metrics import composite
+    from bench.core.files import read_csv, read_mask, read_png_rgb
+    from bench.core.folders import inside
+    from bench.methods.inpainters import get_inpainter
+    from bench.metrics.registry import composite
 
     run = json.loads((args.run / "eval" / "run.json").read_text())
     data, mask_dir = Path(run["data"]), Path(run["masks"])

@@ -36,10 +36,10 @@ sys.path.insert(0, str(_HERE.parent))
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from bench import train as T  # noqa: E402
-from bench.config import resolve_config  # noqa: E402
-from bench.device import bf16_native  # noqa: E402
-from bench.distributed import setup  # noqa: E402
+from bench.core.device import bf16_native  # noqa: E402
+from bench.core.distributed import setup  # noqa: E402
+from bench.training import loop as T  # noqa: E402
+from bench.training.config import resolve_config  # noqa: E402
 
 MODELS = ("pconv", "conv", "gl", "gntipt")
 # The quick profile before the throughput work: fp32, contiguous tensors, batch 4.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.io import encode_png, write_bytes
+from bench.core.files import encode_png, write_bytes
 from masks.conventions import BINS, GROUPS, Bin, Group, hole_ratio
 from masks.generate import generate_mask
 

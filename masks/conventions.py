@@ -98,6 +98,12 @@ def is_valid(mask: np.ndarray) -> np.ndarray:
     return m >= VALID_THRESHOLD if m.dtype == np.uint8 else m >= 0.5
 
 
+def composite(output, target, mask):
+    """I_comp = M*I_gt + (1-M)*I_out with M = 1 on valid pixels: the known pixels from `target`, the holes
+    from `output` (float arrays or tensors, broadcast). The paper's loss and every metric use this one."""
+    return mask * target + (1.0 - mask) * output
+
+
 def hole_ratio(mask: np.ndarray) -> float:
     """Hole pixels / all pixels. `mask` is uint8 (255 valid, 0 hole) or float/bool (1 valid, 0 hole)."""
     return float((~is_valid(mask)).mean())

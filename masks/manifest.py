@@ -22,9 +22,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from bench.errors import BenchError
-from bench.folders import check_claim, claim, inside
-from bench.io import (
+from bench.core.errors import BenchError
+from bench.core.files import (
     IMAGE_SUFFIXES,
     decode_file,
     encode_png,
@@ -37,8 +36,9 @@ from bench.io import (
     write_json,
     write_png,
 )
-from bench.procs import die_with_parent
-from bench.progress import progress_bar
+from bench.core.folders import MANIFEST, check_claim, claim, inside
+from bench.core.procs import die_with_parent
+from bench.core.progress import progress_bar
 from masks._worker import generate_chunk, mask_path, mask_seed  # noqa: F401 (mask_seed: public here)
 from masks.conventions import (
     BIN_NAMES,
@@ -57,7 +57,6 @@ from masks.conventions import (
 )
 from masks.generate import GENERATOR_VERSION, Kind, check_feasible
 
-MANIFEST = "manifest.csv"
 PARAMS = "generate.json"  # the parameters a generated set was made with (skip-if-complete)
 PREVIEW = "preview.png"
 HISTOGRAM = "hole_ratios.png"
@@ -398,7 +397,7 @@ def _read_binary(path: Path) -> _Read:
     So 0/1, 0/255 and 0/65535 masks all work, and anti-aliased edges split at half intensity. A colour
     mask is refused unless its three channels are equal; an RGBA mask whose colour is flat keeps its
     shape in the alpha channel. A one-valued mask is white when its value is above 0. The size in the
-    header is bounded before decoding (bench.io.max_side).
+    header is bounded before decoding (bench.core.files.max_side).
     """
     try:
         m = decode_file(path, cv2.IMREAD_UNCHANGED)

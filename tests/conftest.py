@@ -58,10 +58,10 @@ class FakeISNet:
 
 @pytest.fixture
 def fake_inception(monkeypatch):
-    """The CLI loads bench.inception; give it the fake network (fast, no weights needed)."""
+    """The CLI loads bench.metrics.inception; give it the fake network (fast, no weights needed)."""
     import sys
     import types
 
-    mod = types.ModuleType("bench.inception")
+    mod = types.ModuleType("bench.metrics.inception")
     mod.load_is_network = lambda weights=None, allow_download=False, device="cpu": FakeISNet()
-    monkeypatch.setitem(sys.modules, "bench.inception", mod)
+    monkeypatch.setitem(sys.modules, "bench.metrics.inception", mod)

@@ -6,18 +6,18 @@ import cv2
 import pytest
 import torch
 
-from bench.checkpoint import LAST, load_checkpoint
 from bench.cli import main
-from bench.config import resolve_config
-from bench.io import write_png
-from bench.train import train
+from bench.core.files import write_png
+from bench.models.checkpoint import LAST, load_checkpoint
+from bench.training.config import resolve_config
+from bench.training.loop import train
 
 SIZE = 32
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory, astronaut):
-    from bench.data import prepare_dataset
+    from bench.data.images import prepare_dataset
 
     src = tmp_path_factory.mktemp("adv-src")
     for i in range(4):
@@ -51,7 +51,7 @@ def test_interrupted_run_resumes_bit_identical(images, tmp_path, monkeypatch, mo
     generator and critics, bit for bit, as a run never stopped."""
     import dataclasses
 
-    import bench.models as models
+    import bench.models.registry as models
 
     straight = load_checkpoint(train(_cfg(model), tmp_path / "a", data=images, progress=False))
     spec = models.get_model(model)
@@ -97,7 +97,7 @@ def test_evaluation_from_checkpoints(images, tmp_path, runner):
 def test_gntipt_critic_steps(images, tmp_path):
     """`critic_steps` (TrainConfig, default 1; the released trainer takes 5): the critics' optimiser steps
     that many times per generator step; a run resumes only with the same value."""
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
 
     assert _cfg("gntipt").critic_steps == 1
     with pytest.raises(BenchError, match="critic_steps"):

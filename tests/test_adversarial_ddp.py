@@ -1,6 +1,6 @@
 """GL and GntIpt under torchrun: 2 gloo processes on the CPU.
 
-bench.adversarial averages the generator's and the critics' gradients over the ranks itself (no DDP
+bench.models.adversarial averages the generator's and the critics' gradients over the ranks itself (no DDP
 wrapper). One 2-process run per model (spawned once per module, `ddp`) feeds every test here:
 
 * fixed batches, step by step: after every step the ranks hold the same weights, bit for bit, and these
@@ -10,7 +10,7 @@ wrapper). One 2-process run per model (spawned once per module, `ddp`) feeds eve
   (replaced by a per-sample function of the data on both sides, `_gp_of_data`). The holes lie in the
   top-left 8x8 pixels, so every local crop is the same box whatever the random draw, and every sample
   has the same number of hole pixels, as GntIpt's losses normalise by the batch's hole count.
-* `bench.train.train` itself under torchrun's environment: the ranks stay equal after every step, the
+* `bench.training.loop.train` itself under torchrun's environment: the ranks stay equal after every step, the
   weights move, rank 0 writes one log, and a run stopped after its checkpoint and resumed ends with the
   same generator and critics, bit for bit, as a run never stopped.
 """
@@ -30,13 +30,13 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from bench import gntipt
-from bench.checkpoint import LAST, build_model, load_checkpoint
-from bench.config import resolve_config
-from bench.distributed import Dist
-from bench.io import write_png
-from bench.models import get_model
-from bench.train import train
+from bench.core.distributed import Dist
+from bench.core.files import write_png
+from bench.models import gntipt
+from bench.models.checkpoint import LAST, build_model, load_checkpoint
+from bench.models.registry import get_model
+from bench.training.config import resolve_config
+from bench.training.loop import train
 
 SIZE, BATCH, WORLD, FIXED_STEPS = 32, 2, 2, 4  # GL at 6 steps: phases 1, 2, 3, 3 in the first four
 HOLES = 20  # hole pixels per sample, all in the top-left 8x8 pixels
@@ -129,7 +129,7 @@ def fixed_batch_states(model: str, d: Dist) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------
-# bench.train.train under torchrun's environment.
+# bench.training.loop.train under torchrun's environment.
 # ------------------------------------------------------------------------------------------------
 
 
@@ -144,7 +144,7 @@ def _train_runs(model: str, data: Path, tmp: Path, ports: list[int]) -> list[dic
     during step 4 (`b`, its last checkpoint at step 2), then `b` resumed."""
     import dataclasses
 
-    import bench.models as models
+    import bench.models.registry as models
 
     spec, states, stop = models.get_model(model), [], [None]
 
@@ -202,7 +202,7 @@ def _spawn(model: str, data: Path, tmp: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory, astronaut):
-    from bench.data import prepare_dataset
+    from bench.data.images import prepare_dataset
 
     src = tmp_path_factory.mktemp("ddp-src")
     for i in range(4):

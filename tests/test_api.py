@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from bench.api import Result, evaluate
-from bench.errors import BenchError
-from bench.inpainters import Inpainter
-from bench.io import read_mask, write_png
+from bench.core.errors import BenchError
+from bench.core.files import read_mask, write_png
+from bench.methods.inpainters import Inpainter
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 32
@@ -77,9 +77,9 @@ class Fill(Inpainter):
 
 def _hand(inputs: Path, out: Path, fill) -> dict[str, float]:
     """Means over the pairs of pairs.csv of the metrics of I_comp = M*I_gt + (1-M)*fill(I_gt, M),
-    computed here in numpy (SSIM with bench.metrics.ssim)."""
-    from bench.data import load_image
-    from bench.metrics import ssim
+    computed here in numpy (SSIM with bench.metrics.registry.ssim)."""
+    from bench.data.images import load_image
+    from bench.metrics.registry import ssim
 
     pairs = pd.read_csv(out / "pairs.csv")
     vals: dict[str, list[float]] = {k: [] for k in PAIR_METRICS.split(",")}
@@ -167,7 +167,7 @@ def test_changed_code_or_weights_recompute(inputs, tmp_path):
 
 
 def test_code_digest_of_functions():
-    from bench.inpainters import as_inpainter, code_digest
+    from bench.methods.inpainters import as_inpainter, code_digest
 
     scope: dict = {"torch": torch}
     src = "def f(images, masks):\n    return images * 0 + {}\n"
@@ -230,8 +230,8 @@ def test_bad_methods_are_bench_errors(inputs):
 
 
 def test_evalconfig_takes_bin_and_group_names(inputs, tmp_path):
-    from bench.evaluate import EvalConfig, as_bins
-    from bench.evaluate import evaluate as run
+    from bench.evaluation.runner import EvalConfig, as_bins
+    from bench.evaluation.runner import evaluate as run
     from masks.conventions import BINS
 
     assert as_bins("0.01-0.6") == BINS and as_bins(["0.3-0.4", BINS[3]]) == (BINS[3],)
@@ -254,7 +254,7 @@ def test_evalconfig_takes_bin_and_group_names(inputs, tmp_path):
 
 @pytest.mark.parametrize("backend", ["torch", "auto"])
 def test_all_metrics_without_masks(backend):
-    from bench.metrics import METRIC_KEYS, all_metrics
+    from bench.metrics.registry import METRIC_KEYS, all_metrics
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(2, 3, 16, 16, generator=g), torch.rand(2, 3, 16, 16, generator=g)

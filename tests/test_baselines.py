@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.inpainters import get_inpainter
+from bench.methods.inpainters import get_inpainter
 
 METHODS = ("mean", "telea", "ns", "biharmonic", "patchmatch")
 SENTINEL = 0.123456

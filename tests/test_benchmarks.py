@@ -47,8 +47,8 @@ def tiny_run(folder: Path) -> None:
     import cv2
     import numpy as np
 
-    from bench.config import resolve_config
-    from bench.train import train
+    from bench.training.config import resolve_config
+    from bench.training.loop import train
 
     data, masks = folder / "data", folder / "masks"
     (data / "images").mkdir(parents=True)

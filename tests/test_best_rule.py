@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from test_report import parse
 
-from bench import tables as T
-from bench.latex import latex_table
-from bench.report import report_html
+from bench.reporting import tables as T
+from bench.reporting.latex import latex_table
+from bench.reporting.report import report_html
 
 SMALL, LARGE = 8, T.BEST_MIN_N_DISTRIBUTION
 
@@ -64,7 +64,7 @@ def bold_html(s: pd.DataFrame) -> set[tuple[str, str, str]]:
 
 
 def test_distribution_metrics_are_fid_and_kid():
-    from bench.metrics import METRICS
+    from bench.metrics.registry import METRICS
 
     assert {n for n, m in METRICS.items() if T.is_distribution_metric(m)} == {"fid", "kid"}
     assert T.best_min_n(METRICS["psnr"]) == 0

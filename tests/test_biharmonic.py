@@ -9,7 +9,7 @@ from skimage import data
 from skimage.restoration import inpaint_biharmonic
 
 from baselines.biharmonic import inpaint_biharmonic_fast
-from bench.inpainters import get_inpainter
+from bench.methods.inpainters import get_inpainter
 from masks.conventions import BINS, VALID, Group
 from masks.generate import generate_mask
 

@@ -1,5 +1,5 @@
 """FID, KID and LPIPS through `bench evaluate`: recomputed here from the same images with the formulas of
-bench.distribution / bench.lpips, resumed when added later, LPIPS absent without weights."""
+bench.metrics.fid_kid / bench.metrics.lpips, resumed when added later, LPIPS absent without weights."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import torch
 import torchvision
 from conftest import FakeISNet
 
-from bench.data import load_image
-from bench.distribution import fid_from_features, kid_from_features
-from bench.evaluate import EvalConfig, evaluate
-from bench.io import read_mask, write_png
-from bench.lpips import LPIPS_ENV, load_lpips, lpips_per_pair
-from bench.metrics import KID_SUBSET_SIZE, KID_SUBSETS, LPIPS_TABLE_NOTE, composite
+from bench.core.files import read_mask, write_png
+from bench.data.images import load_image
+from bench.evaluation.runner import EvalConfig, evaluate
+from bench.metrics.fid_kid import fid_from_features, kid_from_features
+from bench.metrics.lpips import LPIPS_ENV, load_lpips, lpips_per_pair
+from bench.metrics.registry import KID_SUBSET_SIZE, KID_SUBSETS, LPIPS_TABLE_NOTE, composite
 from masks.conventions import BINS, is_valid
 
 SIZE = 32
@@ -76,7 +76,7 @@ def _run(ds: Path, out: Path, methods=("telea",), **kw):
 
 def _composites(ds: Path, out: Path, method: str) -> tuple[pd.DataFrame, torch.Tensor, torch.Tensor]:
     """The run's pairs, their ground truths and their composited outputs, recomputed here."""
-    from bench.inpainters import get_inpainters
+    from bench.methods.inpainters import get_inpainters
 
     pairs = pd.read_csv(out / "pairs.csv", keep_default_na=False)
     imgs = torch.stack(
@@ -160,7 +160,7 @@ def test_lpips_absent_without_weights_with_a_note(dataset, tmp_path):
     assert "lpips" not in [m["name"] for m in run["metrics"]]
     assert LPIPS_TABLE_NOTE in (tmp_path / "o/table.md").read_text()
     # Asked for by name, it is an error naming what is missing, and nothing is written.
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
 
     with pytest.raises(BenchError, match="LPIPS left out: its AlexNet backbone weights were not found"):
         _run(dataset, tmp_path / "p", metrics=("lpips",))
@@ -178,7 +178,7 @@ def test_lpips_per_pair_with_a_random_backbone(dataset, tmp_path, alex_file, mon
         got = s[(s.bin == b) & (s.group == g)]["mean"].item()
         assert got == pytest.approx(want[cell.index.to_numpy()].mean(), rel=1e-6)
     # A --lpips-backbone path naming a missing file is an error, not a silent fall-back to the variable.
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
 
     with pytest.raises(BenchError, match="not found"):
         _run(dataset, tmp_path / "q", metrics=("lpips",), lpips_weights=tmp_path / "missing.pth")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.contextual_attention import contextual_attention, resize_nearest
-from bench.errors import BenchError
+from bench.core.errors import BenchError
+from bench.models.contextual_attention import contextual_attention, resize_nearest
 
 
 def _tf_nearest_rows(n_in: int, n_out: int) -> list[int]:

@@ -1,4 +1,5 @@
-"""bench.data and `bench data prepare`: crops, split by source photo, determinism, user folders, bad input."""
+"""bench.data.images and `bench data prepare`: crops, split by source photo, determinism, user folders, bad
+input."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-import bench.data as bd
+import bench.data.images as bd
 from bench.cli import main
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 S = 32
 
@@ -45,7 +46,7 @@ def _folder(root: Path, n: int, seed: int = 0, size: tuple[int, int] = (48, 64))
 
 
 def _paper_crop(img: np.ndarray, size: int) -> np.ndarray:
-    """Centred square resized with INTER_AREA, written out here independently of bench.data."""
+    """Centred square resized with INTER_AREA, written out here independently of bench.data.images."""
     h, w = img.shape[:2]
     s = min(h, w)
     y, x = (h - s) // 2, (w - s) // 2
@@ -101,7 +102,7 @@ def test_builtin_crops_match_their_boxes(builtin_set):
     assert ((df["x1"] <= df["src_width"]) & (df["y1"] <= df["src_height"])).all()
     paths = {p.source: p.path for p in bd.builtin_photos()}
     for source in ("skimage:astronaut.png", "sklearn:flower.jpg", "matplotlib:grace_hopper.jpg"):
-        full = _read(paths[source])  # full-resolution decode, independent of bench.data
+        full = _read(paths[source])  # full-resolution decode, independent of bench.data.images
         for row in df[df["source"] == source].itertuples():
             crop = _read(out / row.file)
             assert crop.shape == (S, S, 3)

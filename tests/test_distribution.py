@@ -10,8 +10,8 @@ import torch
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
-from bench.distribution import fid_from_features, kid_from_features
-from bench.errors import BenchError
+from bench.core.errors import BenchError
+from bench.metrics.fid_kid import fid_from_features, kid_from_features
 
 
 def _features(seed: int, n: int, d: int, shift: float = 0.0, scale: float = 1.0) -> np.ndarray:

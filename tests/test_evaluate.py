@@ -14,10 +14,10 @@ import torch
 from conftest import FakeISNet
 
 from bench.cli import main
-from bench.evaluate import EvalConfig, evaluate
-from bench.io import write_png
-from bench.pairing import make_pairs
-from bench.records import RECORDS_FILE, list_method_dirs
+from bench.core.files import write_png
+from bench.evaluation.runner import EvalConfig, evaluate
+from bench.runs.pairing import make_pairs
+from bench.runs.records import RECORDS_FILE, list_method_dirs
 from masks.conventions import BINS, Group
 
 SIZE = 32
@@ -119,7 +119,7 @@ def test_pairs_do_not_depend_on_the_methods(dataset, tmp_path):
 
 
 def test_records_hand_checked_and_run_json(dataset, tmp_path):
-    from bench.metrics import all_metrics
+    from bench.metrics.registry import all_metrics
 
     r = _run(dataset, tmp_path / "o", methods=("mean",))
     (folder,) = _dirs(tmp_path / "o")
@@ -156,7 +156,7 @@ def test_resume_after_torn_line_and_crash_gives_identical_tables(dataset, tmp_pa
     want = _tables(tmp_path / "ref")
 
     # 1) A run killed mid-way: the second method raises after two batches.
-    import bench.inpainters as inp
+    import bench.methods.inpainters as inp
 
     real = inp.get_inpainters
 
@@ -333,8 +333,8 @@ def test_no_is_skips_the_inception_score_fid_and_kid(runner, dataset, tmp_path):
 
 
 def test_real_is_network_is_labelled_from_the_network(runner, dataset, tmp_path, monkeypatch):
-    monkeypatch.delitem(sys.modules, "bench.inception")
-    pytest.importorskip("bench.inception")
+    monkeypatch.delitem(sys.modules, "bench.metrics.inception")
+    pytest.importorskip("bench.metrics.inception")
     out = tmp_path / "o"
     res = _cli(runner, dataset, out, "--method", "mean", "--limit", "1", "--border", ratio="0.1-0.2")
     assert res.exit_code == 0, res.output

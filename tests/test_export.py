@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.io import write_png
-from bench.records import RECORDS_FILE, list_method_dirs
+from bench.core.files import write_png
+from bench.runs.records import RECORDS_FILE, list_method_dirs
 from masks.conventions import BINS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -333,7 +333,7 @@ def test_export_bad_input_exits_2_before_writing(runner, dataset, tmp_path):
 
 
 def test_reproduce_accepts_extra_methods(runner, monkeypatch, tmp_path):
-    import bench.reproduce
+    import bench.pipeline.reproduce
 
     seen = {}
 
@@ -341,7 +341,7 @@ def test_reproduce_accepts_extra_methods(runner, monkeypatch, tmp_path):
         seen["methods"] = rep.methods
         raise SystemExit(0)
 
-    monkeypatch.setattr(bench.reproduce, "reproduce", fake)
+    monkeypatch.setattr(bench.pipeline.reproduce, "reproduce", fake)
     spec = f"outputs:dir={tmp_path},label=mine"
     runner.invoke(main, ["reproduce", "--profile", "smoke", "--out", str(tmp_path / "r"), "--method", spec])
     assert seen["methods"][-1] == spec and "telea" in seen["methods"]

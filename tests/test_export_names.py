@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.io import write_png
+from bench.core.files import write_png
 from masks.conventions import BINS
 
 pytestmark = pytest.mark.usefixtures("fake_inception")

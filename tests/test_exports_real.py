@@ -1,6 +1,6 @@
 """The exports of a real evaluation, opened with the tools their users open them with: table.tex compiled
 by pdflatex in an article with 2 cm margins (no overfull box, no float taller than the page, each float's
-height within bench.latex's estimate), report.html rendered by Chromium (its table cells equal
+height within bench.reporting.latex's estimate), report.html rendered by Chromium (its table cells equal
 summary.csv)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from test_latex import FLOAT_HEIGHTS, compile_latex, estimates, float_heights, n
 from test_report import chromium, needs_chromium, parse
 
 from bench.cli import main
-from bench.io import write_png
+from bench.core.files import write_png
 from masks.conventions import BINS
 
 SIZE = 32
@@ -63,7 +63,7 @@ def _block(tex: str, label: str) -> dict[str, list[str]]:
 
 
 def test_fid_and_kid_are_in_the_default_tables_with_the_registry_format(evaluation):
-    from bench.metrics import METRICS
+    from bench.metrics.registry import METRICS
 
     s = pd.read_csv(evaluation / "summary.csv")
     assert {"is", "fid", "kid"} <= set(s.metric)

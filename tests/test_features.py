@@ -3,8 +3,8 @@ import pytest
 import torch
 from conftest import vgg16_conv1_to_conv3
 
-from bench.errors import BenchError
-from bench.features import VGG16_ENV, load_efficientnet_lite0, load_feature_net
+from bench.core.errors import BenchError
+from bench.metrics.features import VGG16_ENV, load_efficientnet_lite0, load_feature_net
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_bad_weights_and_names(tmp_path, no_hub_cache):
 def test_same_conv_equals_explicit_tf_padding(size, kernel, stride):
     """TF 'SAME': output ceil(n / stride); the padding (total p) is split p // 2 before, the rest after.
     Reference: the input zero-padded by hand, then an unpadded convolution."""
-    from bench.features import _SameConv2d
+    from bench.metrics.features import _SameConv2d
 
     g = torch.Generator().manual_seed(kernel * 10 + stride)
     conv = _SameConv2d(4, 4, kernel, stride, groups=4, bias=True)
@@ -107,7 +107,7 @@ def test_lite0_features_backpropagate_through_inplace_relu6():
     the input gradient equals the one through an out-of-place copy of the same network."""
     import torch.nn.functional as F
 
-    import bench.features as features
+    import bench.metrics.features as features
 
     torch.manual_seed(0)
     net = features.EfficientNetLite0().eval()

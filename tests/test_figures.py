@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from test_evaluate import dataset  # noqa: F401 (a module-scoped fixture)
 
-from bench import plots
-from bench.pairing import sample_pairs
-from bench.report import report_title, write_report
-from bench.tables import TableContext
+from bench.reporting import plots
+from bench.reporting.report import report_title, write_report
+from bench.reporting.tables import TableContext
+from bench.runs.pairing import sample_pairs
 from masks.conventions import BIN_NAMES
 
 
@@ -149,7 +149,7 @@ def test_report_title_has_the_date_run_json_was_written(tmp_path):
 def test_grid_rows_are_the_pictures_evaluate_kept(dataset, tmp_path):  # noqa: F811
     from test_evaluate import _run
 
-    from bench.records import MethodRecords, read_run, sample_name
+    from bench.runs.records import MethodRecords, read_run, sample_name
 
     out = tmp_path / "ev"
     _run(dataset, out, methods=("mean", "telea"), samples_per_bin=2)

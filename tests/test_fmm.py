@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from baselines.fmm import OPENCV_VERIFIED, clamp_radius, inpaint_ns, inpaint_telea
-from bench.errors import BenchError
-from bench.inpainters import get_inpainter
+from bench.core.errors import BenchError
+from bench.methods.inpainters import get_inpainter
 from masks.conventions import BINS, Group, is_valid
 from masks.generate import generate_mask
 

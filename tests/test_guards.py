@@ -15,11 +15,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import bench.inpainters as inp_mod
+import bench.methods.inpainters as inp_mod
 from bench.cli import main
-from bench.io import write_png
-from bench.pairing import selection_digest
-from bench.records import record_key
+from bench.core.files import write_png
+from bench.runs.pairing import selection_digest
+from bench.runs.records import record_key
 from masks.conventions import BINS
 
 SIZE = 64
@@ -29,7 +29,7 @@ LOW, HIGH = "0.3-0.4", "0.4-0.5"  # two bins, two masks per cell
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A prepared image set (64 px, 3 test images) and masks for bins 0.3-0.4 and 0.4-0.5, N and B."""
-    from bench.data import prepare_dataset
+    from bench.data.images import prepare_dataset
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("guards")
@@ -108,7 +108,7 @@ def test_file_method_fingerprint_frozen(name, options):
 
 
 def test_record_key_frozen():
-    # The folder name of a method's records: fingerprint + IS network (bench.records.record_key).
+    # The folder name of a method's records: fingerprint + IS network (bench.runs.records.record_key).
     assert record_key("f9c8cdfe7aa2", "none") == "0cad52a13c29"
     assert record_key("ground-truth", "inception-v3-compat") == "45de632e732c"
 
@@ -206,7 +206,7 @@ def test_export_option_without_stamp_refused(inputs, exported, tmp_path):
 
 PLUGIN = """
 import torch
-from bench.inpainters import Inpainter, register
+from bench.methods.inpainters import Inpainter, register
 
 @register("myfill")
 class MyFill(Inpainter):
@@ -347,8 +347,8 @@ def test_another_selection_or_method_set_needs_replace(inputs, tmp_path):
 
 
 def test_inputs_changed_in_place_are_the_same_selection(inputs, tmp_path):
-    from bench.evaluate import check_replace
-    from bench.records import read_pairs
+    from bench.evaluation.runner import check_replace
+    from bench.runs.records import read_pairs
 
     out = tmp_path / "ev"
     assert _evaluate(inputs, out, "mean", extra=["--ratio", LOW]).exit_code == 0
@@ -397,7 +397,7 @@ def test_same_value_twice_is_fine(inputs, tmp_path):
 
 def test_library_call_replaces_and_says_so(inputs, tmp_path):
     """EvalConfig's default (a library caller such as `bench reproduce` owns its folder): replaced, said."""
-    from bench.evaluate import EvalConfig, evaluate
+    from bench.evaluation.runner import EvalConfig, evaluate
 
     def run(ratio: str):
         cfg = EvalConfig(data=inputs / "data", masks=inputs / "masks", methods=("mean",), out=tmp_path / "ev",

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import bench.inception as inc
-from bench.errors import BenchError
-from bench.inception import INCEPTION_ENV, INCEPTION_FILE, find_inception_weights, load_is_network
+import bench.metrics.inception as inc
+from bench.core.errors import BenchError
+from bench.metrics.inception import INCEPTION_ENV, INCEPTION_FILE, find_inception_weights, load_is_network
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +73,7 @@ def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _isol
 
 
 def test_standin_when_nothing_found() -> None:
-    from bench.metrics import inception_score
+    from bench.metrics.registry import inception_score
 
     net = load_is_network()  # the autouse fixture makes any download attempt fail
     assert (net.name, net.is_standin, net.label, net.source) == ("efficientnet-lite0", True, "IS*", "package")
@@ -94,7 +94,7 @@ def test_standin_when_nothing_found() -> None:
     assert pool.shape == (3, 1280)
     assert torch.allclose(net.model._fc(pool).double().softmax(dim=1), p, atol=1e-6)
     # Its BatchNorms are folded into the convolutions: the same function as the network as published.
-    from bench.features import load_efficientnet_lite0
+    from bench.metrics.features import load_efficientnet_lite0
 
     plain = load_efficientnet_lite0()
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.inpainters import (
+from bench.core.errors import BenchError
+from bench.methods.inpainters import (
     Inpainter,
     PerImageInpainter,
     available,
@@ -103,7 +103,7 @@ def test_composite_keeps_valid_pixels_exactly_and_clamps():
 
 
 def test_a_non_finite_fill_in_the_hole_is_refused_not_replaced():
-    from bench.inpainters import MethodOutputError
+    from bench.methods.inpainters import MethodOutputError
 
     class Nan(Inpainter):
         name = "nan"
@@ -158,7 +158,7 @@ def test_register_and_per_image_seed_independent_of_batch():
 
 
 def test_unseeded_methods_get_seed_zero_without_hashing(monkeypatch):
-    import bench.inpainters as inpainters
+    import bench.methods.inpainters as inpainters
 
     seen: list[int] = []
 
@@ -197,10 +197,10 @@ def test_learned_methods_need_a_checkpoint(tmp_path):
 def checkpoints(tmp_path_factory) -> dict[str, str]:
     """Two tiny trained U-Nets (32 px, 1 step): {'partial': path, 'standard': path}."""
     try:
-        from bench.config import TrainConfig
-        from bench.train import train
-    except ImportError as e:  # pragma: no cover - bench.train ships with the package
-        pytest.skip(f"bench.train not importable: {e}")
+        from bench.training.config import TrainConfig
+        from bench.training.loop import train
+    except ImportError as e:  # pragma: no cover - bench.training.loop ships with the package
+        pytest.skip(f"bench.training.loop not importable: {e}")
     import cv2
     from skimage import data
 
@@ -232,7 +232,7 @@ def _learned_batch():
 def test_learned_inpainter_matches_its_network(name, conv, checkpoints):
     import hashlib
 
-    from bench.checkpoint import load_checkpoint_model
+    from bench.models.checkpoint import load_checkpoint_model
 
     path = checkpoints[conv]
     ip = get_inpainter(name, checkpoint=path, device="cpu", batch_size=2)
@@ -287,7 +287,7 @@ def test_changed_checkpoint_file_changes_fingerprint(checkpoints, tmp_path):
 
 
 def test_get_inpainters_passes_common_options_only_where_accepted():
-    from bench.inpainters import get_inpainters
+    from bench.methods.inpainters import get_inpainters
 
     tel, mean, pm = get_inpainters(["telea:radius=3", "mean", "patchmatch"], workers=2, device="cpu")
     assert tel.options == {"radius": 3} and tel.runtime["workers"] == 2
@@ -300,10 +300,10 @@ def test_plugin_module_from_env_is_registered_and_evaluable(tmp_path, monkeypatc
 
     import torch
 
-    import bench.inpainters as inp
+    import bench.methods.inpainters as inp
 
     (tmp_path / "my_plugin_method.py").write_text(
-        "from bench.inpainters import Inpainter, register\n"
+        "from bench.methods.inpainters import Inpainter, register\n"
         "@register('constant-plugin')\n"
         "class Constant(Inpainter):\n"
         "    name = 'constant-plugin'\n"

@@ -1,4 +1,4 @@
-"""The tables' intervals where images or masks repeat (bench.tables.two_way_ci), against closed-form
+"""The tables' intervals where images or masks repeat (bench.reporting.tables.two_way_ci), against closed-form
 cluster-robust variances and a simulation with known variance; Holm's adjustment on hand-made p-values."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import t
 
-from bench import tables as T
+from bench.reporting import tables as T
 
 
 def _sim():

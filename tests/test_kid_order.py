@@ -1,4 +1,4 @@
-"""KID against torch-fidelity with the argument order and seed its docstring names (bench.distribution)."""
+"""KID against torch-fidelity with the argument order and seed its docstring names (bench.metrics.fid_kid)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, kid_features_to_metric
 
-from bench.distribution import kid_from_features
+from bench.metrics.fid_kid import kid_from_features
 
 KW = dict(kid_subsets=20, kid_subset_size=50, kid_kernel="poly", kid_kernel_poly_degree=3,
           kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1, verbose=False)  # fmt: skip

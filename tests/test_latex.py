@@ -1,5 +1,5 @@
-"""bench.latex: the paper-layout float (bold best, ties, missing cells, escaping, CI modes) and, where
-pdflatex is installed, that every variant compiles and fits the text width of its document class."""
+"""bench.reporting.latex: the paper-layout float (bold best, ties, missing cells, escaping, CI modes) and,
+where pdflatex is installed, that every variant compiles and fits the text width of its document class."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.latex import CI_MODES, TEXT_HEIGHT, latex_escape, latex_table
+from bench.reporting.latex import CI_MODES, TEXT_HEIGHT, latex_escape, latex_table
 
 META = {
     "l1_percent": dict(label="L1 (%)", decimals=2, higher_is_better=False),
@@ -235,7 +235,7 @@ def test_escaping_of_names_notes_and_labels():
 
 
 def test_metric_objects_as_metadata():
-    from bench.metrics import METRICS
+    from bench.metrics.registry import METRICS
 
     s = one_metric({"a": 20.0, "b": 21.0})
     assert row_cells(latex_table(s, METRICS, [], ci="none"), "b") == [r"\textbf{21.00}"]
@@ -326,7 +326,7 @@ def float_heights(log: str) -> list[float]:
 
 
 def estimates(tex: str) -> list[float]:
-    """The height bench.latex estimated for each float (pt), from the comment at its top."""
+    """The height bench.reporting.latex estimated for each float (pt), from the comment at its top."""
     return [float(h) for h in re.findall(r"^% estimated height ([\d.]+)pt", tex, re.M)]
 
 

@@ -17,33 +17,29 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("bench", "masks", "baselines")
 MAX_FUNCTION_LINES = 80
 
-# Lowest first. A module may import modules of its own layer or lower ones, never a higher one.
+# Lowest first, one subpackage (or top-level package) per layer. A module may import modules of its own
+# layer or lower ones, never a higher one; a module belongs to the longest prefix that names it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("bench", "bench.errors", "bench.io", "bench.folders", "bench.procs", "bench.device",
-                    "bench.distributed",
-                    "bench.weights", "bench.inputs", "bench.config", "bench.models", "bench.progress",
-                    "masks.conventions")),
+    ("core", ("bench", "bench.core", "masks.conventions")),
     ("data", ("bench.data",)),
-    ("masks", ("masks", "masks.generate", "masks._worker", "masks.sampler", "masks.manifest",
-               "masks.augment", "masks.nvidia")),
-    ("pairing", ("bench.pairing",)),
-    ("networks", ("bench.pconv", "bench.unet", "bench.features", "bench.loss", "bench.checkpoint",
-                  "bench.inception", "bench.gl", "bench.contextual_attention", "bench.gntipt",
-                  "bench.gntipt_weights", "bench.distribution", "bench.lpips")),
-    ("inpainters", ("bench.inpainters", "baselines", "baselines.classical", "baselines.patchmatch",
-                    "baselines.biharmonic", "baselines.fmm", "baselines.released", "baselines.outputs")),
+    ("masks", ("masks",)),
     ("metrics", ("bench.metrics",)),
-    ("records", ("bench.records", "bench.shards", "bench.saved_outputs")),
-    ("tables", ("bench.tables", "bench.latex", "bench.report", "bench.summary_json")),
-    ("plots", ("bench.plots",)),
-    ("evaluate, train", ("bench.evaluate", "bench.train", "bench.adversarial", "bench.unet_train",
-                         "bench.export", "bench.rebuild")),
+    ("models", ("bench.models",)),
+    ("runs", ("bench.runs",)),
+    ("methods", ("bench.methods", "bench.inpainters")),
+    ("baselines", ("baselines",)),
+    ("reporting", ("bench.reporting",)),
+    ("evaluation", ("bench.evaluation",)),
+    ("training", ("bench.training",)),
     ("api", ("bench.api",)),
-    ("reproduce", ("bench.reproduce",)),
-    ("cli", ("bench.cli", "bench.cli.params", "bench.cli.data", "bench.cli.masks", "bench.cli.train",
-             "bench.cli.evaluate", "bench.cli.tables", "bench.cli.reproduce", "bench.cli.export",
-             "bench.cli.list", "bench.__main__")),
-]  # fmt: skip
+    ("pipeline", ("bench.pipeline",)),
+    ("cli", ("bench.cli", "bench.__main__")),
+]
+
+# Between the three top-level packages, dependencies point one way: masks/ and baselines/ stand on bench's
+# library, and bench names baselines only as plugin modules (bench.core.plugins, by string). masks/ may
+# use bench's foundation only, so that bench's data, training and evaluation layers can use masks/.
+MASKS_MAY_IMPORT = ("bench.core",)
 
 
 def _modules() -> dict[str, Path]:
@@ -78,8 +74,18 @@ def graph() -> dict[str, dict[str, set[str]]]:
     return {m: _imports(p, set(mods)) for m, p in mods.items()}
 
 
+def _layer(module: str) -> int | None:
+    """The layer of the longest prefix naming `module` ("bench" names the package itself only)."""
+    best = max(
+        ((len(p), i) for i, (_, ps) in enumerate(LAYERS) for p in ps
+         if module == p or (p != "bench" and module.startswith(p + "."))),
+        default=None,
+    )  # fmt: skip
+    return None if best is None else best[1]
+
+
 def _layer_of() -> dict[str, int]:
-    return {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods}
+    return {m: i for m in _modules() if (i := _layer(m)) is not None}
 
 
 def test_every_module_has_a_layer():
@@ -96,6 +102,34 @@ def test_imports_go_down_the_layers_only():
         if m in layer and dep in layer and layer[dep] > layer[m]
     ]
     assert not wrong, "\n".join(wrong)
+
+
+def test_packages_point_one_way():
+    wrong = [
+        f"{m} imports {dep}"
+        for m, deps in graph().items()
+        for dep in deps
+        if (m.startswith("bench") and dep.split(".")[0] == "baselines")
+        or (m.split(".")[0] == "masks" and dep.split(".")[0] == "bench"
+            and not dep.startswith(tuple(p + "." for p in MASKS_MAY_IMPORT)))
+    ]  # fmt: skip
+    assert not wrong, "\n".join(wrong)
+
+
+def test_documented_plugin_imports_keep_working():
+    """The README's plugin imports (bench.methods, bench.metrics, bench.models), and bench.inpainters,
+    where plugins written for the flat layout import from."""
+    import bench.methods.inpainters as inp
+    import bench.metrics.registry as reg
+    import bench.models.registry as models
+    from bench.inpainters import Inpainter as OldInpainter
+    from bench.inpainters import register as old_register
+    from bench.methods import Inpainter, register
+    from bench.metrics import register_metric
+    from bench.models import register_model
+
+    assert OldInpainter is Inpainter is inp.Inpainter and old_register is register is inp.register
+    assert register_metric is reg.register_metric and register_model is models.register_model
 
 
 def test_no_import_cycle():
@@ -136,7 +170,7 @@ def test_the_library_imports_without_click():
     code += "print(sorted(k for k in sys.modules if k.split('.')[0] == 'click'))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", f"click imported by the library: {out.stdout}"
-    assert "bench.cli" not in mods and "bench.tables" in mods and "masks.manifest" in mods
+    assert "bench.cli" not in mods and "bench.reporting.tables" in mods and "masks.manifest" in mods
 
 
 def test_no_private_names_across_modules():
@@ -173,11 +207,10 @@ def longest_functions(k: int = 5) -> list[tuple[int, str]]:
 
 if __name__ == "__main__":
     g, layer = graph(), _layer_of()
-    for i, (name, mods) in enumerate(LAYERS):
+    for i, (name, _) in enumerate(LAYERS):
         print(f"{i:2d} {name}")
-        for m in mods:
-            if m in g:
-                deps = sorted(d for d in g[m] if d != m)
-                print(f"     {m:32s} <- {', '.join(deps) if deps else '-'}")
+        for m in sorted(m for m in g if layer.get(m) == i):
+            deps = sorted(d for d in g[m] if d != m and not d.startswith(m + "."))
+            print(f"     {m:36s} <- {', '.join(deps) if deps else '-'}")
     print("longest functions:", ", ".join(f"{name} ({n} lines)" for n, name in longest_functions()))
     sys.exit(0)

@@ -6,15 +6,15 @@ import sys
 
 import pytest
 
-from bench import inpainters as inp
-from bench import metrics as bm
 from bench.cli import main
-from bench.config import PROFILES
+from bench.methods import inpainters as inp
+from bench.metrics import registry as bm
+from bench.training.config import PROFILES
 
 PLUGIN = '''
 """A plugin of the test: one method and one metric."""
-from bench.inpainters import Inpainter, register
-from bench.metrics import register_metric
+from bench.methods.inpainters import Inpainter, register
+from bench.metrics.registry import register_metric
 
 
 @register("listed-plugin")

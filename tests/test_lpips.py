@@ -13,8 +13,8 @@ import torch
 import torchvision
 from lpips import pretrained_networks
 
-from bench.errors import BenchError
-from bench.lpips import (
+from bench.core.errors import BenchError
+from bench.metrics.lpips import (
     LPIPS,
     LPIPS_ABSENT_NOTE,
     LPIPS_ENV,

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.config import resolve_config
-from bench.errors import BenchError
-from bench.io import write_png
-from bench.train import TrainSamples
+from bench.core.errors import BenchError
+from bench.core.files import write_png
+from bench.training.config import resolve_config
+from bench.training.loop import TrainSamples
 
 
 @pytest.mark.parametrize(("threshold", "holes"), [(0.6, False), (0.4, True)])

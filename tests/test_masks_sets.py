@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.errors import BenchError
-from bench.io import read_mask, write_png
+from bench.core.errors import BenchError
+from bench.core.files import read_mask, write_png
 from masks.conventions import BINS, GROUPS, Group, bin_by_name, hole_within_margin, margin_for
 from masks.manifest import generate_set, read_manifest
 

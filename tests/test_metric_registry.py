@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.io import write_png
+from bench.core.files import write_png
 from masks.conventions import BINS
 
 SIZE = 32
 PLUGIN = """
-from bench.metrics import register_metric
+from bench.metrics.registry import register_metric
 
 
 @register_metric("max_err", label="Max error", higher_is_better=False, decimals=3)
@@ -31,8 +31,8 @@ def plugin(tmp_path, monkeypatch):
     (tmp_path / "metric_plugin.py").write_text(textwrap.dedent(PLUGIN))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PCONV_BENCH_PLUGINS", "metric_plugin")
-    import bench.inpainters as inp
-    import bench.metrics as bm
+    import bench.methods.inpainters as inp
+    import bench.metrics.registry as bm
 
     monkeypatch.setattr(inp, "_builtins_loaded", False)
     monkeypatch.setattr(bm, "METRICS", dict(bm.METRICS))
@@ -61,7 +61,7 @@ def _eval(runner, inputs, out):
 
 
 def test_registry_holds_each_builtin_once():
-    from bench.metrics import METRICS
+    from bench.metrics.registry import METRICS
 
     assert list(METRICS)[:5] == ["l1_percent", "psnr", "ssim", "is", "hole_l1_percent"]
     assert METRICS["ssim"].decimals == 3 and METRICS["l1_percent"].higher_is_better is False
@@ -91,8 +91,8 @@ def test_adding_a_metric_computes_only_that_metric(runner, inputs, tmp_path, mon
     (tmp_path / "p" / "metric_plugin.py").write_text(textwrap.dedent(PLUGIN))
     monkeypatch.syspath_prepend(str(tmp_path / "p"))
     monkeypatch.setenv("PCONV_BENCH_PLUGINS", "metric_plugin")
-    import bench.inpainters as inp
-    import bench.metrics as bm
+    import bench.methods.inpainters as inp
+    import bench.metrics.registry as bm
 
     monkeypatch.setattr(inp, "_builtins_loaded", False)
     monkeypatch.setattr(bm, "METRICS", dict(bm.METRICS))

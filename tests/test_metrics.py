@@ -10,7 +10,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from bench.metrics import (
+from bench.metrics.registry import (
     METRIC_KEYS,
     all_metrics,
     composite,
@@ -211,7 +211,7 @@ def test_bad_shapes_rejected() -> None:
 
 
 def _np_is(p: np.ndarray, splits: int, seed: int) -> tuple[float, float]:
-    """Plain numpy formula, written independently of bench.metrics (torch-fidelity's split rule)."""
+    """Plain numpy formula, written independently of bench.metrics.registry (torch-fidelity's split rule)."""
     p = p[np.random.RandomState(seed).permutation(len(p))].astype(np.float64)
     n = len(p)
     scores = []

@@ -1,4 +1,4 @@
-"""The registry of trainable models (bench.models): the builtins' registrations, a plugin's toy model
+"""The registry of trainable models (bench.models.registry): the builtins' registrations, a plugin's toy model
 trained by `bench train`, resumed and loaded, and checkpoints' format_version."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import cv2
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.io import write_png
+from bench.core.errors import BenchError
+from bench.core.files import write_png
 
 # A plugin's trainable model: one 3x3 convolution from (image with holes zeroed, mask) to RGB, trained
 # with SGD on the L1 error in the holes. Nothing of it exists in bench/.
@@ -21,7 +21,7 @@ TOY_PLUGIN = """
 import torch
 from torch import nn
 
-from bench.models import TrainableModel, register_model
+from bench.models.registry import TrainableModel, register_model
 
 
 class Toy(nn.Module):
@@ -69,8 +69,8 @@ register_model(TrainableModel(
 @pytest.fixture
 def toy_plugin(tmp_path, monkeypatch):
     """The toy plugin importable and named in $PCONV_BENCH_PLUGINS, for this process and its children."""
-    import bench.inpainters as inp
-    import bench.models as models
+    import bench.methods.inpainters as inp
+    import bench.models.registry as models
 
     folder = tmp_path / "plugins"
     folder.mkdir()
@@ -89,7 +89,7 @@ def toy_plugin(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory, astronaut):
-    from bench.data import prepare_dataset
+    from bench.data.images import prepare_dataset
 
     src = tmp_path_factory.mktemp("toy-src")
     for i in range(4):
@@ -100,8 +100,8 @@ def images(tmp_path_factory, astronaut):
 
 
 def test_builtins_are_registered_and_unknown_names_refused():
-    from bench.config import TrainConfig
-    from bench.models import get_model, model_names
+    from bench.models.registry import get_model, model_names
+    from bench.training.config import TrainConfig
 
     assert model_names()[:4] == ("pconv", "conv", "gl", "gntipt")
     assert get_model("conv").conv == "standard" and get_model("pconv").twin == "conv"
@@ -114,14 +114,14 @@ def test_builtins_are_registered_and_unknown_names_refused():
 def test_a_builtin_name_cannot_be_taken_by_another_module():
     import dataclasses
 
-    from bench.models import get_model, register_model
+    from bench.models.registry import get_model, register_model
 
-    with pytest.raises(BenchError, match="'gl' is taken by bench.adversarial"):
+    with pytest.raises(BenchError, match="'gl' is taken by bench.models.adversarial"):
         register_model(dataclasses.replace(get_model("gl")), origin="someone_elses_plugin")
 
 
 def test_model_for_arch_names_the_model_that_wrote_it():
-    from bench.models import model_for_arch
+    from bench.models.registry import model_for_arch
 
     assert model_for_arch({"model": "gntipt", "width": 8}, "x").name == "gntipt"
     # PConv and Conv checkpoints carry no "model": told apart by their convolutions.
@@ -145,7 +145,7 @@ def test_a_plugin_model_trains_resumes_and_loads(toy_plugin, images, tmp_path):
     """The toy model, registered by a plugin module only: `bench train --model toy` trains it 2 steps,
     `--resume` continues to 4 (phase 2 lengthened), equal bit for bit to a straight 4-step run; its
     checkpoint loads into the plugin's network."""
-    from bench.checkpoint import load_checkpoint, load_checkpoint_model
+    from bench.models.checkpoint import load_checkpoint, load_checkpoint_model
 
     short, long = tmp_path / "short.yaml", tmp_path / "long.yaml"
     short.write_text("steps_phase1: 1\nsteps_phase2: 1\nlr: 0.5\n")

@@ -15,12 +15,12 @@ import torch
 from conftest import FakeISNet
 
 from bench.cli import main
-from bench.errors import BenchError
-from bench.evaluate import EvalConfig, evaluate
-from bench.io import read_mask, write_png
-from bench.records import read_pairs
-from bench.saved_outputs import OUTPUTS_DIR, output_folders, output_name
-from bench.summary_json import dumps, summary_rows
+from bench.core.errors import BenchError
+from bench.core.files import read_mask, write_png
+from bench.evaluation.runner import EvalConfig, evaluate
+from bench.evaluation.saved_outputs import OUTPUTS_DIR, output_folders, output_name
+from bench.reporting.summary_json import dumps, summary_rows
+from bench.runs.records import read_pairs
 from masks.conventions import BINS, is_valid
 
 SIZE = 32
@@ -157,8 +157,8 @@ def _rgb(path: Path) -> torch.Tensor:
 
 
 def test_saved_outputs_are_the_scored_outputs(dataset, tmp_path):
-    from bench.inpainters import get_inpainters
-    from bench.metrics import composite, pair_metric_values
+    from bench.methods.inpainters import get_inpainters
+    from bench.metrics.registry import composite, pair_metric_values
 
     out = tmp_path / "o"
     res = _run(dataset, out)
@@ -234,7 +234,7 @@ def test_method_folders_are_safe_and_distinct():
 
 
 def test_reproduce_json_keeps_the_stage_log_off_stdout(runner, monkeypatch, tmp_path):
-    import bench.reproduce
+    import bench.pipeline.reproduce
 
     summary = pd.DataFrame([dict(method="telea", bin="0.1-0.2", group="N", metric="psnr", mean=20.123456789,
                                  ci_low=19.5, ci_high=float("nan"), n=2, std=1.0)])  # fmt: skip
@@ -242,13 +242,13 @@ def test_reproduce_json_keeps_the_stage_log_off_stdout(runner, monkeypatch, tmp_
 
     def fake(rep, train, out, results=None, log=print, **kw):
         log("[data] running")
-        results = results or out / "results"  # as bench.reproduce.reproduce's default
-        return bench.reproduce.ReproduceResult(
+        results = results or out / "results"  # as bench.pipeline.reproduce.reproduce's default
+        return bench.pipeline.reproduce.ReproduceResult(
             out=out, results=results, text="TABLE", files=[results / "summary.csv"], timings={},
             summary=summary, n_pairs=2, computed=2, reused=0,
         )  # fmt: skip
 
-    monkeypatch.setattr(bench.reproduce, "reproduce", fake)
+    monkeypatch.setattr(bench.pipeline.reproduce, "reproduce", fake)
     res = runner.invoke(main, ["reproduce", "--profile", "smoke", "--out", str(tmp_path / "r"), "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from baselines.patchmatch import _all_dists, _patchmatch, _random_init, _telea, _vote, complete
-from bench.errors import BenchError
-from bench.inpainters import get_inpainter
+from bench.core.errors import BenchError
+from bench.methods.inpainters import get_inpainter
 
 
 def _periodic(h: int, w: int, period: int = 8) -> np.ndarray:

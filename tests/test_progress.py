@@ -1,4 +1,4 @@
-"""bench.progress: plain periodic lines on a non-terminal, timed by a fake clock."""
+"""bench.core.progress: plain periodic lines on a non-terminal, timed by a fake clock."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from bench.errors import BenchError
-from bench.progress import EVERY_ENV, PlainProgress, duration, every_from_env, progress_bar
+from bench.core.errors import BenchError
+from bench.core.progress import EVERY_ENV, PlainProgress, duration, every_from_env, progress_bar
 
 
 class Clock:

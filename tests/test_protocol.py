@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.io import write_png
-from bench.pairing import make_distinct_pairs
+from bench.core.files import write_png
+from bench.runs.pairing import make_distinct_pairs
 from masks.conventions import BINS, Group
 
 SIZE = 32
@@ -69,7 +69,7 @@ def test_distinct_pairing_end_to_end_and_too_few_images(runner, tmp_path, astron
 
 
 def test_unet_convolutions_are_he_initialised_and_seeded():
-    from bench.unet import InpaintingUNet
+    from bench.models.unet import InpaintingUNet
 
     torch.manual_seed(0)
     a = InpaintingUNet(layers=4, width=32)
@@ -87,8 +87,8 @@ def test_unet_convolutions_are_he_initialised_and_seeded():
 
 
 def test_nvidia_mask_augmentation_in_the_trainer(tmp_path, astronaut):
-    from bench.errors import BenchError
-    from bench.train import TrainSamples, _mask_files_checked
+    from bench.core.errors import BenchError
+    from bench.training.loop import TrainSamples, _mask_files_checked
 
     images = _images(tmp_path / "img", 3, astronaut)
     raw = tmp_path / "raw"  # a raw folder of 48 px training masks (as NVIDIA's are of their own size)
@@ -112,7 +112,7 @@ def test_nvidia_mask_augmentation_in_the_trainer(tmp_path, astronaut):
 
 def test_train_cli_with_nvidia_augmentation(runner, tmp_path, astronaut):
     images = _images(tmp_path / "img", 3, astronaut)
-    from bench.data import prepare_dataset
+    from bench.data.images import prepare_dataset
 
     prepare_dataset(tmp_path / "data", size=SIZE, source=str(images), test_fraction=0.0, progress=False)
     raw = tmp_path / "raw"
@@ -124,7 +124,7 @@ def test_train_cli_with_nvidia_augmentation(runner, tmp_path, astronaut):
                                "--features", "none", "--data", str(tmp_path / "data"), "--masks", str(raw),
                                "--out", str(tmp_path / "run")])  # fmt: skip
     assert res.exit_code == 0, res.output
-    from bench.checkpoint import load_checkpoint
+    from bench.models.checkpoint import load_checkpoint
 
     assert load_checkpoint(tmp_path / "run" / "last.pt")["config"]["mask_augment"] == "auto"
 

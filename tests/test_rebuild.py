@@ -1,4 +1,4 @@
-"""bench.rebuild.make_tables: `bench tables` as a library call (TablesConfig in, Tables out)."""
+"""bench.reporting.rebuild.make_tables: `bench tables` as a library call (TablesConfig in, Tables out)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from conftest import FakeISNet
 
 from bench.cli import main
-from bench.errors import BenchError
-from bench.evaluate import EvalConfig, evaluate
-from bench.io import write_png
-from bench.rebuild import TablesConfig, make_tables
+from bench.core.errors import BenchError
+from bench.core.files import write_png
+from bench.evaluation.runner import EvalConfig, evaluate
+from bench.reporting.rebuild import TablesConfig, make_tables
 from masks.conventions import BINS
 
 SIZE = 32

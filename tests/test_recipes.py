@@ -7,9 +7,9 @@ import cv2
 import pytest
 import torch
 
-from bench.config import resolve_config
-from bench.io import write_png
-from bench.models import get_model
+from bench.core.files import write_png
+from bench.models.registry import get_model
+from bench.training.config import resolve_config
 
 # The released critics (JiahuiYu/generative_inpainting v1.0.0, build_wgan_local/global_discriminator with
 # cnum=64): conv widths 64, 128, 256, 512 (local) and 64, 128, 256, 256 (global).
@@ -22,7 +22,7 @@ def _widths(critic) -> list[int]:
 
 @pytest.mark.parametrize("cnum", [8, 32])
 def test_gntipt_critics_have_the_release_widths_whatever_the_generator_cnum(cnum):
-    from bench.config import TrainConfig
+    from bench.training.config import TrainConfig
 
     cfg = TrainConfig(model="gntipt", size=64, width=cnum)  # critic_width None: the release's
     critics = get_model("gntipt").critics(cfg)
@@ -48,8 +48,8 @@ def test_paper_profile_trains_gntipt_and_gl_as_released():
 
 
 def test_cpu_profiles_state_their_choices():
-    from bench.gl import training_recipe as gl_recipe
-    from bench.gntipt import training_recipe as gnt_recipe
+    from bench.models.gl import training_recipe as gl_recipe
+    from bench.models.gntipt import training_recipe as gnt_recipe
 
     quick = resolve_config("quick", overrides={"model": "gntipt", "width": 8}).to_dict()
     assert quick["critic_width"] == 8 and quick["gl_optimizer"] == "adam"
@@ -64,7 +64,7 @@ def test_cpu_profiles_state_their_choices():
 
 @pytest.mark.parametrize("bad", [{"gl_optimizer": "sgd"}, {"critic_width": 0}, {"gntipt_lr": 0.0}])
 def test_bad_settings_are_refused(bad):
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
 
     with pytest.raises(BenchError, match=next(iter(bad))):
         resolve_config("smoke", overrides=bad)
@@ -72,9 +72,9 @@ def test_bad_settings_are_refused(bad):
 
 @pytest.mark.slow
 def test_gl_trained_with_adadelta_says_so_in_the_table(runner, tmp_path, astronaut):
-    from bench.checkpoint import load_checkpoint
     from bench.cli import main
-    from bench.train import train
+    from bench.models.checkpoint import load_checkpoint
+    from bench.training.loop import train
     from masks.manifest import generate_set
 
     data = tmp_path / "img"

@@ -7,9 +7,9 @@ import torch
 from test_gl import W, mmagic_state, random_layers
 from test_gntipt import TF_PORT_LAYERS, _port_state
 
-from bench.errors import BenchError
-from bench.gntipt import GntIptGenerator
-from bench.inpainters import get_inpainter
+from bench.core.errors import BenchError
+from bench.methods.inpainters import get_inpainter
+from bench.models.gntipt import GntIptGenerator
 
 
 def _pair(size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,7 +60,7 @@ def test_released_weights_are_hashed_and_loaded_from_the_same_bytes(tmp_path, mo
     """A weights file replaced between the hash and the load: the hash names the weights actually used."""
     import hashlib
 
-    from baselines.released import GLInpainter
+    from baselines.gl_gntipt import GLInpainter
 
     path, other = tmp_path / "gl_places.pth", tmp_path / "other.pth"
     torch.save({"state_dict": mmagic_state(random_layers(W, seed=3, conv_bias=False))}, path)

@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.io import write_png
+from bench.core.files import write_png
 from masks.conventions import BINS
 
 SIZE = 64
@@ -49,7 +49,7 @@ def _photos(folder: Path, n: int = 4, seed: int = 0) -> Path:
 def inputs(tmp_path_factory):
     """A prepared image set (64 px) and a generated mask set for two bins."""
     root = tmp_path_factory.mktemp("rel")
-    from bench.data import prepare_dataset
+    from bench.data.images import prepare_dataset
     from masks.manifest import generate_set
 
     prepare_dataset(root / "data", size=SIZE, source=str(_photos(root / "photos", 5)), seed=0,
@@ -139,7 +139,7 @@ def test_3_a_second_writer_is_refused_naming_the_holder(inputs, runner, tmp_path
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
-            from bench.folders import FolderLock
+            from bench.core.folders import FolderLock
             FolderLock({str(out)!r}).acquire()
             print("locked", flush=True)
             time.sleep(60)
@@ -484,7 +484,7 @@ def test_10_a_plugin_cannot_shadow_a_builtin(inputs, runner, tmp_path, monkeypat
     plugin = tmp_path / "shadow_plugin.py"
     plugin.write_text(
         textwrap.dedent("""
-        from bench.inpainters import Inpainter, register
+        from bench.methods.inpainters import Inpainter, register
 
         @register("mean")
         class Fake(Inpainter):
@@ -495,7 +495,7 @@ def test_10_a_plugin_cannot_shadow_a_builtin(inputs, runner, tmp_path, monkeypat
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PCONV_BENCH_PLUGINS", "shadow_plugin")
-    import bench.inpainters as inp
+    import bench.methods.inpainters as inp
 
     inp.available()  # the builtins are registered first
     monkeypatch.setattr(inp, "_builtins_loaded", False)  # the plugins are imported again
@@ -509,7 +509,7 @@ def test_10_a_plugin_cannot_shadow_a_builtin(inputs, runner, tmp_path, monkeypat
 
 
 def test_10_fingerprint_names_where_a_method_comes_from():
-    from bench.inpainters import get_inpainter
+    from bench.methods.inpainters import get_inpainter
 
     ip = get_inpainter("mean")
     assert "baselines.classical" in ip.origin
@@ -520,7 +520,7 @@ def test_10_fingerprint_names_where_a_method_comes_from():
 
 
 def test_11_output_files_follow_the_umask(tmp_path):
-    from bench.io import FILE_MODE, write_text
+    from bench.core.files import FILE_MODE, write_text
 
     write_text(tmp_path / "a.txt", "x")
     mode = stat.S_IMODE((tmp_path / "a.txt").stat().st_mode)

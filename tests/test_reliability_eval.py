@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 import torch
 
-import bench.inpainters as inp_mod
+import bench.methods.inpainters as inp_mod
 from bench.cli import main
-from bench.inpainters import Inpainter, MethodOutputError, check_output
-from bench.io import write_png
+from bench.core.files import write_png
+from bench.methods.inpainters import Inpainter, MethodOutputError, check_output
 from masks.conventions import BINS
 
 SIZE = 64
@@ -44,7 +44,7 @@ def _photos(folder: Path, n: int = 5) -> Path:
 def inputs(tmp_path_factory):
     """A prepared image set (64 px, 3 test images) and a generated mask set for two bins (12 pairs)."""
     root = tmp_path_factory.mktemp("rel_eval")
-    from bench.data import prepare_dataset
+    from bench.data.images import prepare_dataset
     from masks.manifest import generate_set
 
     prepare_dataset(root / "data", size=SIZE, source=str(_photos(root / "photos")), seed=0,
@@ -208,8 +208,8 @@ def test_2_a_method_exception_is_one_line_with_the_traceback_in_a_log(inputs, ru
 
 
 def _checkpoint(path: Path, layers: int = 3, nan: bool = False, seed: int = 0) -> Path:
-    from bench.checkpoint import FORMAT, save_checkpoint
-    from bench.unet import InpaintingUNet
+    from bench.models.checkpoint import FORMAT, save_checkpoint
+    from bench.models.unet import InpaintingUNet
 
     torch.manual_seed(seed)
     net = InpaintingUNet(layers=layers, width=4, conv="partial")
@@ -261,7 +261,7 @@ def test_2_check_output_tolerance_dtype_and_shape():
 def test_3_psnr_matches_skimage_and_an_exact_pair_is_100_db(backend):
     from skimage.metrics import peak_signal_noise_ratio
 
-    from bench.metrics import PSNR_MAX, all_metrics
+    from bench.metrics.registry import PSNR_MAX, all_metrics
 
     rng = np.random.default_rng(1)
     gt = rng.integers(0, 256, size=(3, 3, 24, 24)).astype(np.float32) / 255
@@ -348,7 +348,7 @@ def test_4_a_writer_started_during_an_evaluation_is_refused(own_inputs, runner, 
 
 
 def test_4_an_evaluation_started_during_a_writer_is_refused(own_inputs, runner, tmp_path):
-    from bench.folders import claim
+    from bench.core.folders import claim
 
     for folder, option in (("masks", "--masks"), ("data", "--data")):
         with claim(own_inputs / folder, folder):  # the writer's exclusive lock
@@ -362,7 +362,7 @@ def test_4_an_evaluation_started_during_a_writer_is_refused(own_inputs, runner, 
 
 def test_4_export_started_during_a_writer_is_refused(own_inputs, runner, tmp_path):
     """`bench export` reads --data and --masks under the same shared lock as `bench evaluate`."""
-    from bench.folders import claim
+    from bench.core.folders import claim
 
     for folder, option in (("masks", "--masks"), ("data", "--data")):
         out = tmp_path / f"ex-{folder}"
@@ -379,7 +379,7 @@ def test_4_export_started_during_a_writer_is_refused(own_inputs, runner, tmp_pat
 
 
 def test_4_an_input_changed_by_another_program_is_never_recorded(own_inputs, runner, tmp_path, registry):
-    from bench.evaluate import list_test_images
+    from bench.evaluation.runner import list_test_images
 
     last = list_test_images(own_inputs / "data")[-1]  # image-major pairs: its pairs are in the second chunk
     noise = np.random.default_rng(5).integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)
@@ -405,9 +405,9 @@ def test_4_an_input_changed_by_another_program_is_never_recorded(own_inputs, run
 def test_4_readers_decode_the_bytes_they_are_given(tmp_path):
     """What the evaluator hashes is what it decodes: the readers take the bytes already read, and give
     the same pixels as reading the file (8-bit RGB, RGBA, grey, 16-bit PNG, JPEG, a mask)."""
-    from bench.data import load_image
-    from bench.inputs import bytes_digest, file_digest
-    from bench.io import read_mask
+    from bench.core.digests import bytes_digest, file_digest
+    from bench.core.files import read_mask
+    from bench.data.images import load_image
 
     rng = np.random.default_rng(2)
     rgb = rng.integers(0, 256, size=(20, 24, 3), dtype=np.uint8)
@@ -488,7 +488,7 @@ def test_14_sys_exit_or_ctrl_c_in_a_method_ends_the_run_non_zero(inputs, runner,
         "stopping_plugin",
         """
         import sys
-        from bench.inpainters import Inpainter, register
+        from bench.methods.inpainters import Inpainter, register
 
         @register("t_exit")
         class Exit(Inpainter):

@@ -23,8 +23,8 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.errors import BenchError
-from bench.io import write_png
+from bench.core.errors import BenchError
+from bench.core.files import write_png
 from masks.conventions import BINS
 
 SIZE = 64
@@ -46,7 +46,7 @@ def _photos(folder: Path, n: int = 4, seed: int = 0, shape: tuple[int, int] = (8
 def inputs(tmp_path_factory):
     """A prepared image set (64 px) and a generated mask set for two bins."""
     root = tmp_path_factory.mktemp("relfiles")
-    from bench.data import prepare_dataset
+    from bench.data.images import prepare_dataset
     from masks.manifest import generate_set
 
     prepare_dataset(root / "data", size=SIZE, source=str(_photos(root / "photos", 5)), seed=0,
@@ -92,7 +92,7 @@ def _mask(size: int = SIZE, hole: tuple[int, int] = (10, 30)) -> np.ndarray:
 
 
 def test_8_io_refuses_a_linked_sub_folder_but_replaces_a_linked_file(tmp_path):
-    from bench.io import MARKER, open_append, write_bytes
+    from bench.core.files import MARKER, open_append, write_bytes
 
     own, outside = tmp_path / "own", tmp_path / "outside"
     own.mkdir()
@@ -297,7 +297,7 @@ def test_10_evaluate_refuses_a_name_that_is_not_utf8_before_writing(inputs, tmp_
 
 
 def test_10_a_colon_in_a_name_keeps_the_grid(inputs, tmp_path, runner):
-    from bench.folders import inside
+    from bench.core.folders import inside
 
     assert inside(tmp_path, "a:b.png") == tmp_path / "a:b.png"
     with pytest.raises(BenchError):
@@ -312,7 +312,7 @@ def test_10_a_colon_in_a_name_keeps_the_grid(inputs, tmp_path, runner):
 
 
 def test_10_csv_cells_that_look_like_formulas_are_escaped_and_read_back(tmp_path, runner, inputs):
-    from bench.io import csv_text, read_csv
+    from bench.core.files import csv_text, read_csv
 
     names = ["=HYPERLINK(1)", "+1", "-2.png", "@SUM(A1)", "'=x", "'a", "plain.png", ""]
     df = pd.DataFrame({"file": names, "v": [-1.5, 2, 3, 4, 5, 6, 7, 8]})
@@ -378,7 +378,7 @@ def _checkpoint(path: Path, arch: dict) -> Path:
 def test_11_checkpoint_architectures_are_bounded_before_allocation(tmp_path, arch):
     import time
 
-    from bench.checkpoint import load_checkpoint_model
+    from bench.models.checkpoint import load_checkpoint_model
 
     path = _checkpoint(tmp_path / "last.pt", arch)
     t0 = time.perf_counter()
@@ -462,8 +462,8 @@ def _with_orientation(array: np.ndarray, orientation: int, path: Path, fmt: str)
 def test_15_every_decoder_applies_exif_orientation_alike(tmp_path, orientation):
     from PIL import Image, ImageOps
 
-    from bench.data import decode_photo, load_image
-    from bench.io import header_size, orient, read_png_rgb
+    from bench.core.files import header_size, orient, read_png_rgb
+    from bench.data.images import decode_photo, load_image
 
     rng = np.random.default_rng(orientation)
     rgb = cv2.resize(
@@ -499,7 +499,7 @@ def test_15_mixed_exif_rotated_jpegs_evaluate(inputs, tmp_path, runner):
 
 
 def test_15_temporary_files_of_killed_writes_are_cleaned_on_the_next_claim(tmp_path, runner):
-    from bench.io import clean_temp_files
+    from bench.core.files import clean_temp_files
 
     photos = _photos(tmp_path / "photos", 2)
     out = tmp_path / "set"
@@ -522,7 +522,7 @@ def test_15_temporary_files_of_killed_writes_are_cleaned_on_the_next_claim(tmp_p
 
 
 def test_15_checkpoint_errors_give_the_right_advice(inputs, tmp_path, runner):
-    from bench.gl import GLCompletionNet
+    from bench.models.gl import GLCompletionNet
 
     run = tmp_path / "run"
     run.mkdir()
@@ -546,7 +546,7 @@ def test_10_a_grid_pair_that_cannot_be_read_is_left_out_with_a_warning(inputs, t
     """The grid keeps its other rows and names the pair it left out (it used to vanish silently)."""
     import json
 
-    from bench.plots import qualitative_grid
+    from bench.reporting.plots import qualitative_grid
 
     images = _photos(tmp_path / "images", 2, shape=(SIZE, SIZE))
     out = tmp_path / "ev"

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.io import write_png
+from bench.core.files import write_png
 from masks.conventions import BINS
 
 SIZE = 64
@@ -47,7 +47,7 @@ def finished(tmp_path_factory):
     """A finished evaluation (the mean fill, 64 px, two bins, 12 pairs) with its exports."""
     from click.testing import CliRunner
 
-    from bench.data import prepare_dataset
+    from bench.data.images import prepare_dataset
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("runs")
@@ -98,7 +98,7 @@ def test_5_tables_of_a_finished_run_are_unchanged_and_unmarked(ev, runner):
 
 
 def test_5_tables_refused_while_an_evaluation_holds_the_folder(ev, runner):
-    from bench.folders import claim
+    from bench.core.folders import claim
 
     before = _exports(ev)
     with claim(ev, "eval"):  # what `bench evaluate` holds from its start to its last table
@@ -110,11 +110,11 @@ def test_5_tables_refused_while_an_evaluation_holds_the_folder(ev, runner):
 def test_5_an_evaluation_cannot_start_while_tables_are_written(ev, runner, monkeypatch):
     """A slow `bench tables` once overwrote the tables of an evaluation that finished meanwhile: it holds
     the folder now, so the evaluation is refused at its claim."""
-    import bench.tables
-    from bench.errors import BenchError
-    from bench.folders import check_claim
+    import bench.reporting.tables
+    from bench.core.errors import BenchError
+    from bench.core.folders import check_claim
 
-    real, seen = bench.tables.build_tables, []
+    real, seen = bench.reporting.tables.build_tables, []
 
     def build(out, **kw):
         with pytest.raises(BenchError, match="in use"):
@@ -122,7 +122,7 @@ def test_5_an_evaluation_cannot_start_while_tables_are_written(ev, runner, monke
         seen.append(out)
         return real(out, **kw)
 
-    monkeypatch.setattr(bench.tables, "build_tables", build)
+    monkeypatch.setattr(bench.reporting.tables, "build_tables", build)
     res = _cli(runner, "tables", ev, "--no-figures")
     assert res.exit_code == 0, res.output
     assert seen == [ev]
@@ -228,7 +228,7 @@ def torch_loads(monkeypatch, tmp_path):
     """Every torch.load call, as (what was loaded, weights_only); no hub cache, no env variable."""
     import torch
 
-    from bench.inception import INCEPTION_ENV
+    from bench.metrics.inception import INCEPTION_ENV
 
     monkeypatch.delenv(INCEPTION_ENV, raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
@@ -247,7 +247,7 @@ def test_7_inception_is_built_from_tensors_loaded_once_safely(inception_file, to
 
     import torch
 
-    from bench.inception import load_is_network
+    from bench.metrics.inception import load_is_network
 
     net = load_is_network(inception_file)
     assert (net.name, net.label, net.source) == ("inception-v3-compat", "IS", "path")
@@ -285,7 +285,7 @@ def test_7_weights_swapped_after_the_check_are_never_unpickled(
 
     import torch
 
-    from bench.inception import load_is_network
+    from bench.metrics.inception import load_is_network
 
     weights, proof = tmp_path / "inception.pth", tmp_path / "payload-ran"
     shutil.copyfile(inception_file, weights)
@@ -311,8 +311,8 @@ def test_7_weights_swapped_after_the_check_are_never_unpickled(
 def test_7_wrong_tensors_are_one_line_errors(inception_file, torch_loads, tmp_path):
     import torch
 
-    from bench.errors import BenchError
-    from bench.inception import load_is_network
+    from bench.core.errors import BenchError
+    from bench.metrics.inception import load_is_network
 
     state = torch.load(inception_file, weights_only=True)
     short = tmp_path / "short.pth"
@@ -329,16 +329,24 @@ def test_7_wrong_tensors_are_one_line_errors(inception_file, torch_loads, tmp_pa
 
 # ---------------------------------------------------------------------------------------------- 13
 
-# Modules bench.train imports that cannot change a trained model (bench.reproduce.TRAINING_CODE).
-NOT_TRAINING_CODE = {"bench.errors", "bench.folders", "bench.procs", "bench.config", "bench.progress"}
+# Modules bench.training.loop imports that cannot change a trained model
+# (bench.pipeline.reproduce.TRAINING_CODE).
+NOT_TRAINING_CODE = {
+    "bench.core.errors",
+    "bench.core.folders",
+    "bench.core.procs",
+    "bench.training.config",
+    "bench.core.progress",
+    "bench.core.plugins",
+}
 
 
 def test_13_training_code_is_everything_bench_train_imports():
     from test_layout import graph
 
-    from bench.reproduce import TRAINING_CODE
+    from bench.pipeline.reproduce import TRAINING_CODE
 
-    g, seen, todo = graph(), set(), ["bench.train"]
+    g, seen, todo = graph(), set(), ["bench.training.loop"]
     while todo:
         m = todo.pop()
         if m not in seen:
@@ -347,9 +355,13 @@ def test_13_training_code_is_everything_bench_train_imports():
     assert seen - NOT_TRAINING_CODE <= set(TRAINING_CODE), sorted(
         seen - NOT_TRAINING_CODE - set(TRAINING_CODE)
     )
-    assert {"bench.loss", "bench.adversarial", "bench.gl", "bench.gntipt", "masks.sampler"} <= set(
-        TRAINING_CODE
-    )
+    assert {
+        "bench.models.loss",
+        "bench.models.adversarial",
+        "bench.models.gl",
+        "bench.models.gntipt",
+        "masks.sampler",
+    } <= set(TRAINING_CODE)
 
 
 def _image_folder(folder: Path) -> Path:
@@ -362,9 +374,9 @@ def _image_folder(folder: Path) -> Path:
 @pytest.fixture
 def fingerprint(tmp_path):
     """fingerprint(model="pconv", **settings) of a training stage on a small image folder."""
-    from bench.config import TrainConfig
-    from bench.inputs import DigestCache
-    from bench.reproduce import _train_config, train_fingerprint
+    from bench.core.digests import DigestCache
+    from bench.pipeline.reproduce import _train_config, train_fingerprint
+    from bench.training.config import TrainConfig
 
     data = _image_folder(tmp_path / "data")
 
@@ -377,13 +389,13 @@ def fingerprint(tmp_path):
 
 
 def test_13_a_changed_training_module_changes_the_fingerprint(fingerprint, monkeypatch):
-    import bench.reproduce as rp
+    import bench.pipeline.reproduce as rp
 
     base = fingerprint()
     assert fingerprint() == base  # stable
     assert base["code"]["package"] and len(base["code"]["source_sha256"]) == 16
     real = rp.module_source
-    for module in ("bench.loss", "bench.gl", "masks.sampler", "bench.train"):
+    for module in ("bench.models.loss", "bench.models.gl", "masks.sampler", "bench.training.loop"):
         with monkeypatch.context() as mp:  # one byte more in that module's source
             mp.setattr(rp, "module_source", lambda name, m=module: real(name) + (b"#" if name == m else b""))
             assert fingerprint()["code"] != base["code"], module
@@ -406,9 +418,9 @@ def test_13_data_and_settings_change_the_fingerprint(fingerprint):
 def test_13_a_stale_model_is_retrained_from_scratch_not_resumed(tmp_path, monkeypatch):
     """The stage of a model made by other code reruns from step 0 (a resume would keep the old weights,
     its checkpoint being at the last step already); a stopped run of the same code resumes."""
-    import bench.reproduce as rp
-    import bench.train
-    from bench.config import TrainConfig
+    import bench.pipeline.reproduce as rp
+    import bench.training.loop
+    from bench.training.config import TrainConfig
 
     calls = []
 
@@ -417,7 +429,7 @@ def test_13_a_stale_model_is_retrained_from_scratch_not_resumed(tmp_path, monkey
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "last.pt").write_text(str(len(calls)))
 
-    monkeypatch.setattr(bench.train, "train", fake_train)
+    monkeypatch.setattr(bench.training.loop, "train", fake_train)
     monkeypatch.setattr(rp, "_train_done", lambda last, steps: last.is_file())
     out, cfg, logs = tmp_path / "out", rp._train_config(TrainConfig(), "pconv", "cpu", {}), []
     stages = rp.Stages(out, logs.append)

@@ -1,5 +1,5 @@
-"""bench.report: the self-contained HTML page. Its numeric cells must equal summary.csv, read back both
-from the markup (stdlib parser) and, where Chromium is installed, from the DOM a real browser built."""
+"""bench.reporting.report: the self-contained HTML page. Its numeric cells must equal summary.csv, read back
+both from the markup (stdlib parser) and, where Chromium is installed, from the DOM a real browser built."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from test_latex import META, NOTES, realistic_summary
 
-from bench.report import report_html
+from bench.reporting.report import report_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20"/></svg>'

@@ -90,7 +90,7 @@ def test_paper_profile_on_cpu_with_small_overrides(tmp_path, runner):
     assert result.exit_code == 0, result.output
     env = json.loads((out / "results" / "environment.json").read_text())
     assert env["feature_networks"] == {"pconv": "vgg16", "conv": "vgg16", "gl": "none", "gntipt": "none"}
-    from bench.checkpoint import load_checkpoint
+    from bench.models.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(out / "train" / "pconv" / "last.pt")
     assert ckpt["arch"]["width"] == 64 and ckpt["step"] == 2

@@ -1,4 +1,5 @@
-"""run.json's `format_version`: written by `bench evaluate`, and a run.json without it read as version 1."""
+"""Format versions: run.json's `format_version` (written by `bench evaluate`, a run.json without it read as
+version 1) and the version a training checkpoint carries in its `format`."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import pytest
 from conftest import FakeISNet
 
 from bench.cli import main
-from bench.errors import BenchError
-from bench.evaluate import EvalConfig, evaluate
-from bench.io import write_png
-from bench.records import RUN_FORMAT_VERSION, run_format_version, upgrade_run
-from bench.tables import build_tables
+from bench.core.errors import BenchError
+from bench.core.files import write_png
+from bench.evaluation.runner import EvalConfig, evaluate
+from bench.reporting.tables import build_tables
+from bench.runs.records import RUN_FORMAT_VERSION, run_format_version, upgrade_run
 from masks.conventions import BINS
 
 SIZE = 32
@@ -102,3 +103,27 @@ def test_a_newer_run_file_is_one_line_and_exit_2(dataset, tmp_path, runner):
         "pconv-bench"
     ]
     assert (out / "summary.csv").read_bytes() == before
+
+
+def _checkpoint_bytes(fmt: str) -> bytes:
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"format": fmt, "model": {}, "step": 0, "config": {}, "arch": {}, "features": ""}, buf)
+    return buf.getvalue()
+
+
+def test_checkpoint_format_version_is_read_from_its_format():
+    from bench.models.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint
+
+    assert FORMAT == f"pconv-bench/train/{FORMAT_VERSION}"
+    ckpt = load_checkpoint("c.pt", data=_checkpoint_bytes(FORMAT))
+    assert ckpt["format"] == FORMAT
+    newer = f"pconv-bench/train/{FORMAT_VERSION + 1}"
+    with pytest.raises(BenchError, match=f"format version {FORMAT_VERSION + 1} was written by a newer"):
+        load_checkpoint("c.pt", data=_checkpoint_bytes(newer))
+    for foreign in ("other/train/1", "pconv-bench/train/x", "pconv-bench/train/0", ""):
+        with pytest.raises(BenchError, match="unknown checkpoint format"):
+            load_checkpoint("c.pt", data=_checkpoint_bytes(foreign))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.pairing import make_distinct_pairs, make_pairs
+from bench.runs.pairing import make_distinct_pairs, make_pairs
 from masks.conventions import BINS, GROUPS, Group
 
 PAIRS = {"cross": make_pairs, "distinct": make_distinct_pairs}
@@ -84,7 +84,7 @@ def test_distinct_needs_an_image_for_every_mask_of_the_whole_set():
 def _images(folder, n, astronaut):
     import cv2
 
-    from bench.io import write_png
+    from bench.core.files import write_png
 
     folder.mkdir()
     for i in range(n):

@@ -13,13 +13,13 @@ import pytest
 from conftest import FakeISNet
 
 from bench.cli import main as cli
-from bench.errors import BenchError
-from bench.evaluate import EvalConfig, evaluate
-from bench.folders import claim, sublock
-from bench.io import write_png
-from bench.records import list_method_dirs
-from bench.shards import marker_path, parse_shard
-from bench.tables import build_tables
+from bench.core.errors import BenchError
+from bench.core.files import write_png
+from bench.core.folders import claim, sublock
+from bench.evaluation.runner import EvalConfig, evaluate
+from bench.reporting.tables import build_tables
+from bench.runs.records import list_method_dirs
+from bench.runs.shards import marker_path, parse_shard
 from masks.conventions import BINS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,7 +186,7 @@ def test_cli_shards(dataset, tmp_path, runner):
 
 
 def test_default_workers_share_the_cores_between_torchrun_processes(monkeypatch):
-    from bench.evaluate import auto_workers
+    from bench.evaluation.runner import auto_workers
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)

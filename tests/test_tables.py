@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import tables as T
-from bench.metrics import is_splits_for
+from bench.metrics.registry import is_splits_for
+from bench.reporting import tables as T
 
 PAIR = ["l1_percent", "psnr", "ssim", "hole_l1_percent"]  # the builtin per-pair metrics
 

@@ -9,8 +9,8 @@ import pandas as pd
 from test_evaluate import _cli, dataset  # noqa: F401 (dataset: a module-scoped fixture)
 from test_latex import QUICK_METHODS, realistic_summary
 
-from bench import tables as T
 from bench.cli import main
+from bench.reporting import tables as T
 
 
 def _blocks(text: str) -> dict[str, list[str]]:

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-import bench.loss
-from bench.checkpoint import LAST, load_checkpoint, load_checkpoint_model
+import bench.models.loss
 from bench.cli import main as cli
-from bench.config import TrainConfig
-from bench.errors import BenchError
-from bench.train import TrainSamples, train
+from bench.core.errors import BenchError
+from bench.models.checkpoint import LAST, load_checkpoint, load_checkpoint_model
+from bench.training.config import TrainConfig
+from bench.training.loop import TrainSamples, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,7 +108,7 @@ def test_resume_after_interrupt_is_bit_identical(images, reference, tmp_path, mo
     cfg = tiny_cfg(**RESUME_CFG)
     # Crash inside step 7 (1-based): last.pt holds step 6; steps 7.. are redone after the resume.
     calls = {"n": 0}
-    real = bench.loss.l1_hole
+    real = bench.models.loss.l1_hole
 
     def crashing(*a, **k):
         calls["n"] += 1
@@ -116,10 +116,10 @@ def test_resume_after_interrupt_is_bit_identical(images, reference, tmp_path, mo
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(bench.loss, "l1_hole", crashing)
+    monkeypatch.setattr(bench.models.loss, "l1_hole", crashing)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "killed", data=images)
-    monkeypatch.setattr(bench.loss, "l1_hole", real)
+    monkeypatch.setattr(bench.models.loss, "l1_hole", real)
     assert load_checkpoint(tmp_path / "killed" / LAST)["step"] == 6
     got = load_checkpoint(train(cfg, tmp_path / "killed", data=images, resume=True))
     assert got["step"] == ref["step"] == 14
@@ -137,7 +137,8 @@ def test_resume_after_sigkill_is_bit_identical(images, reference, tmp_path):
     cfg = tiny_cfg(**RESUME_CFG)
     out = tmp_path / "run"
     code = (
-        "from pathlib import Path; from bench.config import TrainConfig; from bench.train import train;"
+        "from pathlib import Path; from bench.training.config import TrainConfig; "
+        "from bench.training.loop import train;"
         f"train(TrainConfig(**{cfg.to_dict()!r}), Path({str(out)!r}), data=Path({str(images)!r}))"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.DEVNULL)
@@ -181,14 +182,14 @@ def test_phase_two_freezes_encoder_batchnorm_from_the_boundary(images, tmp_path)
 
 def test_nan_loss_stops_with_exit_2_and_keeps_the_last_checkpoint(images, tmp_path, monkeypatch):
     calls = {"n": 0}
-    real = bench.loss.l1_hole
+    real = bench.models.loss.l1_hole
 
     def poisoned(*a, **k):
         calls["n"] += 1
         v = real(*a, **k)
         return v * float("nan") if calls["n"] == 3 else v
 
-    monkeypatch.setattr(bench.loss, "l1_hole", poisoned)
+    monkeypatch.setattr(bench.models.loss, "l1_hole", poisoned)
     out = tmp_path / "run"
     with pytest.raises(BenchError, match=r"step 3 .*last good checkpoint is .*last\.pt \(step 2\)"):
         train(tiny_cfg(), out, data=images)
@@ -318,7 +319,7 @@ def test_two_process_gloo(images, tmp_path):
 
 
 def test_config_precedence(tmp_path):
-    from bench.config import PROFILES, resolve_config
+    from bench.training.config import PROFILES, resolve_config
 
     yaml_file = tmp_path / "c.yaml"
     yaml_file.write_text("size: 48\nbatch_size: 3\nmask_bin_weights: {'0.3-0.4': 1.0}\n")
@@ -346,7 +347,7 @@ def test_config_precedence(tmp_path):
 
 
 def test_sample_grid_layout():
-    from bench.train import sample_grid
+    from bench.training.loop import sample_grid
 
     images = torch.rand(3, 3, 8, 8)
     masks = torch.ones(3, 1, 8, 8)

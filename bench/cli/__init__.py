@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import click
 
-from bench.errors import BenchError, environment_error
+from bench.core.errors import BenchError, environment_error
 
 # command name -> "module:attribute"; the order is the order of `bench --help`.
 COMMANDS: dict[str, str] = {

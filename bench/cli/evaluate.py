@@ -1,4 +1,4 @@
-"""`bench evaluate`: parse into an EvalConfig, call bench.evaluate.evaluate, print."""
+"""`bench evaluate`: parse into an EvalConfig, call bench.evaluation.runner.evaluate, print."""
 
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ from bench.cli.params import (
     out_option,
     pair_arg,
     pairing_option,
+    parse_list,
     ratio_option,
     seed_option,
     selection_options,
     wide_option,
     workers_option,
 )
-from bench.evaluate import DEFAULTS, EvalConfig
-from bench.pairing import LIMIT_HELP
-from bench.tables import parse_list
+from bench.evaluation.runner import DEFAULTS, EvalConfig
+from bench.runs.pairing import LIMIT_HELP
 
 
 @click.command()
@@ -95,8 +95,8 @@ def evaluate(
     methods, ratio, border, paired, no_is, no_figures, allow_missing, metrics, as_json, **opts
 ) -> None:
     """Evaluate methods on the paper's protocol: per-pair records, Table 1, figures (resumable)."""
-    from bench.evaluate import allow_missing as with_allow_missing
-    from bench.evaluate import evaluate as run
+    from bench.evaluation.runner import allow_missing as with_allow_missing
+    from bench.evaluation.runner import evaluate as run
 
     specs = with_allow_missing(methods) if allow_missing else tuple(methods)
     cfg = EvalConfig(
@@ -110,7 +110,7 @@ def evaluate(
     if not result.shown:  # a torchrun rank other than 0: rank 0 reports
         return
     if as_json:
-        from bench.summary_json import document, dumps
+        from bench.reporting.summary_json import document, dumps
 
         for line in result.messages:  # also in the document; stderr keeps stdout pure JSON
             click.echo(line, err=True)

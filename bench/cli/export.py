@@ -1,4 +1,4 @@
-"""`bench export`: parse into an ExportConfig, call bench.export.export, print."""
+"""`bench export`: parse into an ExportConfig, call bench.evaluation.export_inputs.export, print."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from bench.cli.params import (
     selection_options,
     workers_option,
 )
-from bench.export import LAYOUTS, ExportConfig
-from bench.pairing import LIMIT_HELP
+from bench.evaluation.export_inputs import LAYOUTS, ExportConfig
+from bench.runs.pairing import LIMIT_HELP
 
 _D = ExportConfig()
 
@@ -39,7 +39,7 @@ _D = ExportConfig()
 def export(ratio, border, **opts) -> None:
     """Write the protocol's inputs (the pairs `bench evaluate` scores with the same options) for any
     program; score its outputs with `bench evaluate --method outputs:dir=FOLDER`."""
-    from bench.export import export as run
+    from bench.evaluation.export_inputs import export as run
 
     cfg = ExportConfig(bins=ratio, groups=groups_from_flag(border),
                        command=command_line(click.get_current_context()), **opts)  # fmt: skip

@@ -20,7 +20,7 @@ def _builtin(origin: str) -> bool:
 def describe_methods() -> list[tuple[str, str]]:
     """(name, description) of every registered method, the user's plugins ($PCONV_BENCH_PLUGINS) included:
     the first paragraph of its class's docstring, and the module of a plugin."""
-    from bench import inpainters
+    from bench.methods import inpainters
 
     rows = []
     for name in inpainters.available():
@@ -33,8 +33,8 @@ def describe_methods() -> list[tuple[str, str]]:
 
 def describe_metrics() -> list[tuple[str, str]]:
     """(name, description) of every registered metric, from the metadata it was registered with."""
-    from bench.metrics import available_metrics
-    from bench.tables import is_distribution_metric
+    from bench.metrics.registry import available_metrics
+    from bench.reporting.tables import is_distribution_metric
 
     rows = []
     for name, m in available_metrics().items():
@@ -58,9 +58,9 @@ def describe_metrics() -> list[tuple[str, str]]:
 
 
 def describe_profiles() -> list[tuple[str, str]]:
-    """(name, description) of every profile of bench.config.PROFILES, from the settings it resolves to."""
-    from bench.config import PROFILES, resolve_reproduce
-    from bench.unet import layers_for_size
+    """(name, description) of every profile of bench.training.config.PROFILES, from its settings."""
+    from bench.models.unet import layers_for_size
+    from bench.training.config import PROFILES, resolve_reproduce
 
     rows = []
     for name in PROFILES:

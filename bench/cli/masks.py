@@ -17,7 +17,7 @@ from bench.cli.params import (
     size_type,
     workers_option,
 )
-from bench.io import shown
+from bench.core.files import shown
 from masks.generate import KINDS
 from masks.manifest import (
     DEFAULTS,

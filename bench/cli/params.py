@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from bench.errors import BenchError
-from masks.conventions import GROUPS, Bin, Group, parse_ratio
+from bench.core.errors import BenchError
+from masks.conventions import GROUPS, Bin, Group, bin_by_name, parse_ratio
 
 
 class RatioParam(click.ParamType):
@@ -28,7 +28,7 @@ RATIO = RatioParam()
 
 
 class BoundedInt(click.ParamType):
-    """An integer within [low, high] (high None: the maximum image side, bench.io.max_side()); a value
+    """An integer within [low, high] (high None: the maximum image side, bench.core.files.max_side()); a value
     outside is a one-line BenchError naming the option, raised while parsing, before any folder is made."""
 
     name = "INTEGER"
@@ -37,7 +37,7 @@ class BoundedInt(click.ParamType):
         self.low, self.high, self.what = low, high, what
 
     def convert(self, value, param, ctx) -> int:
-        from bench.io import MAX_SIDE_ENV, max_side
+        from bench.core.files import MAX_SIDE_ENV, max_side
 
         if isinstance(value, bool) or not isinstance(value, int):
             try:
@@ -179,7 +179,7 @@ def seed_option(help: str, default: int | None = 0):
 
 
 def profile_option():
-    from bench.config import PROFILES
+    from bench.training.config import PROFILES
 
     return click.option(
         "--profile",
@@ -224,7 +224,7 @@ def selection_options(f):
 
 
 def pairing_option(default: str = "cross"):
-    from bench.pairing import PAIRINGS
+    from bench.runs.pairing import PAIRINGS
 
     return click.option(
         "--pairing",
@@ -244,7 +244,7 @@ def refuse_repeated(command: click.Command, args: list[str]) -> None:
     >>> refuse_repeated(cmd, ["--border", "--border"])
     >>> refuse_repeated(cmd, ["--border", "--no-border"])
     Traceback (most recent call last):
-    bench.errors.BenchError: --border and --no-border contradict each other; give one of them
+    bench.core.errors.BenchError: --border and --no-border contradict each other; give one of them
     """
     spellings: dict[str, tuple[click.Option, bool]] = {}
     for param in command.params:
@@ -277,3 +277,44 @@ def refuse_repeated(command: click.Command, args: list[str]) -> None:
         if param.is_flag:
             raise BenchError(f"{first[0]} and {name} contradict each other; give one of them")
         raise BenchError(f"{name} is given twice ({first[1]!r}, then {value!r}); give it once")
+
+
+# ---- list options of `bench tables` and `bench evaluate`
+FORMAT_ALIASES = {"tex": "latex", "markdown": "md"}
+
+
+def parse_list(text: str | None) -> list[str] | None:
+    """'a,b' -> ['a', 'b']; None or '' -> None."""
+    items = [t.strip() for t in (text or "").split(",") if t.strip()]
+    return items or None
+
+
+def parse_columns(text: str | None) -> list[tuple[str, str]] | None:
+    """'0.1-0.2:N,0.3-0.4:B' -> [('0.1-0.2', 'N'), ('0.3-0.4', 'B')]; a bad item is a BenchError."""
+    items = parse_list(text)
+    if items is None:
+        return None
+    out = []
+    for item in items:
+        b, _, g = item.partition(":")
+        try:
+            bin_by_name(b)
+        except ValueError as e:
+            raise BenchError(f"--columns {item!r}: {e}") from None
+        if g not in ("N", "B"):
+            raise BenchError(f"--columns {item!r}: expected BIN:N or BIN:B, e.g. 0.1-0.2:N")
+        out.append((b, g))
+    return out
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """'csv,tex,markdown' -> ('csv', 'latex', 'md'); an unknown name is a BenchError."""
+    from bench.reporting.tables import FORMATS  # here: `bench masks` and `bench data` load no torch
+
+    fmts = tuple(
+        FORMAT_ALIASES.get(f.strip().lower(), f.strip().lower()) for f in text.split(",") if f.strip()
+    )
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad:
+        raise BenchError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
+    return fmts

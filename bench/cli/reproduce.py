@@ -1,4 +1,4 @@
-"""`bench reproduce`: resolve the settings (bench.config), call bench.reproduce.reproduce, print."""
+"""`bench reproduce`: resolve the settings (bench.training.config), call bench.pipeline.reproduce, print."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bench.cli.params import (
     profile_option,
     workers_option,
 )
-from bench.pairing import LIMIT_HELP, PAIRINGS
+from bench.runs.pairing import LIMIT_HELP, PAIRINGS
 
 
 @click.command("reproduce")
@@ -67,11 +67,11 @@ def reproduce_cmd(profile, config_file, out, results, device, extra_methods, as_
     method, tables."""
     import dataclasses
 
-    from bench.config import resolve_reproduce
-    from bench.reproduce import reproduce as run
+    from bench.pipeline.reproduce import reproduce as run
+    from bench.training.config import resolve_reproduce
 
     rep, train = resolve_reproduce(profile, config_file, options)
-    if extra_methods:  # specs go through as they are (bench.evaluate parses NAME:key=value,...)
+    if extra_methods:  # specs go through as they are (bench.evaluation.runner parses NAME:key=value,...)
         rep = dataclasses.replace(rep, methods=(*rep.methods, *extra_methods))
     out = out or Path("runs") / profile
     set_interrupt_hint(f"finished stages and records are kept in {out}; rerun the same command to resume")
@@ -79,7 +79,7 @@ def reproduce_cmd(profile, config_file, out, results, device, extra_methods, as_
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     res = run(rep, train, out, results=results, device=device, command=command, log=log)
     if as_json:
-        from bench.summary_json import document, dumps
+        from bench.reporting.summary_json import document, dumps
 
         click.echo(dumps(document("reproduce", res.results, res.summary, res.files, res.n_pairs, res.computed,
                                   res.reused)))  # fmt: skip

@@ -1,4 +1,4 @@
-"""`bench tables`: parse into a TablesConfig, call bench.rebuild.make_tables, print."""
+"""`bench tables`: parse into a TablesConfig, call bench.reporting.rebuild.make_tables, print."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ def tables(
     wide, as_json,
 ):  # fmt: skip
     """Rebuild the tables of an evaluation folder from its stored records."""
-    from bench.rebuild import TablesConfig, make_tables
-    from bench.tables import parse_columns, parse_formats, parse_list
+    from bench.cli.params import parse_columns, parse_formats, parse_list
+    from bench.reporting.rebuild import TablesConfig, make_tables
 
     cols, names = parse_columns(columns), parse_list(metrics)
     cfg = TablesConfig(
@@ -67,7 +67,7 @@ def tables(
     )  # fmt: skip
     result = make_tables(cfg)
     if as_json:
-        from bench.summary_json import document, dumps
+        from bench.reporting.summary_json import document, dumps
 
         click.echo(dumps(document("tables", directory, result.summary, result.files, result.n_pairs)))
         return

@@ -1,4 +1,4 @@
-"""`bench train`: parse, resolve the config (defaults < profile < YAML < flags), call bench.train.train."""
+"""`bench train`: parse, resolve the config (defaults < profile < YAML < flags), train (bench.training)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from bench.cli.params import (
     seed_option,
     workers_option,
 )
-from bench.config import CONVS, FEATURES, MASK_AUGMENTS
-from bench.models import get_model, model_names
+from bench.models.registry import get_model, model_names
+from bench.training.config import CONVS, FEATURES, MASK_AUGMENTS
 
 
 @click.command()
@@ -93,8 +93,8 @@ from bench.models import get_model, model_names
 @workers_option("Data-loader worker processes (0: load in the training process).", None, min_value=0)
 def train(out, profile, config_file, masks_dir, data, resume, **flags) -> None:
     """Train an inpainting model (--model, PConv by default); resumable; torchrun for many GPUs."""
-    from bench.config import resolve_config
-    from bench.train import train as run_training
+    from bench.training.config import resolve_config
+    from bench.training.loop import train as run_training
 
     set_interrupt_hint(f"the last checkpoint {Path(out) / 'last.pt'} is kept; rerun with --resume")
     cfg = resolve_config(profile, config_file, flags)

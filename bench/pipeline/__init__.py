@@ -1,0 +1,1 @@
+"""`bench reproduce`: the whole protocol end to end, one resumable stage after another."""
