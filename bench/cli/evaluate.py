@@ -106,17 +106,22 @@ def evaluate(
         **opts,
     )  # fmt: skip
     set_interrupt_hint(f"finished pairs are kept in {cfg.out}; rerun the same command to resume")
-    result = run(cfg)
+    from bench.reporting.summary_json import shown_warnings
+
+    with shown_warnings() as shown:  # for --json's messages
+        result = run(cfg)
     if not result.shown:  # a torchrun rank other than 0: rank 0 reports
         return
     if as_json:
-        from bench.reporting.summary_json import document, dumps
+        from bench.reporting.summary_json import document, dumps, warning_lines
 
-        for line in result.messages:  # also in the document; stderr keeps stdout pure JSON
+        # Also in the document; stderr keeps stdout pure JSON (the shown warnings are there already).
+        for line in [*result.messages, *warning_lines(result.warnings)]:
             click.echo(line, err=True)
         click.echo(dumps(document(
             "evaluate", cfg.out, result.summary, result.files, result.n_pairs, result.computed,
-            result.reused, result.messages, cfg.shard, result.outputs, result.n_outputs,
+            result.reused, [*result.messages, *warning_lines(result.warnings, shown)], cfg.shard,
+            result.outputs, result.n_outputs,
         )))  # fmt: skip
         return
     click.echo(result.text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import click
@@ -77,7 +79,9 @@ def reproduce_cmd(profile, config_file, out, results, device, extra_methods, as_
     set_interrupt_hint(f"finished stages and records are kept in {out}; rerun the same command to resume")
     command = command_line(click.get_current_context())
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
-    res = run(rep, train, out, results=results, device=device, command=command, log=log)
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        # --json: what the stages print (training's tqdm.write lines go to stdout) joins the log on stderr
+        res = run(rep, train, out, results=results, device=device, command=command, log=log)
     if as_json:
         from bench.reporting.summary_json import document, dumps
 

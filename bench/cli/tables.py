@@ -65,11 +65,18 @@ def tables(
         figures=not no_figures, ci=ci, two_column=two_column, columns=tuple(cols) if cols else None,
         metrics=tuple(names) if names else None, text_height=text_height, partial=partial, wide=wide,
     )  # fmt: skip
-    result = make_tables(cfg)
-    if as_json:
-        from bench.reporting.summary_json import document, dumps
+    from bench.reporting.summary_json import shown_warnings
 
-        click.echo(dumps(document("tables", directory, result.summary, result.files, result.n_pairs)))
+    with shown_warnings() as shown:  # for --json's messages
+        result = make_tables(cfg)
+    if as_json:
+        from bench.reporting.summary_json import document, dumps, warning_lines
+
+        for line in warning_lines(result.warnings):  # the table's own warnings (shown ones are there)
+            click.echo(line, err=True)
+        messages = warning_lines(result.warnings, shown)
+        click.echo(dumps(document("tables", directory, result.summary, result.files, result.n_pairs,
+                                  messages=messages)))  # fmt: skip
         return
     click.echo(result.text)
     click.echo(f"Wrote: {', '.join(p.name for p in result.files)} in {directory}")

@@ -124,6 +124,9 @@ class EvalResult:
     messages: list[str] = field(default_factory=list)  # what the run replaced or reused, one line each
     outputs: dict[str, Path] = field(default_factory=dict)  # save_outputs: label -> its folder of PNGs
     n_outputs: dict[str, int] = field(default_factory=dict)  # save_outputs: label -> PNGs it holds
+    warnings: list[str] = field(
+        default_factory=list
+    )  # the tables step's (bench.reporting.tables.Tables.warnings)
 
 
 @dataclass
@@ -1042,7 +1045,8 @@ def _result(p: Prepared, computed: int, reused: int) -> EvalResult:
     t = T.build_tables(cfg.out, formats=cfg.formats, paired=p.paired, n_boot=cfg.n_boot, wide=cfg.wide)
     add_figures_and_report(t, cfg.figures)
     result = EvalResult(out=cfg.out, summary=t.summary, paired=t.paired, text=t.text, files=t.files,
-                        n_pairs=len(p.pairs), computed=computed, reused=reused)  # fmt: skip
+                        n_pairs=len(p.pairs), computed=computed, reused=reused,
+                        warnings=t.warnings)  # fmt: skip
     if cfg.save_outputs:
         _settle_outputs(p, result)
     return result

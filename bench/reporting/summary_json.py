@@ -10,14 +10,17 @@ The document (docs/formats.md, "JSON on stdout")::
 
 The summary rows are those of summary.csv, in its order, with its values: the same DataFrame, numbers
 rounded as summary.csv writes them (`bench.reporting.tables.CSV_FLOAT_FORMAT`), NaN and infinities as null
-(the JSON standard has neither).
+(the JSON standard has neither). `messages` ends with the warnings ("Warning: ..."): those of the tables
+step's text (`Tables.warnings`) and the Python warnings shown while the command ran (`shown_warnings`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +109,28 @@ def document(
 def dumps(doc: dict[str, Any]) -> str:
     """The document as JSON text (allow_nan=False: a NaN left in it is a bug, not bare NaN on stdout)."""
     return json.dumps(doc, indent=1, allow_nan=False)
+
+
+@contextlib.contextmanager
+def shown_warnings() -> Iterator[list[str]]:
+    """The texts of the Python warnings shown while inside (each still shown as before, on stderr by the
+    command line): the command line adds them to the document's messages."""
+    shown: list[str] = []
+    show = warnings.showwarning
+
+    def keep(message, category, filename, lineno, file=None, line=None) -> None:
+        shown.append(str(message))
+        show(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = keep
+        yield shown
+
+
+def warning_lines(*groups: Iterable[str]) -> list[str]:
+    """Warnings as the document's messages name them.
+
+    >>> warning_lines(["grid.png: 1 sample pair(s) left out"], [])
+    ['Warning: grid.png: 1 sample pair(s) left out']
+    """
+    return [f"Warning: {w}" for g in groups for w in g]

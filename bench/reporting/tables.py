@@ -995,6 +995,7 @@ class Tables:
     ctx: TableContext = field(default_factory=TableContext)
     run: dict = field(default_factory=dict)  # run.json
     pairs: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)  # what `text` warns of: partial tables, corrupt lines
 
 
 def table_context(run: dict, n_boot: int | None = None) -> TableContext:
@@ -1118,8 +1119,10 @@ def build_tables(
     if ref_df is not None:
         text += _reference_text(out, summary, ref_df, reference, files, run)
     text += _incomplete(loaded.bad_lines)
+    warned = [n for n in ctx.run_notes if n.startswith("PARTIAL TABLES")]
+    warned += [line for line in _incomplete(loaded.bad_lines).splitlines() if line]
     return Tables(out=out, summary=summary, paired=pt, text=text, files=files, n_pairs=len(pairs), ctx=ctx,
-                  run=run, pairs=pairs)  # fmt: skip
+                  run=run, pairs=pairs, warnings=warned)  # fmt: skip
 
 
 def _reference_outputs(out: Path, run: dict, pairs: pd.DataFrame) -> dict[str, dict[int, np.ndarray]] | None:
