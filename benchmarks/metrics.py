@@ -6,9 +6,10 @@ Target: L1 + PSNR + SSIM together at least 50 pairs/s at 512x512 on 2 cores.
 Contenders, interleaved round-robin so that load from other processes hits all alike:
   ours-numba   bench.metrics.registry.all_metrics (CPU default: fused numba kernel; also gives hole L1)
   ours-torch   bench.metrics.registry.all_metrics(backend="torch") (the path used on GPUs)
-  ours-registry bench.metrics.registry.pair_metric_values: what bench evaluate calls (the registry, then
-  ours-numba) skimage      skimage.metrics structural_similarity + peak_signal_noise_ratio, per pair (float32
-  in) torchmetrics torchmetrics.functional structural_similarity_index_measure, batched (SSIM only)
+  ours-registry bench.metrics.registry.pair_metric_values: what bench evaluate calls (the registry,
+               then ours-numba)
+  skimage      skimage.metrics structural_similarity + peak_signal_noise_ratio, per pair (float32 in)
+  torchmetrics torchmetrics.functional structural_similarity_index_measure, batched (SSIM only)
 Rates are pairs per wall-clock second (median over repetitions) and pairs per CPU second of this
 process (time.process_time, all threads summed: what one dedicated core would do; x2 approximates an
 idle 2-core machine for a contender that keeps both cores busy). On a shared machine read the ratios.

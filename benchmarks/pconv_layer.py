@@ -5,9 +5,11 @@ L_valid + 6 L_hole (plain L1 means). The perceptual, style and TV terms are left
 cost the same for every variant and would only dilute the ratio, which is meant to measure the network.
 
 Three variants, each with its own copy of the same initial weights and its own Adam optimiser:
-  pconv   bench.models.unet.InpaintingUNet(conv="partial"): a single-channel mask path (one window sum per
-  layer); conv    bench.models.unet.InpaintingUNet(conv="standard"): ordinary convolutions, holes filled with
-  0.5; naive   the same weights run the way NVIDIA's PartialConv2d(multi_channel=True) does it: masks
+  pconv   bench.models.unet.network.InpaintingUNet(conv="partial"): a single-channel mask path (one window
+          sum per layer);
+  conv    bench.models.unet.network.InpaintingUNet(conv="standard"): ordinary convolutions, holes filled
+          with 0.5;
+  naive   the same weights run the way NVIDIA's PartialConv2d(multi_channel=True) does it: masks
           materialised with as many channels as the features, and each layer recomputing the new mask with
           a (C_out, C_in, kh, kw) ones-convolution over the full mask (defined here, not in the library).
 Repetitions are interleaved (the order rotates every repetition) so that load from other processes hits
@@ -34,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench.models.unet import InpaintingUNet, layers_for_size
+from bench.models.unet.network import InpaintingUNet, layers_for_size
 
 VARIANTS = ("pconv", "conv", "naive")
 

@@ -1,7 +1,8 @@
 """GL and GntIpt under torchrun: 2 gloo processes on the CPU.
 
-bench.models.adversarial averages the generator's and the critics' gradients over the ranks itself (no DDP
-wrapper). One 2-process run per model (spawned once per module, `ddp`) feeds every test here:
+bench.models.adversarial (shared by both recipes) averages the generator's and the critics' gradients over the
+ranks itself (no DDP wrapper). One 2-process run per model (spawned once per module, `ddp`) feeds every test
+here:
 
 * fixed batches, step by step: after every step the ranks hold the same weights, bit for bit, and these
   equal one process that takes the union of both ranks' batches (up to float rounding). Two things are
@@ -32,8 +33,8 @@ import torch.multiprocessing as mp
 
 from bench.core.distributed import Dist
 from bench.core.files import write_png
-from bench.models import gntipt
 from bench.models.checkpoint import LAST, build_model, load_checkpoint
+from bench.models.gntipt import network as gntipt
 from bench.models.registry import get_model
 from bench.training.config import resolve_config
 from bench.training.loop import train

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bench.core.errors import BenchError
-from bench.models.contextual_attention import contextual_attention, resize_nearest
+from bench.models.gntipt.attention import contextual_attention, resize_nearest
 
 
 def _tf_nearest_rows(n_in: int, n_out: int) -> list[int]:

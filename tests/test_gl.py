@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.core.errors import BenchError
-from bench.models.gl import (
+from bench.models.gl.network import (
     ALPHA,
     GLCompletionNet,
     GLDiscriminator,
@@ -331,7 +331,7 @@ def test_phase_schedule():
     """The schedule `bench train --model gl` runs: the paper's (Sec. 3.4) T_C = 90,000 reconstruction
     steps, then T_D = 10,000 discriminator steps, then joint, of 500,000; the same shares of shorter
     runs, each phase at least one step."""
-    from bench.models.adversarial import gl_phase, gl_phases
+    from bench.models.gl.recipe import gl_phase, gl_phases
 
     assert gl_phases(500_000) == (90_000, 10_000)
     assert [gl_phase(s, 500_000) for s in (0, 89_999, 90_000, 99_999, 100_000, 499_999)] == [1, 1, 2, 2, 3, 3]

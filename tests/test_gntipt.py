@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from bench.core.errors import BenchError
-from bench.models.gntipt import (
+from bench.models.gntipt.network import (
     GntIptGenerator,
     LossWeights,
     global_critic,
@@ -23,7 +23,7 @@ from bench.models.gntipt import (
     spatial_discount,
     wgan_losses,
 )
-from bench.models.gntipt_weights import load_mmagic, load_tf_port
+from bench.models.gntipt.weights import load_mmagic, load_tf_port
 
 # Layer names as the two PyTorch ports store them, in network order (written out from their sources).
 _DILATED = ["conv1", "conv2_downsample", "conv3", "conv4_downsample", "conv5", "conv6"] + [
@@ -170,7 +170,7 @@ def test_local_crop_seeded_and_centred_on_a_hole() -> None:
     mask[1, :, 20:26, 22:24] = 0
     mask[2, :, 0:4, 40:48] = 0  # at the border: the box is shifted inside
     # GntIpt's training step crops with GL's boxes: (top, left, bottom, right), bottom/right exclusive.
-    from bench.models.gl import crop_patches, local_crop_boxes
+    from bench.models.gl.network import crop_patches, local_crop_boxes
 
     a = local_crop_boxes(mask, 16, torch.Generator().manual_seed(3))
     b = local_crop_boxes(mask, 16, torch.Generator().manual_seed(3))

@@ -235,7 +235,7 @@ def plugin(monkeypatch, tmp_path):
         (folder / "myfill.py").write_text(PLUGIN.format(value=value))
         importlib.invalidate_caches()
         sys.modules.pop("myfill", None)
-        monkeypatch.setattr(inp_mod, "_builtins_loaded", False)
+        monkeypatch.setattr("bench.core.plugins._loaded", False)
         inp_mod._FACTORIES.pop("myfill", None)
         inp_mod._ORIGINS.pop("myfill", None)
 

@@ -313,7 +313,7 @@ def test_plugin_module_from_env_is_registered_and_evaluable(tmp_path, monkeypatc
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv(inp.PLUGINS_ENV, "my_plugin_method")
-    monkeypatch.setattr(inp, "_builtins_loaded", False)
+    monkeypatch.setattr("bench.core.plugins._loaded", False)
     monkeypatch.setattr(inp, "_FACTORIES", dict(inp._FACTORIES))
     assert "constant-plugin" in inp.available()
     m = inp.get_inpainter("constant-plugin", value="0.75")
@@ -324,6 +324,6 @@ def test_plugin_module_from_env_is_registered_and_evaluable(tmp_path, monkeypatc
     assert torch.equal(out[:, :, 6:, 6:], images[:, :, 6:, 6:])
     sys.modules.pop("my_plugin_method", None)
     monkeypatch.setenv(inp.PLUGINS_ENV, "no_such_plugin_module")
-    monkeypatch.setattr(inp, "_builtins_loaded", False)
+    monkeypatch.setattr("bench.core.plugins._loaded", False)
     with pytest.raises(BenchError, match="no_such_plugin_module"):
         inp.available()

@@ -41,7 +41,7 @@ def plugin(tmp_path, monkeypatch):
     (tmp_path / "listed_plugin_mod.py").write_text(PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv(inp.PLUGINS_ENV, "listed_plugin_mod")
-    monkeypatch.setattr(inp, "_builtins_loaded", False)
+    monkeypatch.setattr("bench.core.plugins._loaded", False)
     monkeypatch.setattr(inp, "_FACTORIES", dict(inp._FACTORIES))
     monkeypatch.setattr(inp, "_ORIGINS", dict(inp._ORIGINS))
     monkeypatch.setattr(bm, "METRICS", dict(bm.METRICS))

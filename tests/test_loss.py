@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.models.loss import (
+from bench.models.unet.loss import (
     WEIGHTS,
     InpaintingLoss,
     composite,

@@ -31,10 +31,9 @@ def plugin(tmp_path, monkeypatch):
     (tmp_path / "metric_plugin.py").write_text(textwrap.dedent(PLUGIN))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PCONV_BENCH_PLUGINS", "metric_plugin")
-    import bench.methods.inpainters as inp
     import bench.metrics.registry as bm
 
-    monkeypatch.setattr(inp, "_builtins_loaded", False)
+    monkeypatch.setattr("bench.core.plugins._loaded", False)
     monkeypatch.setattr(bm, "METRICS", dict(bm.METRICS))
     sys.modules.pop("metric_plugin", None)
     yield
@@ -91,10 +90,9 @@ def test_adding_a_metric_computes_only_that_metric(runner, inputs, tmp_path, mon
     (tmp_path / "p" / "metric_plugin.py").write_text(textwrap.dedent(PLUGIN))
     monkeypatch.syspath_prepend(str(tmp_path / "p"))
     monkeypatch.setenv("PCONV_BENCH_PLUGINS", "metric_plugin")
-    import bench.methods.inpainters as inp
     import bench.metrics.registry as bm
 
-    monkeypatch.setattr(inp, "_builtins_loaded", False)
+    monkeypatch.setattr("bench.core.plugins._loaded", False)
     monkeypatch.setattr(bm, "METRICS", dict(bm.METRICS))
     sys.modules.pop("metric_plugin", None)
     # The builtin metrics must not be computed again: make that fail loudly.

@@ -69,7 +69,6 @@ register_model(TrainableModel(
 @pytest.fixture
 def toy_plugin(tmp_path, monkeypatch):
     """The toy plugin importable and named in $PCONV_BENCH_PLUGINS, for this process and its children."""
-    import bench.methods.inpainters as inp
     import bench.models.registry as models
 
     folder = tmp_path / "plugins"
@@ -78,8 +77,7 @@ def toy_plugin(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(folder))
     monkeypatch.setenv("PCONV_BENCH_PLUGINS", "toy_model_plugin")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setattr(inp, "_builtins_loaded", False)
-    monkeypatch.setattr(models, "_loaded", False)
+    monkeypatch.setattr("bench.core.plugins._loaded", False)
     monkeypatch.setattr(models, "_MODELS", dict(models._MODELS))
     monkeypatch.setattr(models, "_ORIGINS", dict(models._ORIGINS))
     sys.modules.pop("toy_model_plugin", None)
@@ -116,7 +114,7 @@ def test_a_builtin_name_cannot_be_taken_by_another_module():
 
     from bench.models.registry import get_model, register_model
 
-    with pytest.raises(BenchError, match="'gl' is taken by bench.models.adversarial"):
+    with pytest.raises(BenchError, match="'gl' is taken by bench.models.gl.recipe"):
         register_model(dataclasses.replace(get_model("gl")), origin="someone_elses_plugin")
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.models.pconv import PartialConv2d, partial_conv2d, partial_conv2d_counts
+from bench.models.unet.pconv import PartialConv2d, partial_conv2d, partial_conv2d_counts
 
 
 def _pair(v):

@@ -69,7 +69,7 @@ def test_distinct_pairing_end_to_end_and_too_few_images(runner, tmp_path, astron
 
 
 def test_unet_convolutions_are_he_initialised_and_seeded():
-    from bench.models.unet import InpaintingUNet
+    from bench.models.unet.network import InpaintingUNet
 
     torch.manual_seed(0)
     a = InpaintingUNet(layers=4, width=32)

@@ -48,8 +48,8 @@ def test_paper_profile_trains_gntipt_and_gl_as_released():
 
 
 def test_cpu_profiles_state_their_choices():
-    from bench.models.gl import training_recipe as gl_recipe
-    from bench.models.gntipt import training_recipe as gnt_recipe
+    from bench.models.gl.network import training_recipe as gl_recipe
+    from bench.models.gntipt.network import training_recipe as gnt_recipe
 
     quick = resolve_config("quick", overrides={"model": "gntipt", "width": 8}).to_dict()
     assert quick["critic_width"] == 8 and quick["gl_optimizer"] == "adam"

@@ -9,7 +9,7 @@ from test_gntipt import TF_PORT_LAYERS, _port_state
 
 from bench.core.errors import BenchError
 from bench.methods.inpainters import get_inpainter
-from bench.models.gntipt import GntIptGenerator
+from bench.models.gntipt.network import GntIptGenerator
 
 
 def _pair(size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:

@@ -498,7 +498,7 @@ def test_10_a_plugin_cannot_shadow_a_builtin(inputs, runner, tmp_path, monkeypat
     import bench.methods.inpainters as inp
 
     inp.available()  # the builtins are registered first
-    monkeypatch.setattr(inp, "_builtins_loaded", False)  # the plugins are imported again
+    monkeypatch.setattr("bench.core.plugins._loaded", False)  # the plugins are imported again
     monkeypatch.setattr(inp, "_FACTORIES", dict(inp._FACTORIES))
     monkeypatch.setattr(inp, "_ORIGINS", dict(inp._ORIGINS))
     sys.modules.pop("shadow_plugin", None)

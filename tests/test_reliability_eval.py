@@ -84,7 +84,7 @@ def plugin(monkeypatch, tmp_path):
         monkeypatch.syspath_prepend(str(tmp_path))
         monkeypatch.setenv("PCONV_BENCH_PLUGINS", name)
         inp_mod.available()
-        monkeypatch.setattr(inp_mod, "_builtins_loaded", False)
+        monkeypatch.setattr("bench.core.plugins._loaded", False)
         monkeypatch.setattr(inp_mod, "_FACTORIES", dict(inp_mod._FACTORIES))
         monkeypatch.setattr(inp_mod, "_ORIGINS", dict(inp_mod._ORIGINS))
         sys.modules.pop(name, None)
@@ -209,7 +209,7 @@ def test_2_a_method_exception_is_one_line_with_the_traceback_in_a_log(inputs, ru
 
 def _checkpoint(path: Path, layers: int = 3, nan: bool = False, seed: int = 0) -> Path:
     from bench.models.checkpoint import FORMAT, save_checkpoint
-    from bench.models.unet import InpaintingUNet
+    from bench.models.unet.network import InpaintingUNet
 
     torch.manual_seed(seed)
     net = InpaintingUNet(layers=layers, width=4, conv="partial")

@@ -522,7 +522,7 @@ def test_15_temporary_files_of_killed_writes_are_cleaned_on_the_next_claim(tmp_p
 
 
 def test_15_checkpoint_errors_give_the_right_advice(inputs, tmp_path, runner):
-    from bench.models.gl import GLCompletionNet
+    from bench.models.gl.network import GLCompletionNet
 
     run = tmp_path / "run"
     run.mkdir()

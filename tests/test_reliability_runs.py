@@ -356,10 +356,12 @@ def test_13_training_code_is_everything_bench_train_imports():
         seen - NOT_TRAINING_CODE - set(TRAINING_CODE)
     )
     assert {
-        "bench.models.loss",
+        "bench.models.unet.loss",
         "bench.models.adversarial",
-        "bench.models.gl",
-        "bench.models.gntipt",
+        "bench.models.gl.recipe",
+        "bench.models.gntipt.recipe",
+        "bench.models.gl.network",
+        "bench.models.gntipt.network",
         "masks.sampler",
     } <= set(TRAINING_CODE)
 
@@ -395,7 +397,12 @@ def test_13_a_changed_training_module_changes_the_fingerprint(fingerprint, monke
     assert fingerprint() == base  # stable
     assert base["code"]["package"] and len(base["code"]["source_sha256"]) == 16
     real = rp.module_source
-    for module in ("bench.models.loss", "bench.models.gl", "masks.sampler", "bench.training.loop"):
+    for module in (
+        "bench.models.unet.loss",
+        "bench.models.gl.network",
+        "masks.sampler",
+        "bench.training.loop",
+    ):
         with monkeypatch.context() as mp:  # one byte more in that module's source
             mp.setattr(rp, "module_source", lambda name, m=module: real(name) + (b"#" if name == m else b""))
             assert fingerprint()["code"] != base["code"], module

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-import bench.models.loss
+import bench.models.unet.loss
 from bench.cli import main as cli
 from bench.core.errors import BenchError
 from bench.models.checkpoint import LAST, load_checkpoint, load_checkpoint_model
@@ -108,7 +108,7 @@ def test_resume_after_interrupt_is_bit_identical(images, reference, tmp_path, mo
     cfg = tiny_cfg(**RESUME_CFG)
     # Crash inside step 7 (1-based): last.pt holds step 6; steps 7.. are redone after the resume.
     calls = {"n": 0}
-    real = bench.models.loss.l1_hole
+    real = bench.models.unet.loss.l1_hole
 
     def crashing(*a, **k):
         calls["n"] += 1
@@ -116,10 +116,10 @@ def test_resume_after_interrupt_is_bit_identical(images, reference, tmp_path, mo
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(bench.models.loss, "l1_hole", crashing)
+    monkeypatch.setattr(bench.models.unet.loss, "l1_hole", crashing)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "killed", data=images)
-    monkeypatch.setattr(bench.models.loss, "l1_hole", real)
+    monkeypatch.setattr(bench.models.unet.loss, "l1_hole", real)
     assert load_checkpoint(tmp_path / "killed" / LAST)["step"] == 6
     got = load_checkpoint(train(cfg, tmp_path / "killed", data=images, resume=True))
     assert got["step"] == ref["step"] == 14
@@ -182,14 +182,14 @@ def test_phase_two_freezes_encoder_batchnorm_from_the_boundary(images, tmp_path)
 
 def test_nan_loss_stops_with_exit_2_and_keeps_the_last_checkpoint(images, tmp_path, monkeypatch):
     calls = {"n": 0}
-    real = bench.models.loss.l1_hole
+    real = bench.models.unet.loss.l1_hole
 
     def poisoned(*a, **k):
         calls["n"] += 1
         v = real(*a, **k)
         return v * float("nan") if calls["n"] == 3 else v
 
-    monkeypatch.setattr(bench.models.loss, "l1_hole", poisoned)
+    monkeypatch.setattr(bench.models.unet.loss, "l1_hole", poisoned)
     out = tmp_path / "run"
     with pytest.raises(BenchError, match=r"step 3 .*last good checkpoint is .*last\.pt \(step 2\)"):
         train(tiny_cfg(), out, data=images)

@@ -12,12 +12,12 @@ import torch
 from test_train import images, states_equal, tiny_cfg  # noqa: F401 - the images fixture
 from torch import nn
 
-import bench.models.loss
+import bench.models.unet.loss
 from bench.core.device import bf16_native, resolve_precision
 from bench.core.errors import BenchError
 from bench.models.checkpoint import LAST, load_checkpoint, load_checkpoint_model
-from bench.models.unet import InpaintingUNet
-from bench.models.unet_recipe import ema_update
+from bench.models.unet.network import InpaintingUNet
+from bench.models.unet.recipe import ema_update
 from bench.training.config import TrainConfig, resolve_config
 from bench.training.loop import train
 
@@ -89,7 +89,7 @@ def test_resume_is_bit_identical_with_every_knob(images, tmp_path, monkeypatch, 
     ref = load_checkpoint(train(cfg, tmp_path / "straight", data=images, progress=False))
     assert ref["precision"] == precision
     calls = {"n": 0}
-    real = bench.models.loss.l1_hole
+    real = bench.models.unet.loss.l1_hole
 
     def crashing(*a, **k):
         calls["n"] += 1
@@ -97,10 +97,10 @@ def test_resume_is_bit_identical_with_every_knob(images, tmp_path, monkeypatch, 
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(bench.models.loss, "l1_hole", crashing)
+    monkeypatch.setattr(bench.models.unet.loss, "l1_hole", crashing)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "killed", data=images, progress=False)
-    monkeypatch.setattr(bench.models.loss, "l1_hole", real)
+    monkeypatch.setattr(bench.models.unet.loss, "l1_hole", real)
     assert load_checkpoint(tmp_path / "killed" / LAST)["step"] == 2
     got = load_checkpoint(train(cfg, tmp_path / "killed", data=images, resume=True, progress=False))
     for key in ("model", "optimizer", "ema"):
@@ -136,7 +136,7 @@ def test_keep_every_keeps_a_copy_per_interval(images, tmp_path):  # noqa: F811
 
 def test_loss_weights_replace_the_papers_where_given(images, tmp_path):  # noqa: F811
     from bench.metrics.features import load_feature_net
-    from bench.models.loss import WEIGHTS
+    from bench.models.unet.loss import WEIGHTS
     from bench.training.loop import _loss
 
     loss = _loss(tiny_cfg(loss_weights={"tv": 1.5}), load_feature_net("none"))

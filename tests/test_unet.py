@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.models.pconv import partial_conv2d
-from bench.models.unet import InpaintingUNet, layers_for_size
+from bench.models.unet.network import InpaintingUNet, layers_for_size
+from bench.models.unet.pconv import partial_conv2d
 
 
 def batch(n: int, size: int, seed: int, h: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

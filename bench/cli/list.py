@@ -59,7 +59,7 @@ def describe_metrics() -> list[tuple[str, str]]:
 
 def describe_profiles() -> list[tuple[str, str]]:
     """(name, description) of every profile of bench.training.config.PROFILES, from its settings."""
-    from bench.models.unet import layers_for_size
+    from bench.models.unet.network import layers_for_size
     from bench.training.config import PROFILES, resolve_reproduce
 
     rows = []

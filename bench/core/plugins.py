@@ -11,12 +11,13 @@ import traceback
 
 from bench.core.errors import BenchError
 
-# The builtin registrations: trainable models (bench.models.*_recipe modules and adversarial), then the
+# The builtin registrations: trainable models (each model's recipe module), then the
 # comparison methods. Imported lazily so that `import bench.methods` stays cheap (numba, cv2 and skimage
 # load only when a registry is asked).
 BUILTIN_MODULES: tuple[str, ...] = (
-    "bench.models.unet_recipe",
-    "bench.models.adversarial",
+    "bench.models.unet.recipe",
+    "bench.models.gl.recipe",
+    "bench.models.gntipt.recipe",
     "baselines.classical",
     "baselines.patchmatch",
     "baselines.gl_gntipt",

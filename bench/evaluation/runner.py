@@ -386,10 +386,18 @@ def _verify_masks(masks: Path, sel: pd.DataFrame, hw: tuple[int, int], resize: b
 
 
 def _default_paired(labels: Sequence[str]) -> tuple[str, str] | None:
+    """The pair the paired test compares: a trainable model and its twin (bench.models: PConv and Conv)
+    when both are evaluated, else the first two methods."""
+    from bench.models.registry import get_model, model_names
+
     if len(labels) < 2:
         return None
-    low = [x.lower() for x in labels]
-    return ("pconv", "conv") if {"pconv", "conv"} <= set(low) else (labels[0], labels[1])
+    low = {x.lower() for x in labels}
+    for name in model_names():
+        twin = get_model(name).twin
+        if twin and {name, twin} <= low:
+            return name, twin
+    return labels[0], labels[1]
 
 
 def _select_metrics(cfg: EvalConfig) -> list[Any]:

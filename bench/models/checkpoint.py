@@ -143,7 +143,7 @@ MAX_WEIGHTS = 2**28
 
 def unet_weights(layers: int, width: int, in_channels: int = 3) -> int:
     """Convolution weights of InpaintingUNet(layers, width, in_channels), counted without building it."""
-    from bench.models.unet import encoder_channels, encoder_kernel
+    from bench.models.unet.network import encoder_channels, encoder_kernel
 
     chans = encoder_channels(layers, width)
     skips = [in_channels, *chans]

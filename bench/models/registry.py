@@ -4,9 +4,9 @@ model, in one registration per model. Code outside a registration never branches
 A registration (`TrainableModel`) says how to build the generator from a checkpoint's `arch` and from a
 TrainConfig, its critics (None: none), its optimisers, its one training step, how a step is run in a
 phase (`wrap`), its phase and learning rate as logged, and whether its loss reads the perceptual/style
-feature network. The builtin registrations live with their training code (bench.models.unet_recipe: PConv and
-Conv; bench.models.adversarial: GL and GntIpt) and are imported by name on first use, then the plugin modules
-named in $PCONV_BENCH_PLUGINS (bench.methods.inpainters.load_plugins), which may call `register_model` too.
+feature network. The builtin registrations live with their model (bench.models.unet.recipe: PConv and
+Conv; bench.models.gl.recipe, bench.models.gntipt.recipe) and are imported by name on first use, then the
+plugin modules named in $PCONV_BENCH_PLUGINS (bench.core.plugins), which may call `register_model` too.
 
 >>> "pconv" in model_names() and get_model("gl").critics is not None
 True

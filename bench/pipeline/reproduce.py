@@ -168,9 +168,12 @@ class ReproduceResult:
 TRAINING_CODE: tuple[str, ...] = (
     "bench.core.device", "bench.core.distributed", "bench.core.files", "bench.core.weights",
     "bench.data.images", "bench.metrics.features",
-    "bench.models.adversarial", "bench.models.checkpoint", "bench.models.contextual_attention",
-    "bench.models.gl", "bench.models.gntipt", "bench.models.loss", "bench.models.pconv",
-    "bench.models.registry", "bench.models.unet", "bench.models.unet_recipe", "bench.training.loop",
+    "bench.models.adversarial", "bench.models.checkpoint", "bench.models.registry",
+    "bench.models.gl.network", "bench.models.gl.recipe",
+    "bench.models.gntipt.attention", "bench.models.gntipt.network", "bench.models.gntipt.recipe",
+    "bench.models.unet.loss", "bench.models.unet.network", "bench.models.unet.pconv",
+    "bench.models.unet.recipe",
+    "bench.training.loop",
     "masks._worker", "masks.augment", "masks.conventions", "masks.generate", "masks.manifest",
     "masks.nvidia", "masks.sampler",
 )  # fmt: skip

@@ -33,8 +33,8 @@ from bench.core.errors import BenchError
 CONVS = ("partial", "standard")
 MASK_AUGMENTS = ("auto", "nvidia", "flips", "none")
 FEATURES = ("auto", "vgg16", "efficientnet-lite0", "none")
-INITS = ("he", "torch")  # bench.models.unet.InpaintingUNet.init_weights
-GL_OPTIMIZERS = ("adam", "adadelta")  # bench.models.gl.OPTIMIZERS
+INITS = ("he", "torch")  # bench.models.unet.network.InpaintingUNet.init_weights
+GL_OPTIMIZERS = ("adam", "adadelta")  # bench.models.gl.network.OPTIMIZERS
 
 
 @dataclass
@@ -42,7 +42,7 @@ class TrainConfig:
     """Every knob of `bench train`. The defaults run on a CPU (the `quick` profile, with the full loss)."""
 
     profile: str = "quick"
-    # Network (bench.models.unet.InpaintingUNet): layers None -> from the image size (8 at 512 px).
+    # Network (bench.models.unet.network.InpaintingUNet): layers None -> from the image size (8 at 512 px).
     size: int = 128
     width: int = 32  # U-Net width; GL's width; GntIpt's cnum (the papers use 64, 64 and 32)
     layers: int | None = None
@@ -63,7 +63,7 @@ class TrainConfig:
     warmup_steps: int = 0
     ema_decay: float = 0.0
     init: str = "he"
-    # Loss-term weights that replace the paper's (bench.models.loss.WEIGHTS), e.g. {"tv": 1.0}; None: the
+    # Loss-term weights that replace the paper's (bench.models.unet.loss.WEIGHTS), e.g. {"tv": 1.0}; None: the
     # paper's.
     loss_weights: dict[str, float] | None = None
     # GntIpt only: WGAN-GP critic updates per generator step, on the step's batch (the released trainer
@@ -180,7 +180,7 @@ class TrainConfig:
 
     def _validate_loss_weights(self) -> None:
         """Values here; the term names are checked by bench.training.loop against
-        bench.models.loss.WEIGHTS."""
+        bench.models.unet.loss.WEIGHTS."""
         for k, v in (self.loss_weights or {}).items():
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
                 raise BenchError(f"loss_weights: {k} must be a number >= 0, not {v!r}")

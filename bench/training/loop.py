@@ -2,7 +2,8 @@
 or many (torchrun).
 
 The model's registration builds it, its critics and optimisers, and runs its training step and schedule
-(PConv and Conv: bench.models.unet_recipe, the paper's two phases; GL and GntIpt: bench.models.adversarial).
+(PConv and Conv: bench.models.unet.recipe, the paper's two phases; GL and GntIpt: bench.models.gl.recipe,
+bench.models.gntipt.recipe).
 This module holds what every model shares: the data stream, a pure function of (seed, step, rank, slot), so a
 run killed at any moment and resumed from `DIR/last.pt` sees exactly the batches it would have seen; the
 loop; logs, samples and checkpoints.
@@ -51,14 +52,14 @@ from bench.models.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from bench.models.loss import TERMS, WEIGHTS, InpaintingLoss
 from bench.models.registry import TrainableModel, get_model
+from bench.models.unet.loss import TERMS, WEIGHTS, InpaintingLoss
 from bench.training.config import RESUME_LOCKED, TrainConfig
 from masks.conventions import is_valid
 
 __all__ = ["train", "TrainSamples", "LOG_COLUMNS"]
 
-# The loss terms of PConv/Conv (bench.models.loss), then GL's/GntIpt's (reconstruction, critic loss).
+# The loss terms of PConv/Conv (bench.models.unet.loss), then GL's/GntIpt's (reconstruction, critic loss).
 LOG_COLUMNS = ("step", "phase", "lr", "loss", *TERMS, "recon", "d_loss", "images_per_s", "features")
 _IMAGE_CACHE_BYTES = 512 << 20  # decoded training images kept in memory per worker (small sets only)
 

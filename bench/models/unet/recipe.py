@@ -1,5 +1,5 @@
-"""PConv and Conv as trainable models (bench.models.registry): the U-Net of bench.models.unet, the paper's
-loss and its two-phase schedule.
+"""PConv and Conv as trainable models (bench.models.registry): the U-Net of bench.models.unet.network, the
+paper's loss and its two-phase schedule.
 
 Phase 1: Adam at `cfg.lr` (after `cfg.warmup_steps` of linear warm-up) with BatchNorm on; phase 2 (from
 step `cfg.steps_phase1`): `cfg.finetune_lr` with the encoder's BatchNorm frozen. Under torchrun the
@@ -24,7 +24,7 @@ from masks.conventions import HOLE_FILL
 
 def build(arch: dict[str, Any]) -> nn.Module:
     """InpaintingUNet(**arch), the arch of a checkpoint."""
-    from bench.models.unet import InpaintingUNet
+    from bench.models.unet.network import InpaintingUNet
 
     return InpaintingUNet(**{k: v for k, v in arch.items() if k != "model"})
 
@@ -41,7 +41,7 @@ def weights(arch: dict[str, Any], path: Any) -> int:
 def make(cfg: Any, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """The U-Net of `cfg`, initialised from cfg.seed (the same on every rank)."""
     from bench.models.checkpoint import build_model
-    from bench.models.unet import layers_for_size
+    from bench.models.unet.network import layers_for_size
 
     try:
         layers = cfg.layers if cfg.layers is not None else layers_for_size(cfg.size)

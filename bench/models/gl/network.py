@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from bench.core.errors import BenchError
 from bench.core.weights import refuse_mismatch, tensor_names
-from bench.models.loss import composite
+from bench.models.unet.loss import composite
 from masks.conventions import flip_polarity
 
 # Mean pixel of natural photos (the ImageNet mean, RGB in [0, 1]): the hole fill of networks trained
@@ -297,7 +297,7 @@ def local_crop_boxes(masks: Tensor, crop: int, generator: torch.Generator | np.r
     numpy Generator, so a seed reproduces the boxes), then shift it to lie inside the image; the drawn
     pixel always stays inside the box (at its centre unless shifted). A mask without holes gets the box
     at the image centre. Use the same boxes for the real and the completed image (``crop_patches``).
-    GL's and GntIpt's training steps (bench.models.adversarial) both crop with these boxes.
+    GL's and GntIpt's training steps (their recipe modules) both crop with these boxes.
     """
     if masks.dim() != 4 or masks.shape[1] != 1:
         raise BenchError(f"masks must have shape (B,1,H,W), got {tuple(masks.shape)}")

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.models.pconv import PartialConv2d, all_valid, partial_conv2d_counts
+from bench.models.unet.pconv import PartialConv2d, all_valid, partial_conv2d_counts
 from masks.conventions import HOLE_FILL
 
 MAX_LAYERS = 8  # the paper's depth at 512 px

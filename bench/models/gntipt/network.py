@@ -21,7 +21,7 @@ released convention. H and W must be multiples of 8.
 convolution at the bottom/right) and nearest resizes with ``align_corners=True`` (neuralgym's ``resize``).
 ``flavour="mmagic"`` is mmagic's DeepFill v1: reflection padding, ``F.interpolate`` resizes, ELU on the last
 attention-branch encoder layer and mmagic's contextual attention (hole patches excluded from the softmax,
-pastes divided by their overlap count); see ``bench.models.contextual_attention``.
+pastes divided by their overlap count); see ``bench.models.gntipt.attention``.
 
 Critics (released ``build_wgan_local_discriminator`` / ``global``): four 5x5 stride-2 convolutions with
 LeakyReLU(0.2), widths 64, 128, 256, 512 (local) and 64, 128, 256, 256 (global), flattened into one linear
@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.core.errors import BenchError
-from bench.models.contextual_attention import contextual_attention, resize_nearest, same_pad
+from bench.models.gntipt.attention import contextual_attention, resize_nearest, same_pad
 
 FLAVOURS = ("tf", "mmagic")
 SIZE_MULTIPLE = 8  # two stride-2 convolutions, then contextual attention at half of that size

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from bench.core.errors import BenchError
 from bench.core.weights import refuse_mismatch
-from bench.models.gntipt import GntIptGenerator
+from bench.models.gntipt.network import GntIptGenerator
 
 _MM_FUSE = "generator.stage2.contextual_attention_neck.contextual_attention.fuse_kernel"
 
