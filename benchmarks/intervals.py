@@ -7,9 +7,9 @@ designs a run produces: one cell under cross pairing (80 images, 24 masks, each 
 once: the quick profile's cell), one cell under distinct pairing (nothing repeats), all 12 cells of a cross
 run pooled (each image in every cell: images and masks repeat) and a fully crossed 40 x 12 design. For
 each design and variance mix it prints how often the 95 % interval covers 0: the old pairs bootstrap
-(bench.reporting.tables.bootstrap_ci), the new default (bench.reporting.tables.two_way_ci) and, for reference,
-the image-and- mask "pigeonhole" bootstrap (Owen 2007), which resamples both at once and double counts the
-residual.
+(bench.reporting.statistics.bootstrap_ci), the new default (bench.reporting.statistics.two_way_ci) and,
+for reference, the image-and-mask "pigeonhole" bootstrap (Owen 2007), which resamples both at once and
+double counts the residual.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 import numpy as np  # noqa: E402
 
-from bench.reporting.tables import bootstrap_ci, two_way_ci  # noqa: E402
+from bench.reporting.statistics import bootstrap_ci, two_way_ci  # noqa: E402
 
 # (images, masks) index arrays of each design.
 N_IMAGES, N_MASKS, N_CELLS = 80, 24, 12

@@ -1,5 +1,6 @@
-"""The tables' intervals where images or masks repeat (bench.reporting.tables.two_way_ci), against closed-form
-cluster-robust variances and a simulation with known variance; Holm's adjustment on hand-made p-values."""
+"""The tables' intervals where images or masks repeat (bench.reporting.statistics.two_way_ci), against
+closed-form cluster-robust variances and a simulation with known variance; Holm's adjustment on hand-made
+p-values."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from scipy.stats import t
 
+from bench.reporting import statistics as S
 from bench.reporting import tables as T
 
 
@@ -22,17 +24,17 @@ def _sim():
 
 
 def test_ci_kind_names_what_repeats():
-    assert T.ci_kind(["a", "b"], ["x", "y"]) == "pairs"
-    assert T.ci_kind(["a", "b"], ["x", "x"]) == "masks"
-    assert T.ci_kind(["a", "a"], ["x", "y"]) == "images"
-    assert T.ci_kind(["a", "a", "b"], ["x", "y", "y"]) == "two-way"
+    assert S.ci_kind(["a", "b"], ["x", "y"]) == "pairs"
+    assert S.ci_kind(["a", "b"], ["x", "x"]) == "masks"
+    assert S.ci_kind(["a", "a"], ["x", "y"]) == "images"
+    assert S.ci_kind(["a", "a", "b"], ["x", "y", "y"]) == "two-way"
 
 
 def test_without_repeats_it_is_the_pairs_bootstrap_draw_for_draw(rng):
     v = rng.normal(size=(30, 3))
     keys = [str(i) for i in range(30)]
-    got = T.two_way_ci(v, keys, keys, 300, 0.95, np.random.default_rng(4))
-    want = T.bootstrap_ci(v, 300, 0.95, np.random.default_rng(4))
+    got = S.two_way_ci(v, keys, keys, 300, 0.95, np.random.default_rng(4))
+    want = S.bootstrap_ci(v, 300, 0.95, np.random.default_rng(4))
     assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
 
 
@@ -46,7 +48,7 @@ def test_one_way_half_width_matches_the_cluster_robust_formula(rng):
     masks = np.repeat(np.arange(12), rng.integers(1, 6, 12))  # 12 masks, 1-5 pairs each
     n = len(masks)
     y = rng.normal(size=12)[masks] + 0.3 * rng.normal(size=n)
-    lo, hi = T.two_way_ci(y, [f"i{i}" for i in range(n)], [f"m{m}" for m in masks], 20000, 0.95, rng)
+    lo, hi = S.two_way_ci(y, [f"i{i}" for i in range(n)], [f"m{m}" for m in masks], 20000, 0.95, rng)
     se = np.sqrt(12 / 11 * _cluster_sum_sq(y, masks) / n**2)  # CR1 variance of the mean
     assert (hi - lo) / 2 == pytest.approx(t.ppf(0.975, 11) * se, rel=0.03)
     assert (lo + hi) / 2 == pytest.approx(y.mean(), abs=1e-12)
@@ -58,7 +60,7 @@ def test_two_way_half_width_matches_cameron_gelbach_miller(rng):
     n = len(images)
     y = rng.normal(size=15)[images] + rng.normal(size=8)[masks] + 0.5 * rng.normal(size=n)
     keys_i, keys_m = [f"i{i}" for i in images], [f"m{m}" for m in masks]
-    lo, hi = T.two_way_ci(y, keys_i, keys_m, 20000, 0.95, rng)
+    lo, hi = S.two_way_ci(y, keys_i, keys_m, 20000, 0.95, rng)
     var = (15 / 14 * _cluster_sum_sq(y, images) + 8 / 7 * _cluster_sum_sq(y, masks)
            - n / (n - 1) * _cluster_sum_sq(y, np.arange(n))) / n**2  # fmt: skip
     assert (hi - lo) / 2 == pytest.approx(t.ppf(0.975, 7) * np.sqrt(var), rel=0.03)
@@ -74,9 +76,9 @@ def _coverage(design: str, reps: int, old_max: float) -> None:
         images, masks = sim.design(design, rng)
         y = 0.5 * rng.normal(size=images.max() + 1)[images] + 1.5 * rng.normal(size=masks.max() + 1)[masks]
         y = y + 0.5 * rng.normal(size=len(y))
-        lo, hi = T.bootstrap_ci(y, 200, 0.95, rng)
+        lo, hi = S.bootstrap_ci(y, 200, 0.95, rng)
         hit_old += lo <= 0 <= hi
-        lo, hi = T.two_way_ci(y, list(images.astype(str)), list(masks.astype(str)), 200, 0.95, rng)
+        lo, hi = S.two_way_ci(y, list(images.astype(str)), list(masks.astype(str)), 200, 0.95, rng)
         hit_new += lo <= 0 <= hi
     assert 0.89 <= hit_new / reps <= 0.99, (design, hit_new / reps)
     assert hit_old / reps <= old_max, (design, hit_old / reps)
@@ -95,10 +97,10 @@ def test_coverage_near_nominal_with_twelve_cross_cells_pooled():
 
 def test_holm_against_hand_computed_values():
     # sorted p: 0.01 (x4 = 0.04), 0.02 (x3 = 0.06), 0.03 (x2 = 0.06), 0.5 (x1); NaN is not a test
-    got = T.holm([0.03, np.nan, 0.5, 0.01, 0.02])
+    got = S.holm([0.03, np.nan, 0.5, 0.01, 0.02])
     assert np.allclose(got[[0, 2, 3, 4]], [0.06, 0.5, 0.04, 0.06]) and np.isnan(got[1])
-    assert np.allclose(T.holm([0.3, 0.4]), [0.6, 0.6])  # monotone: the second may not drop below the first
-    assert np.allclose(T.holm([0.9, 0.8]), [1.0, 1.0])  # capped at 1
+    assert np.allclose(S.holm([0.3, 0.4]), [0.6, 0.6])  # monotone: the second may not drop below the first
+    assert np.allclose(S.holm([0.9, 0.8]), [1.0, 1.0])  # capped at 1
 
 
 def test_paired_test_counts_its_tests_and_holm_adjusts_over_all_of_them(rng):
@@ -112,7 +114,8 @@ def test_paired_test_counts_its_tests_and_holm_adjusts_over_all_of_them(rng):
                 x, y = r.normal(size=2)
                 rows.append(dict(method=method, pair_id=len(rows) % 24, image=f"i{i}", mask=f"m{i % 4}",
                                  bin=bn, group="N", psnr=x - shift * (i + 1), ssim=y))  # fmt: skip
-    p = T.paired_test(pd.DataFrame(rows), "a", "b", n_boot=100)
+    frame = pd.DataFrame(rows)
+    p = S.paired_test(frame, "a", "b", T.pair_metrics_of(frame), n_boot=100)
     assert (p["n_tests"] == 4).all()  # 2 cells x 2 metrics
     # ssim: every difference 0, p = 1; psnr: all 12 differences positive, exact p = 2 / 2**12
     psnr = p[p.metric == "psnr"]

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from bench.metrics.registry import is_splits_for
+from bench.reporting import reference as R
+from bench.reporting import statistics as S
 from bench.reporting import tables as T
 
 PAIR = ["l1_percent", "psnr", "ssim", "hole_l1_percent"]  # the builtin per-pair metrics
@@ -66,14 +68,14 @@ def test_bootstrap_ci_contains_mean_is_seeded_and_has_the_right_width():
     rng = np.random.default_rng(1)
     for _ in range(20):
         v = rng.normal(3.0, 2.0, size=200)
-        lo, hi = T.bootstrap_ci(v, 1000, 0.95, np.random.default_rng(5))
+        lo, hi = S.bootstrap_ci(v, 1000, 0.95, np.random.default_rng(5))
         assert lo < v.mean() < hi
         # Normal theory: the CI of a mean is about 2 * 1.96 * sd / sqrt(n) wide.
         assert (hi - lo) == pytest.approx(2 * 1.96 * v.std(ddof=1) / math.sqrt(len(v)), rel=0.2)
     v = rng.normal(size=30)
-    a = T.bootstrap_ci(v, 500, 0.95, np.random.default_rng(7))
-    b = T.bootstrap_ci(v, 500, 0.95, np.random.default_rng(7))
-    c = T.bootstrap_ci(v, 500, 0.95, np.random.default_rng(8))
+    a = S.bootstrap_ci(v, 500, 0.95, np.random.default_rng(7))
+    b = S.bootstrap_ci(v, 500, 0.95, np.random.default_rng(7))
+    c = S.bootstrap_ci(v, 500, 0.95, np.random.default_rng(8))
     assert a == b and a != c
 
 
@@ -91,7 +93,7 @@ def test_summary_ci_is_seeded_per_cell(rng):
 def test_paired_test_identical_methods_and_a_known_shift(rng):
     f = _frame(rng, methods=("a", "b"), n=20)
     f.loc[f.method == "b", PAIR] = f.loc[f.method == "a", PAIR].to_numpy()
-    p = T.paired_test(f, "a", "b", n_boot=200)
+    p = S.paired_test(f, "a", "b", T.pair_metrics_of(f), n_boot=200)
     assert len(p) == 2 * 2 * 4
     assert (p.mean_diff == 0).all() and (p.p_value == 1.0).all() and (p.ci_low == 0).all()
     # b = a - (0.5 + distinct small steps): every difference positive, no ties.
@@ -101,7 +103,7 @@ def test_paired_test_identical_methods_and_a_known_shift(rng):
         for bn in ("0.1-0.2", "0.2-0.3"):
             sel = (f2.method == "b") & (f2.group == g) & (f2.bin == bn)
             f2.loc[sel, PAIR] = f2.loc[sel, PAIR].to_numpy() - step[:, None]
-    p2 = T.paired_test(f2, "a", "b", n_boot=200)
+    p2 = S.paired_test(f2, "a", "b", T.pair_metrics_of(f2), n_boot=200)
     assert np.allclose(p2.mean_diff, step.mean())
     assert (p2.ci_low <= step.mean()).all() and (step.mean() <= p2.ci_high).all()
     # All n=20 signed ranks positive: the exact two-sided Wilcoxon p-value is 2 / 2**20.
@@ -215,7 +217,7 @@ def test_reference_side_by_side_with_deltas(tmp_path: Path):
         "# a comment line\nmethod,group,bin,l1_percent,psnr,ssim\n"
         "A,N,0.1-0.2,1.5,29.0,\nZ,B,0.1-0.2,1.0,20.0,0.5\n"
     )
-    cmp = T.compare_reference(_hand_summary(), T.read_reference(ref))
+    cmp = R.compare_reference(_hand_summary(), R.read_reference(ref))
     a = cmp[cmp.method == "A"].set_index("metric")
     assert a.loc["l1_percent", "measured_as"] == "a"  # matched case-insensitively
     assert a.loc["l1_percent", "delta"] == pytest.approx(2.0 - 1.5)
@@ -228,9 +230,9 @@ def test_reference_side_by_side_with_deltas(tmp_path: Path):
 
 
 def test_packaged_reference_is_the_papers_partial_table():
-    p = T.default_reference_path()
+    p = R.default_reference_path()
     assert p.is_file()
-    df = T.read_reference()
+    df = R.read_reference()
     assert list(df.columns) == ["method", "group", "bin", "l1_percent", "psnr", "ssim"]
     row = df[(df.method == "PConv") & (df.bin == "0.3-0.4")].iloc[0]
     assert (row.l1_percent, row.psnr, row.ssim) == (2.84, 22.89, 0.689)
@@ -250,19 +252,19 @@ def test_reference_protocol_line_and_run_protocol(tmp_path: Path):
     ref = tmp_path / "ref.csv"
     ref.write_text("# a note: not a protocol\n# protocol: size=512 masks=nvidia pairing=distinct junk\n"
                    "method,group,bin,psnr\nA,N,0.1-0.2,20\n")  # fmt: skip
-    assert T.reference_protocol(ref) == {"size": "512", "masks": "nvidia", "pairing": "distinct"}
-    assert T.reference_protocol(T.default_reference_path()) == {"size": "512", "masks": "nvidia",
+    assert R.reference_protocol(ref) == {"size": "512", "masks": "nvidia", "pairing": "distinct"}
+    assert R.reference_protocol(R.default_reference_path()) == {"size": "512", "masks": "nvidia",
                                                                  "pairing": "distinct"}  # fmt: skip
     masks = tmp_path / "m"
     masks.mkdir()
     (masks / "manifest.csv").write_text("file,hole_ratio,bin,group,kind,seed,size\n")
     run = {"image_size": [64, 64], "masks": str(masks), "pairing": "cross"}
-    assert T.run_protocol(run) == {"size": "64", "masks": "generated", "pairing": "cross"}
-    differs = T.protocol_mismatch(ref, run)
+    assert R.run_protocol(run) == {"size": "64", "masks": "generated", "pairing": "cross"}
+    differs = R.protocol_mismatch(ref, run)
     assert "size 64 (reference: 512)" in differs and "masks generated (reference: nvidia)" in differs
     (masks / "manifest.csv").write_text("file,hole_ratio,bin,group,kind,seed,size,source,nvidia_bin\n")
     run.update(image_size=[512, 512], pairing="distinct")
-    assert T.protocol_mismatch(ref, run) == ""
+    assert R.protocol_mismatch(ref, run) == ""
     plain = tmp_path / "plain.csv"
     plain.write_text("method,group,bin,psnr\nA,N,0.1-0.2,20\n")
-    assert T.protocol_mismatch(plain, {"image_size": [64, 64]}) == ""  # states nothing: always compared
+    assert R.protocol_mismatch(plain, {"image_size": [64, 64]}) == ""  # states nothing: always compared

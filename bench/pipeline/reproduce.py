@@ -314,7 +314,8 @@ def reproduce(
         evaluated = _evaluate(profile, out, inputs, checkpoints, device, command, stages, log)
         n_pairs = evaluated.n_pairs
         # The paper's confirmed Table 1 cells beside ours (reference.csv and the printed comparison).
-        from bench.reporting.tables import build_tables, default_reference_path
+        from bench.reporting.reference import default_reference_path
+        from bench.reporting.tables import build_tables
 
         tables = build_tables(out / "eval", reference=default_reference_path())
         with claim(results, "results", option="--results"):

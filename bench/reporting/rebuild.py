@@ -16,7 +16,8 @@ from typing import Any
 from bench.core.errors import BenchError
 from bench.core.folders import FolderLock, sublock
 from bench.reporting import tables as T
-from bench.reporting.tables import FORMATS, Tables, default_reference_path, read_reference, table_context
+from bench.reporting.reference import default_reference_path, read_reference
+from bench.reporting.tables import FORMATS, Tables, table_context
 from bench.runs.records import read_run
 
 CI_STYLES = ("pm", "none", "separate")

@@ -1,4 +1,5 @@
-"""Aggregation of per-pair records into the paper's Table 1 layout, with bootstrap CIs and a paired test.
+"""Aggregation of per-pair records into the paper's Table 1 layout (intervals and the paired test:
+bench.reporting.statistics), its text, Markdown, CSV and LaTeX forms, and an evaluation folder's exports.
 
 Everything here is pure pandas/numpy on a tidy records frame (columns method, pair_id, image, mask, bin,
 group and the per-pair metrics), so tables can be rebuilt at any time from stored records.
@@ -10,10 +11,8 @@ group and the per-pair metrics), so tables can be rebuilt at any time from store
 from __future__ import annotations
 
 import textwrap
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,12 @@ from tabulate import tabulate
 from bench.core.errors import BenchError
 from bench.core.files import csv_escape, write_csv, write_text
 from bench.metrics.registry import IS_MIN_PER_SPLIT, IS_SPLITS, KID_SUBSET_SIZE, KID_SUBSETS
+from bench.reporting.reference import (
+    compare_reference,
+    protocol_mismatch,
+    read_reference,
+)
+from bench.reporting.statistics import CI_KINDS, cell_rng, ci_kind, paired_test, two_way_ci
 from bench.runs.records import list_method_dirs, load_records, read_pairs, read_run
 from masks.conventions import BIN_NAMES, GROUPS, bin_by_name
 
@@ -183,127 +188,6 @@ def bin_label(name: str) -> str:
     return f"({b.lo:g},{b.hi:g}]"
 
 
-def _cell_rng(seed: int, *parts: str) -> np.random.Generator:
-    # One generator per cell, derived from the cell's name: a cell's CI does not depend on other cells.
-    return np.random.default_rng([seed, zlib.crc32("|".join(parts).encode())])
-
-
-def bootstrap_ci(
-    values: np.ndarray, n_boot: int = 1000, ci: float = 0.95, rng: np.random.Generator | None = None
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of `values` (n,) or of each column of (n, m).
-
-    Returns (low, high) floats for 1-D input, arrays (m,) for 2-D. The same resampled indices serve
-    every column, so metrics of one cell are resampled jointly.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    one = v.ndim == 1
-    v2 = v[:, None] if one else v
-    n = v2.shape[0]
-    if n == 0:
-        nan = np.full(v2.shape[1], np.nan)
-        return (float("nan"), float("nan")) if one else (nan, nan)
-    rng = rng if rng is not None else np.random.default_rng(0)
-    idx = rng.integers(0, n, size=(n_boot, n))  # (n_boot, n)
-    means = v2[idx].mean(axis=1)  # (n_boot, m)
-    alpha = (1.0 - ci) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha], axis=0)
-    if one:
-        return float(lo[0]), float(hi[0])
-    return lo, hi
-
-
-# ---- intervals where images or masks repeat --------------------------------------------------------
-# Under cross pairing a mask serves several images of a cell (and an image every cell), so pairs are not
-# independent and the pairs bootstrap is too narrow. The intervals below resample what repeats: a
-# one-way cluster bootstrap variance when only images or only masks repeat, and the two-way cluster variance
-# of Cameron, Gelbach & Miller (2011, "Robust inference with multiway clustering", JBES 29(2)),
-# V = V_image + V_mask - V_pair, from three bootstraps, when both do; t(G - 1) critical values and the
-# G / (G - 1) factor as they recommend for few clusters. Nothing repeating: the pairs bootstrap, as before.
-CI_KINDS = {
-    "pairs": "percentile bootstrap of the pairs (no image or mask repeats)",
-    "masks": "mean ± t(G-1)·SE, SE from a bootstrap of the G masks, each drawn with all its pairs (masks "
-    "repeat, images do not)",
-    "images": "mean ± t(G-1)·SE, SE from a bootstrap of the G images, each drawn with all its pairs (images "
-    "repeat, masks do not)",
-    "two-way": "mean ± t(G-1)·SE, SE² = V_image + V_mask - V_pair from bootstraps of images, of masks and of "
-    "pairs (Cameron, Gelbach & Miller 2011), G the fewer of images and masks",
-}
-
-
-def ci_kind(images: Sequence[str], masks: Sequence[str]) -> str:
-    """Which interval fits these pairs: 'pairs', 'masks', 'images' or 'two-way' (see CI_KINDS)."""
-    n = len(images)
-    img_rep, mask_rep = len(set(images)) < n, len(set(masks)) < n
-    return {(False, False): "pairs", (False, True): "masks", (True, False): "images"}.get(
-        (img_rep, mask_rep), "two-way"
-    )
-
-
-def _cluster_var(v: np.ndarray, clusters: Sequence[str], n_boot: int, rng: np.random.Generator) -> tuple:
-    """(variance (m,), G): the bootstrap variance of the mean of `v` (n, m) when its G clusters are drawn
-    with replacement, each with all its rows, times G / (G - 1) (the small-sample factor of cluster-robust
-    variances)."""
-    codes, uniq = pd.factorize(pd.Series(list(clusters)), sort=True)
-    g = len(uniq)
-    sums = np.zeros((g, v.shape[1]))
-    np.add.at(sums, codes, v)  # (G, m) cluster totals
-    counts = np.bincount(codes, minlength=g).astype(np.float64)  # (G,)
-    w = rng.multinomial(g, np.full(g, 1.0 / g), size=n_boot).astype(np.float64)  # (n_boot, G)
-    means = (w @ sums) / (w @ counts)[:, None]  # (n_boot, m)
-    return means.var(axis=0, ddof=1) * g / max(g - 1, 1), g
-
-
-def two_way_ci(
-    values: np.ndarray,
-    images: Sequence[str],
-    masks: Sequence[str],
-    n_boot: int = 1000,
-    ci: float = 0.95,
-    rng: np.random.Generator | None = None,
-) -> tuple[Any, Any]:
-    """CI of the mean of `values` (n,) or of each column of (n, m) for pairs of `images` and `masks`,
-    resampling what repeats (ci_kind): mean +- t(G - 1) sqrt(V), V from cluster bootstraps, G the fewer
-    clusters. Without repeats it is bootstrap_ci, draw for draw."""
-    from scipy.stats import t
-
-    kind = ci_kind(images, masks)
-    rng = rng if rng is not None else np.random.default_rng(0)
-    if kind == "pairs" or len(values) < 2:
-        return bootstrap_ci(values, n_boot, ci, rng)
-    v = np.asarray(values, dtype=np.float64)
-    one = v.ndim == 1
-    v2 = v[:, None] if one else v
-    if kind in ("masks", "images"):
-        var, g = _cluster_var(v2, masks if kind == "masks" else images, n_boot, rng)
-    else:
-        var_i, g_i = _cluster_var(v2, images, n_boot, rng)
-        var_m, g_m = _cluster_var(v2, masks, n_boot, rng)
-        var_p, _ = _cluster_var(v2, [str(i) for i in range(len(v2))], n_boot, rng)
-        # V_pair can exceed V_image + V_mask by chance in small samples: never below a one-way variance.
-        var, g = np.maximum(var_i + var_m - var_p, np.maximum(var_i, var_m)), min(g_i, g_m)
-    half = t.ppf(1.0 - (1.0 - ci) / 2.0, max(g - 1, 1)) * np.sqrt(var)
-    mean = v2.mean(axis=0)
-    lo, hi = mean - half, mean + half
-    return (float(lo[0]), float(hi[0])) if one else (lo, hi)
-
-
-def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN stays NaN and does not count as a test).
-
-    >>> holm([0.01, 0.04, 0.03]).round(3).tolist()
-    [0.03, 0.06, 0.06]
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    order = ok[np.argsort(p[ok], kind="stable")]
-    m = len(order)
-    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out[order] = adj
-    return out
-
-
 def _cell_value(
     name: str, inputs: dict[str, np.ndarray], seed: int, is_splits: int | None
 ) -> tuple[float, float] | None:
@@ -393,7 +277,7 @@ def summarize(
                 if n == 0:
                     continue
                 vals = cell[pm].to_numpy(dtype=np.float64)  # (n, metrics)
-                rng = _cell_rng(seed, method, b, g)
+                rng = cell_rng(seed, method, b, g)
                 lo, hi = two_way_ci(vals, list(cell["image"]), list(cell["mask"]), n_boot, ci, rng)
                 for j, m in enumerate(pm):
                     col = vals[:, j]
@@ -455,92 +339,6 @@ def _order(
         .drop(columns=["_m", "_me", "_b", "_g"])
         .reset_index(drop=True)
     )
-
-
-def paired_test(
-    frame: pd.DataFrame,
-    method_a: str,
-    method_b: str,
-    *,
-    n_boot: int = 1000,
-    ci: float = 0.95,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """A vs B per (bin, group, metric) on the pairs both methods ran (joined on pair_id).
-
-    mean_diff = mean(A - B) with a bootstrap CI (two_way_ci), the two-sided Wilcoxon signed-rank p-value
-    (scipy.stats.wilcoxon; 1 when every difference is zero), and that p-value Holm-adjusted over all
-    `n_tests` tests made here (p_holm)."""
-    from scipy.stats import wilcoxon
-
-    pm = pair_metrics_of(frame)
-    a = frame[frame["method"] == method_a]
-    b = frame[frame["method"] == method_b]
-    joined = a.merge(b, on=["pair_id", "bin", "group"], suffixes=("_a", "_b"))
-    rows = []
-    bins = [x for x in BIN_NAMES if x in set(joined["bin"])]
-    for bn in bins:
-        for g in (g.value for g in GROUPS):
-            cell = joined[(joined["bin"] == bn) & (joined["group"] == g)].sort_values("pair_id")
-            n = len(cell)
-            if n == 0:
-                continue
-            diffs = np.stack(
-                [cell[f"{m}_a"].to_numpy(float) - cell[f"{m}_b"].to_numpy(float) for m in pm],
-                axis=1,
-            )  # (n, 4)
-            rng = _cell_rng(seed, "paired", method_a, method_b, bn, g)
-            lo, hi = two_way_ci(diffs, list(cell["image_a"]), list(cell["mask_a"]), n_boot, ci, rng)
-            for j, m in enumerate(pm):
-                d = diffs[:, j]
-                if np.all(d == 0):
-                    p = 1.0
-                elif n < 2:
-                    p = float("nan")
-                else:
-                    p = float(wilcoxon(d).pvalue)
-                rows.append(
-                    dict(
-                        method_a=method_a,
-                        method_b=method_b,
-                        bin=bn,
-                        group=g,
-                        metric=m,
-                        n=n,
-                        mean_a=float(cell[f"{m}_a"].mean()),
-                        mean_b=float(cell[f"{m}_b"].mean()),
-                        mean_diff=float(d.mean()),
-                        ci_low=float(lo[j]),
-                        ci_high=float(hi[j]),
-                        p_value=p,
-                        test="wilcoxon signed-rank",
-                    )
-                )
-    cols = [
-        "method_a",
-        "method_b",
-        "bin",
-        "group",
-        "metric",
-        "n",
-        "mean_a",
-        "mean_b",
-        "mean_diff",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        "test",
-    ]
-    return _with_holm(pd.DataFrame(rows, columns=cols))
-
-
-def _with_holm(paired: pd.DataFrame) -> pd.DataFrame:
-    """Add n_tests (the p-values made, over every cell and metric) and p_holm (Holm-adjusted over them)."""
-    n_tests = int(np.isfinite(paired["p_value"].to_numpy(float)).sum())
-    at = paired.columns.get_loc("p_value") + 1
-    paired.insert(at, "p_holm", holm(paired["p_value"].to_numpy(float)))
-    paired.insert(at + 1, "n_tests", n_tests)
-    return paired
 
 
 # ---- the paper layout ------------------------------------------------------------------------------
@@ -861,104 +659,7 @@ def format_paired_text(paired: pd.DataFrame, ctx: TableContext | None = None) ->
     )
 
 
-# ---- reference comparison --------------------------------------------------------------------------
-def default_reference_path() -> Path:
-    """The packaged copy of the paper's confirmed Table 1 cells."""
-    return Path(str(resources.files("bench").joinpath("reference/paper_table1_partial.csv")))
-
-
-def read_reference(path: Path | None = None) -> pd.DataFrame:
-    """A reference CSV ('#' comment lines; columns method, group, bin and metric columns)."""
-    path = Path(path) if path is not None else default_reference_path()
-    df = pd.read_csv(path, comment="#", dtype={"method": str, "group": str, "bin": str})
-    missing = {"method", "group", "bin"} - set(df.columns)
-    if missing:
-        raise ValueError(f"{path}: reference CSV lacks column(s) {', '.join(sorted(missing))}")
-    df["bin"] = df["bin"].str.strip()
-    for b in df["bin"]:
-        bin_by_name(b)  # raises ValueError naming the bad bin
-    for col in [c for c in df.columns if c not in ("method", "group", "bin")]:
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = df[col][values.isna() & df[col].notna()]
-        if len(bad):
-            raise ValueError(f"{path}: column {col}: {bad.iloc[0]!r} is not a number")
-        df[col] = values
-    return df
-
-
-# The protocol a reference file states in a comment line, e.g. "# protocol: size=512 masks=nvidia
-# pairing=distinct". Its cells are set beside a run only when the run's protocol matches on every key it
-# states: numbers from another image size, mask source or pairing are not comparable.
-PROTOCOL_KEYS = ("size", "masks", "pairing")
-
-
-def reference_protocol(path: Path) -> dict[str, str]:
-    """The `# protocol: key=value ...` line of a reference CSV ({} when it states none)."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if not line.startswith("#"):
-                break
-            head, _, rest = line[1:].partition(":")
-            if head.strip() == "protocol":
-                pairs = [w.split("=", 1) for w in rest.split() if "=" in w]
-                return {k: v for k, v in pairs if k in PROTOCOL_KEYS}
-    return {}
-
-
-def run_protocol(run: dict[str, Any]) -> dict[str, str]:
-    """The same keys for an evaluation: image size (px, 'HxW' when not square), mask source (nvidia:
-    NVIDIA's set imported, imported: another imported set, generated: this project's generator), pairing."""
-    h, w = (list(run.get("image_size") or []) + [None, None])[:2]
-    out = {"pairing": str(run.get("pairing", "cross"))}
-    if h is not None:
-        out["size"] = str(h) if h == w else f"{h}x{w}"
-    try:
-        cols = pd.read_csv(Path(run["masks"]) / "manifest.csv", nrows=0).columns
-    except (KeyError, OSError, ValueError, pd.errors.ParserError):
-        return out
-    out["masks"] = "nvidia" if "nvidia_bin" in cols else "imported" if "source" in cols else "generated"
-    return out
-
-
-def protocol_mismatch(reference: Path, run: dict[str, Any]) -> str:
-    """'' when the run follows every protocol key the reference states, else what differs."""
-    want, have = reference_protocol(reference), run_protocol(run)
-    return ", ".join(f"{k} {have.get(k, '?')} (reference: {v})" for k, v in want.items() if have.get(k) != v)
-
-
-def compare_reference(summary: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
-    """Reference and measured side by side: one row per reference cell and metric, delta = measured - ref.
-
-    Methods match case-insensitively (PConv <-> pconv); a cell not measured has measured = NaN.
-    """
-    look = {
-        (str(r.method).lower(), r.bin, r.group, r.metric): r.mean for r in summary.itertuples(index=False)
-    }
-    names = {str(m).lower(): m for m in summary["method"]}
-    rows = []
-    for r in reference.itertuples(index=False):
-        for metric in [m for m in reference.columns if m in set(summary["metric"]) and m != "is"]:
-            ref = getattr(r, metric, np.nan)
-            if ref is None or not np.isfinite(float(ref)):
-                continue
-            key = (str(r.method).lower(), r.bin, str(r.group), metric)
-            meas = look.get(key, np.nan)
-            rows.append(
-                dict(
-                    method=r.method,
-                    measured_as=names.get(key[0], ""),
-                    group=str(r.group),
-                    bin=r.bin,
-                    metric=metric,
-                    reference=float(ref),
-                    measured=float(meas),
-                    delta=float(meas) - float(ref),
-                )
-            )
-    cols = ["method", "measured_as", "group", "bin", "metric", "reference", "measured", "delta"]
-    return pd.DataFrame(rows, columns=cols)
-
-
+# ---- the paper's cells beside a run (bench.reporting.reference) ----------------------------------
 def format_reference_text(cmp: pd.DataFrame, source: str = "") -> str:
     """Terminal rendering of compare_reference (fixed formats per metric)."""
     rows = []
@@ -1108,7 +809,12 @@ def build_tables(
     _note_cells(ctx, summary, whole)
     _note_intervals(ctx, loaded.frame)
     _mark_partial(out, ctx, gaps(loaded.frame, pairs, labels, run), partial)
-    pt = paired_test(loaded.frame, paired[0], paired[1], n_boot=ctx.n_boot, seed=ctx.seed) if paired else None
+    pm = pair_metrics_of(loaded.frame)
+    pt = (
+        paired_test(loaded.frame, paired[0], paired[1], pm, n_boot=ctx.n_boot, seed=ctx.seed)
+        if paired
+        else None
+    )
     files = write_exports(out, summary, ctx, pt, formats, latex)
     if len(whole):
         write_csv(out / "overall.csv", whole, float_format="%.6g")
