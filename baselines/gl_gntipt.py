@@ -1,13 +1,13 @@
 """GL and GntIpt as methods, from released weights or a `bench train` checkpoint: `--method gl:weights=FILE`
 and `--method gntipt:weights=FILE` (the two Table 1 methods whose authors released weights).
 
-* `gl`: Iizuka et al. 2017's completion network (bench.models.gl). FILE is the authors' Torch7 model
+* `gl`: Iizuka et al. 2017's completion network (bench.models.gl.network). FILE is the authors' Torch7 model
   (`completionnet_places2.t7`, read without Lua) or mmagic's GL checkpoint. The released code feeds
   images in [0,1] minus the file's mean pixel with the holes zeroed, plus the hole mask; the network is
   fully convolutional and runs at the evaluation's resolution (sides padded to a multiple of 4), as the
   released `inpaint.lua` does for any image up to 600 px. `postprocess` (default on, as the paper and the
   released code's `--postproc`): fast marching, then Poisson blending of the holes.
-* `gntipt`: Yu et al. 2018's coarse-to-fine network with contextual attention (bench.models.gntipt). FILE is
+* `gntipt`: Yu et al. 2018's coarse-to-fine network with contextual attention (bench.models.gntipt.network). FILE is
   the widely used PyTorch port of the authors' TensorFlow model (keys `coarse_generator.*` /
   `fine_generator.*`, optionally under `netG.`) or mmagic's DeepFill v1 checkpoint (`generator.*`). The
   released models were trained at 256 px; they run at the evaluation's resolution (a multiple of 8),
@@ -70,10 +70,11 @@ class _Released(Inpainter):
 
     def _trained(self, path: Path, data: bytes) -> torch.nn.Module:
         from bench.models.checkpoint import load_checkpoint_model
+        from bench.models.registry import model_for_arch
 
         model, meta = load_checkpoint_model(path, device="cpu", data=data)
         self.recipe = self._recipe(meta.get("config") or {})  # stated wherever the row is shown
-        got = (meta.get("arch") or {}).get("model", "pconv")
+        got = model_for_arch(meta.get("arch") or {}, path).name
         if got != self.name:
             raise BenchError(
                 f"method {self.name!r}: {path} is a {got!r} checkpoint; use --method {got}={path}"
@@ -120,12 +121,12 @@ class GLInpainter(_Released):
     defaults: ClassVar[dict[str, Any]] = {"weights": "", "checkpoint": "", "postprocess": "auto"}
 
     def _load(self, path: Path) -> torch.nn.Module:
-        from bench.models.gl import load_mmagic_gl, load_torch7_gl
+        from bench.models.gl.network import load_mmagic_gl, load_torch7_gl
 
         return load_torch7_gl(path) if path.suffix.lower() == ".t7" else load_mmagic_gl(path)
 
     def _recipe(self, config: dict[str, Any]) -> str:
-        from bench.models.gl import training_recipe
+        from bench.models.gl.network import training_recipe
 
         return training_recipe(config)
 
@@ -136,7 +137,7 @@ class GLInpainter(_Released):
             raise BenchError(f"method 'gl': postprocess must be auto, true or false, got {post!r}")
         if post in ("false", "0", "no", "off") or (post == "auto" and not self.options["weights"]):
             return out
-        from bench.models.gl import gl_postprocess
+        from bench.models.gl.network import gl_postprocess
 
         done = []
         for o, img, m in zip(out.cpu(), images.cpu(), masks.cpu(), strict=True):
@@ -154,13 +155,13 @@ class GntIptInpainter(_Released):
 
     def _load(self, path: Path) -> torch.nn.Module:
         from bench.core.weights import load_state_dict
-        from bench.models.gntipt_weights import load_mmagic, load_tf_port
+        from bench.models.gntipt.weights import load_mmagic, load_tf_port
 
         keys = load_state_dict(path, "weights file")
         mmagic = any(k.startswith("generator.") for k in keys)
         return load_mmagic(path) if mmagic else load_tf_port(path)
 
     def _recipe(self, config: dict[str, Any]) -> str:
-        from bench.models.gntipt import training_recipe
+        from bench.models.gntipt.network import training_recipe
 
         return training_recipe(config)
