@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from bench.core.errors import BenchError
-from bench.evaluation.runner import EvalConfig, as_bins
+from bench.evaluation.protocol import EvalConfig, as_bins
 from bench.evaluation.runner import evaluate as run_evaluation
 from masks.conventions import BINS, GROUPS, Group
 
@@ -99,7 +99,8 @@ def _groups(border: Any) -> tuple[Group, ...]:
 def _methods(methods: Any, opts: dict[str, Any]) -> tuple[Any, ...]:
     """The methods as EvalConfig takes them; a dict's keys name its functions and modules and label its
     other methods."""
-    from bench.evaluation.runner import DEFAULTS, auto_workers, build_methods
+    from bench.evaluation.protocol import DEFAULTS, build_methods
+    from bench.evaluation.runner import auto_workers
     from bench.methods.inpainters import as_inpainter
 
     if isinstance(methods, dict):

@@ -347,7 +347,7 @@ def test_another_selection_or_method_set_needs_replace(inputs, tmp_path):
 
 
 def test_inputs_changed_in_place_are_the_same_selection(inputs, tmp_path):
-    from bench.evaluation.runner import check_replace
+    from bench.evaluation.protocol import check_replace
     from bench.runs.records import read_pairs
 
     out = tmp_path / "ev"

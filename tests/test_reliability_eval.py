@@ -379,7 +379,7 @@ def test_4_export_started_during_a_writer_is_refused(own_inputs, runner, tmp_pat
 
 
 def test_4_an_input_changed_by_another_program_is_never_recorded(own_inputs, runner, tmp_path, registry):
-    from bench.evaluation.runner import list_test_images
+    from bench.evaluation.protocol import list_test_images
 
     last = list_test_images(own_inputs / "data")[-1]  # image-major pairs: its pairs are in the second chunk
     noise = np.random.default_rng(5).integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)

@@ -23,7 +23,7 @@ from bench.cli.params import (
     wide_option,
     workers_option,
 )
-from bench.evaluation.runner import DEFAULTS, EvalConfig
+from bench.evaluation.protocol import DEFAULTS, EvalConfig
 from bench.runs.pairing import LIMIT_HELP
 
 
@@ -95,7 +95,7 @@ def evaluate(
     methods, ratio, border, paired, no_is, no_figures, allow_missing, metrics, as_json, **opts
 ) -> None:
     """Evaluate methods on the paper's protocol: per-pair records, Table 1, figures (resumable)."""
-    from bench.evaluation.runner import allow_missing as with_allow_missing
+    from bench.evaluation.protocol import allow_missing as with_allow_missing
     from bench.evaluation.runner import evaluate as run
 
     specs = with_allow_missing(methods) if allow_missing else tuple(methods)

@@ -1,8 +1,7 @@
 """`bench export`: the protocol's inputs for any program, so that any method in any framework can be scored.
 
-It writes exactly the pairs `bench evaluate` scores with the same options
-(bench.evaluation.runner.protocol_pairs: the same validation, the same bench.runs.pairing), as files another
-program can read:
+It writes exactly the pairs `bench evaluate` scores with the same options (bench.evaluation.protocol's
+protocol_pairs: the same validation, the same bench.runs.pairing), as files another program can read:
 
     pairs.csv                        pair_id, file, image, mask, bin, group, inputs (written last: complete)
     export.json                      the options of the export (a rerun with others is refused) and its
@@ -38,7 +37,8 @@ from bench.core.errors import BenchError
 from bench.core.files import encode_png, read_mask, write_bytes, write_csv, write_json
 from bench.core.folders import check_claim, claim
 from bench.core.progress import progress_bar
-from bench.evaluation.runner import EvalConfig, protocol_pairs, reading_inputs
+from bench.evaluation.protocol import EvalConfig, protocol_pairs
+from bench.evaluation.runner import reading_inputs
 from bench.runs.pairing import EXPORT_FILE, pair_stem, selection_stamp
 from bench.runs.records import PAIRS_FILE
 from masks.conventions import BINS, GROUPS, HOLE, VALID, Bin, Group, flip_polarity, is_valid
