@@ -185,7 +185,7 @@ class OutputsInpainter(Inpainter):
     def _check_all(self, pairs: Any, data: Path, masks: Path) -> dict[int, float]:
         """Decode every output file (checked) and measure its change to the valid pixels, per pair id."""
         from bench.core.files import read_mask
-        from bench.data.images import load_image
+        from bench.data.decode import load_image
 
         rows = [(int(r.pair_id), r.image, r.mask) for r in pairs.itertuples() if int(r.pair_id) in self.files]
 

@@ -40,7 +40,8 @@ HIGHER = {"l1_percent": False, "psnr": True, "ssim": True, "hole_l1_percent": Fa
 def pair_set(data: Path, masks: Path, per_cell: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(images (N,3,S,S), masks (N,1,S,S)): mask k of each cell with test image k (cycled)."""
     from bench.core.files import read_mask
-    from bench.data.images import list_images, load_image
+    from bench.data.decode import load_image
+    from bench.data.prepare import list_images
     from masks.manifest import read_manifest
 
     files = list_images(data, split="test")
@@ -147,7 +148,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     from bench.core.files import write_csv
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
     from bench.methods.inpainters import get_inpainter
     from bench.training.config import resolve_reproduce
     from masks.manifest import generate_set

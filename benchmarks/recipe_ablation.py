@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=MODEL:JSON",
                     help='another variant, e.g. tv2=pconv:{"loss_weights": {"tv": 2.0}}')  # fmt: skip
     args = ap.parse_args()
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
     from bench.training.config import resolve_reproduce
     from masks.manifest import generate_set, read_manifest
 

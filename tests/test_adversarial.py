@@ -17,7 +17,7 @@ SIZE = 32
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory, astronaut):
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
 
     src = tmp_path_factory.mktemp("adv-src")
     for i in range(4):

@@ -203,7 +203,7 @@ def _spawn(model: str, data: Path, tmp: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory, astronaut):
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
 
     src = tmp_path_factory.mktemp("ddp-src")
     for i in range(4):

@@ -78,7 +78,7 @@ class Fill(Inpainter):
 def _hand(inputs: Path, out: Path, fill) -> dict[str, float]:
     """Means over the pairs of pairs.csv of the metrics of I_comp = M*I_gt + (1-M)*fill(I_gt, M),
     computed here in numpy (SSIM with bench.metrics.registry.ssim)."""
-    from bench.data.images import load_image
+    from bench.data.decode import load_image
     from bench.metrics.registry import ssim
 
     pairs = pd.read_csv(out / "pairs.csv")

@@ -15,7 +15,7 @@ import torchvision
 from conftest import FakeISNet
 
 from bench.core.files import read_mask, write_png
-from bench.data.images import load_image
+from bench.data.decode import load_image
 from bench.evaluation.runner import EvalConfig, evaluate
 from bench.metrics.fid_kid import fid_from_features, kid_from_features
 from bench.metrics.lpips import LPIPS_ENV, load_lpips, lpips_per_pair

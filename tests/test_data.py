@@ -1,5 +1,5 @@
-"""bench.data.images and `bench data prepare`: crops, split by source photo, determinism, user folders, bad
-input."""
+"""bench.data (photos, decode, prepare) and `bench data prepare`: crops, split by source photo, determinism,
+user folders, bad input."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-import bench.data.images as bd
+import bench.data.decode as bdec
+import bench.data.photos as bp
+import bench.data.prepare as bd
 from bench.cli import main
 from bench.core.errors import BenchError
 
@@ -46,7 +48,7 @@ def _folder(root: Path, n: int, seed: int = 0, size: tuple[int, int] = (48, 64))
 
 
 def _paper_crop(img: np.ndarray, size: int) -> np.ndarray:
-    """Centred square resized with INTER_AREA, written out here independently of bench.data.images."""
+    """Centred square resized with INTER_AREA, written out here independently of bench.data."""
     h, w = img.shape[:2]
     s = min(h, w)
     y, x = (h - s) // 2, (w - s) // 2
@@ -82,9 +84,9 @@ def test_builtin_sources_are_the_reviewed_photos(builtin_set):
     out, _ = builtin_set
     df = pd.read_csv(out / "manifest.csv")
     sources = set(df["source"])
-    assert not sources & set(bd.EXCLUDED)
+    assert not sources & set(bp.EXCLUDED)
     assert {"skimage:astronaut.png", "sklearn:china.jpg", "matplotlib:grace_hopper.jpg"} <= sources
-    for pkg, (folder, names) in bd.WALLPAPER_PACKAGES.items():
+    for pkg, (folder, names) in bp.WALLPAPER_PACKAGES.items():
         if all((Path(folder) / n).is_file() for n in names):
             assert {f"{pkg}:{n}" for n in names} <= sources
     # Every crop is an RGB picture, not a grey one.
@@ -100,7 +102,7 @@ def test_builtin_crops_match_their_boxes(builtin_set):
     assert (df["x1"] - df["x0"] == df["y1"] - df["y0"]).all()
     assert ((df["x0"] >= 0) & (df["y0"] >= 0)).all()
     assert ((df["x1"] <= df["src_width"]) & (df["y1"] <= df["src_height"])).all()
-    paths = {p.source: p.path for p in bd.builtin_photos()}
+    paths = {p.source: p.path for p in bp.builtin_photos()}
     for source in ("skimage:astronaut.png", "sklearn:flower.jpg", "matplotlib:grace_hopper.jpg"):
         full = _read(paths[source])  # full-resolution decode, independent of bench.data.images
         for row in df[df["source"] == source].itertuples():
@@ -131,7 +133,7 @@ def test_builtin_rerun_is_reused_and_identical(builtin_set):
 
 def test_builtin_same_seed_same_bytes(tmp_path, monkeypatch):
     # The package photos only (small, fast); the wallpapers go through the same code.
-    monkeypatch.setattr(bd, "WALLPAPER_PACKAGES", {})
+    monkeypatch.setattr(bp, "WALLPAPER_PACKAGES", {})
     a = bd.prepare_dataset(tmp_path / "a", size=S, seed=3, crops_per_photo=2, progress=False)
     b = bd.prepare_dataset(tmp_path / "b", size=S, seed=3, crops_per_photo=2, progress=False)
     c = bd.prepare_dataset(tmp_path / "c", size=S, seed=4, crops_per_photo=2, progress=False)
@@ -149,10 +151,10 @@ def test_builtin_same_seed_same_bytes(tmp_path, monkeypatch):
 
 def test_absent_source_is_skipped_with_a_message(monkeypatch, tmp_path):
     monkeypatch.setattr(
-        bd, "WALLPAPER_PACKAGES", {"no-such-wallpapers": (str(tmp_path / "none"), ("x.jpg",))}
+        bp, "WALLPAPER_PACKAGES", {"no-such-wallpapers": (str(tmp_path / "none"), ("x.jpg",))}
     )
     messages: list[str] = []
-    photos = bd.builtin_photos(messages.append)
+    photos = bp.builtin_photos(messages.append)
     assert photos and all(p.collection in ("skimage", "sklearn", "matplotlib") for p in photos)
     assert any("no-such-wallpapers" in m and "skipped" in m for m in messages)
 
@@ -160,7 +162,7 @@ def test_absent_source_is_skipped_with_a_message(monkeypatch, tmp_path):
 def test_builtin_crop_count_and_scale():
     """A big photo gives min(count, how many fit) crops of S/(factor*S) of its short side; a photo
     smaller than S is upscaled, its crops span its whole short side."""
-    photos = {p.source: p.path for p in bd.builtin_photos()}
+    photos = {p.source: p.path for p in bp.builtin_photos()}
     crops, d = bd.builtin_crops(photos["skimage:astronaut.png"], 64, 5, 3.0, np.random.default_rng(0))
     # 512 px short side viewed at 192 px: crop side 512 * 64 / 192 = 171 source px; 512^2/171^2 = 9 fit.
     assert len(crops) == 5
@@ -429,17 +431,17 @@ def test_load_image(tmp_path):
     rng = np.random.default_rng(6)
     img = _photo(rng, 50, 80)
     _save(tmp_path / "p.png", img)
-    np.testing.assert_array_equal(bd.load_image(tmp_path / "p.png"), img)
-    np.testing.assert_array_equal(bd.load_image(tmp_path / "p.png", size=24), _paper_crop(img, 24))
+    np.testing.assert_array_equal(bdec.load_image(tmp_path / "p.png"), img)
+    np.testing.assert_array_equal(bdec.load_image(tmp_path / "p.png", size=24), _paper_crop(img, 24))
     _save(tmp_path / "g.png", img[..., 1])
-    np.testing.assert_array_equal(bd.load_image(tmp_path / "g.png"), np.repeat(img[..., 1:2], 3, axis=2))
+    np.testing.assert_array_equal(bdec.load_image(tmp_path / "g.png"), np.repeat(img[..., 1:2], 3, axis=2))
     (tmp_path / "t.png").write_text("text")
     with pytest.raises(ValueError, match="t.png"):
-        bd.load_image(tmp_path / "t.png")
+        bdec.load_image(tmp_path / "t.png")
 
 
 def test_builtin_dataset_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(bd, "WALLPAPER_PACKAGES", {})
+    monkeypatch.setattr(bp, "WALLPAPER_PACKAGES", {})
     monkeypatch.setenv("PCONV_BENCH_CACHE", str(tmp_path / "cache"))
     folder = bd.builtin_dataset(S, seed=1)
     assert folder.is_relative_to(tmp_path / "cache") and (folder / "manifest.csv").is_file()
@@ -470,13 +472,13 @@ def test_cli_prints_counts(tmp_path, runner):
 
 def test_every_candidate_file_is_classified():
     """Each picture in the builtin sources' folders is either used or excluded with a reason."""
-    used = {p.source for p in bd.builtin_photos()}
+    used = {p.source for p in bp.builtin_photos()}
     folders = {
-        "skimage": (bd._module_data_folder("skimage.data", ""), False),
-        "sklearn": (bd._module_data_folder("sklearn.datasets", "images"), False),
-        "matplotlib": (bd._module_data_folder("matplotlib", ""), False),
+        "skimage": (bp._module_data_folder("skimage.data", ""), False),
+        "sklearn": (bp._module_data_folder("sklearn.datasets", "images"), False),
+        "matplotlib": (bp._module_data_folder("matplotlib", ""), False),
     }
-    for pkg, (folder, _) in bd.WALLPAPER_PACKAGES.items():
+    for pkg, (folder, _) in bp.WALLPAPER_PACKAGES.items():
         folders[pkg] = (Path(folder), pkg == "mate-backgrounds")
     for collection, (folder, recursive) in folders.items():
         if not folder.is_dir():
@@ -485,8 +487,8 @@ def test_every_candidate_file_is_classified():
         for f in folder.glob(pattern):
             if f.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif") and f.is_file():
                 key = f"{collection}:{f.relative_to(folder).as_posix()}"
-                assert key in used or key in bd.EXCLUDED, f"{key} is neither used nor excluded"
-    assert all(reason for reason in bd.EXCLUDED.values())
+                assert key in used or key in bp.EXCLUDED, f"{key} is neither used nor excluded"
+    assert all(reason for reason in bp.EXCLUDED.values())
 
 
 def test_interrupted_prepare_leaves_no_manifest_and_no_temp_files(tmp_path, monkeypatch):
@@ -531,7 +533,7 @@ def test_symlink_loop_and_missing_manifest_file(tmp_path):
 def test_builtin_dataset_builds_once_under_concurrency(tmp_path, monkeypatch):
     import threading
 
-    monkeypatch.setattr(bd, "WALLPAPER_PACKAGES", {})
+    monkeypatch.setattr(bp, "WALLPAPER_PACKAGES", {})
     monkeypatch.setenv("PCONV_BENCH_CACHE", str(tmp_path / "cache"))
     real = bd.prepare_dataset
     reports: list[bd.PrepareReport] = []

@@ -29,7 +29,7 @@ LOW, HIGH = "0.3-0.4", "0.4-0.5"  # two bins, two masks per cell
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A prepared image set (64 px, 3 test images) and masks for bins 0.3-0.4 and 0.4-0.5, N and B."""
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("guards")

@@ -87,7 +87,7 @@ def toy_plugin(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory, astronaut):
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
 
     src = tmp_path_factory.mktemp("toy-src")
     for i in range(4):

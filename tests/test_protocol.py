@@ -112,7 +112,7 @@ def test_nvidia_mask_augmentation_in_the_trainer(tmp_path, astronaut):
 
 def test_train_cli_with_nvidia_augmentation(runner, tmp_path, astronaut):
     images = _images(tmp_path / "img", 3, astronaut)
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
 
     prepare_dataset(tmp_path / "data", size=SIZE, source=str(images), test_fraction=0.0, progress=False)
     raw = tmp_path / "raw"

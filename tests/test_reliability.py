@@ -49,7 +49,7 @@ def _photos(folder: Path, n: int = 4, seed: int = 0) -> Path:
 def inputs(tmp_path_factory):
     """A prepared image set (64 px) and a generated mask set for two bins."""
     root = tmp_path_factory.mktemp("rel")
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
     from masks.manifest import generate_set
 
     prepare_dataset(root / "data", size=SIZE, source=str(_photos(root / "photos", 5)), seed=0,

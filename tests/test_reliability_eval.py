@@ -44,7 +44,7 @@ def _photos(folder: Path, n: int = 5) -> Path:
 def inputs(tmp_path_factory):
     """A prepared image set (64 px, 3 test images) and a generated mask set for two bins (12 pairs)."""
     root = tmp_path_factory.mktemp("rel_eval")
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
     from masks.manifest import generate_set
 
     prepare_dataset(root / "data", size=SIZE, source=str(_photos(root / "photos")), seed=0,
@@ -407,7 +407,7 @@ def test_4_readers_decode_the_bytes_they_are_given(tmp_path):
     the same pixels as reading the file (8-bit RGB, RGBA, grey, 16-bit PNG, JPEG, a mask)."""
     from bench.core.digests import bytes_digest, file_digest
     from bench.core.files import read_mask
-    from bench.data.images import load_image
+    from bench.data.decode import load_image
 
     rng = np.random.default_rng(2)
     rgb = rng.integers(0, 256, size=(20, 24, 3), dtype=np.uint8)

@@ -46,7 +46,7 @@ def _photos(folder: Path, n: int = 4, seed: int = 0, shape: tuple[int, int] = (8
 def inputs(tmp_path_factory):
     """A prepared image set (64 px) and a generated mask set for two bins."""
     root = tmp_path_factory.mktemp("relfiles")
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
     from masks.manifest import generate_set
 
     prepare_dataset(root / "data", size=SIZE, source=str(_photos(root / "photos", 5)), seed=0,
@@ -463,7 +463,7 @@ def test_15_every_decoder_applies_exif_orientation_alike(tmp_path, orientation):
     from PIL import Image, ImageOps
 
     from bench.core.files import header_size, orient, read_png_rgb
-    from bench.data.images import decode_photo, load_image
+    from bench.data.decode import decode_photo, load_image
 
     rng = np.random.default_rng(orientation)
     rgb = cv2.resize(

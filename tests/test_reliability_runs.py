@@ -47,7 +47,7 @@ def finished(tmp_path_factory):
     """A finished evaluation (the mean fill, 64 px, two bins, 12 pairs) with its exports."""
     from click.testing import CliRunner
 
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("runs")

@@ -1,4 +1,4 @@
-"""`bench data`: build the default image set, or index a folder of images (bench.data.images)."""
+"""`bench data`: build the default image set, or index a folder of images (bench.data.prepare)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 
 from bench.cli import set_interrupt_hint
 from bench.cli.params import out_option, seed_option, size_type
-from bench.data.images import DEFAULTS, prepare_dataset
+from bench.data.prepare import DEFAULTS, prepare_dataset
 
 
 @click.group()

@@ -1,1 +1,3 @@
-"""Image sets: the builtin set of real photos, user folders, and their manifest (bench.data.images)."""
+"""Image sets: the builtin set of real photos (photos), reading images bounded and bytes-safe (decode), and
+`bench data prepare`: crops, the split by source photo, the manifest, and listing a prepared folder
+(prepare)."""

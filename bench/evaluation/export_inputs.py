@@ -113,7 +113,7 @@ def _check_same_export(out: Path, params: dict[str, Any]) -> None:
 
 def export_pair(cfg: ExportConfig, hw: tuple[int, int], pair_id: int, image: str, mask: str) -> int:
     """Write one pair's input (holes zeroed) and mask; returns the number of files written."""
-    from bench.data.images import load_image
+    from bench.data.decode import load_image
 
     img = load_image(Path(cfg.data) / image)
     m = read_mask(Path(cfg.masks) / mask)

@@ -129,7 +129,7 @@ class GroundTruth:
 
 def list_test_images(data: Path) -> list[Path]:
     """The test split of a `bench data prepare` folder, or every image under any other folder (sorted)."""
-    from bench.data.images import list_images
+    from bench.data.prepare import list_images
 
     return [Path(p) for p in list_images(Path(data), "test")]
 

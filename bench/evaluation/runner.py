@@ -167,7 +167,7 @@ def _read_as(path: Path, digest: str, decode: Any) -> np.ndarray:
 
 
 def _load_chunk(p: Prepared, chunk: pd.DataFrame, pool: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    from bench.data.images import load_image
+    from bench.data.decode import load_image
 
     hw = p.hw
 

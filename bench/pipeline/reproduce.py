@@ -167,7 +167,7 @@ class ReproduceResult:
 # by name) are listed too.
 TRAINING_CODE: tuple[str, ...] = (
     "bench.core.device", "bench.core.distributed", "bench.core.files", "bench.core.weights",
-    "bench.data.images", "bench.metrics.features",
+    "bench.data.decode", "bench.data.photos", "bench.data.prepare", "bench.metrics.features",
     "bench.models.adversarial", "bench.models.checkpoint", "bench.models.registry",
     "bench.models.gl.network", "bench.models.gl.recipe",
     "bench.models.gntipt.attention", "bench.models.gntipt.network", "bench.models.gntipt.recipe",
@@ -366,7 +366,7 @@ def _is_image_set(folder: Path) -> bool:
 
 def _image_set(stages: Stages, name: str, folder: Path, source: str, split: str, profile, log) -> Path:
     """A prepared image set as a stage: `source` used as it is when it is one, else prepared into folder."""
-    from bench.data.images import prepare_dataset
+    from bench.data.prepare import prepare_dataset
 
     if source != "builtin" and _is_image_set(Path(source)):
         return Path(source)

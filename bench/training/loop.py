@@ -147,7 +147,7 @@ class TrainSamples(Dataset):
     def _image(self, idx: int) -> np.ndarray:
         img = self._cache.get(idx)
         if img is None:
-            from bench.data.images import load_image
+            from bench.data.decode import load_image
 
             try:
                 img = load_image(self.files[idx])
@@ -221,7 +221,7 @@ class StepBatches(Sampler):
 
 def training_files(data: Path | None, size: int) -> list[Path]:
     """The train split of a `bench data prepare` folder (or of the builtin set when `data` is None)."""
-    from bench.data.images import builtin_dataset, list_images
+    from bench.data.prepare import builtin_dataset, list_images
 
     folder = builtin_dataset(size) if data is None else Path(data)
     if not folder.is_dir():

@@ -61,19 +61,26 @@ import pandas as pd
 from bench.core.errors import BenchError
 from bench.core.files import (
     IMAGE_SUFFIXES,
-    ImageTooLarge,
     csv_text,
-    decode_file,
     encode_png,
     header_size,
     max_side,
-    orient,
     read_csv,
     shown,
     write_bytes,
     write_json,
 )
 from bench.core.folders import MANIFEST, check_claim, claim, inside
+from bench.data.decode import (
+    GREY_NOTE,
+    Decoded,
+    UnusableImage,
+    centre_box,
+    decode_photo,
+    is_grey,
+    resize_square,
+)
+from bench.data.photos import Photo, builtin_photos, builtin_shortfall
 
 INFO = "dataset.json"
 SPLITS = ("train", "test")
@@ -112,373 +119,6 @@ DEFAULTS = PrepareConfig()
 
 
 # ------------------------------------------------------------------------------------------------
-# The builtin set: every candidate file, classified with a reason.
-# ------------------------------------------------------------------------------------------------
-
-# scikit-image data files (in skimage/data/). Colour natural photos only.
-SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
-SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
-MATPLOTLIB_PHOTOS = ("grace_hopper.jpg",)
-MATE_PHOTOS = tuple(
-    f"nature/{n}.jpg"
-    for n in (
-        "Aqua",
-        "Blinds",
-        "Dune",
-        "FreshFlower",
-        "Garden",
-        "GreenMeadow",
-        "LadyBird",
-        "RainDrops",
-        "Storm",
-        "TwoWings",
-        "Wood",
-        "YellowFlower",
-    )
-)
-LOMIRI_PHOTOS = (
-    "Bridge_by_Sander_Klootwijk.jpg",
-    "Dragonfly_by_Bolly.jpg",
-    "Picture_0B_by_freespace.jpg",
-    "Picture_1A_by_freespace.jpg",
-    "Wine_by_Jakkub_Mede.jpg",
-    "aitzgorri_by_Aitzol_Berasategi.jpg",
-    "free_by_Peter_Nerlich.jpg",
-    "friends_by_Aitzol_Berasategi.jpg",
-    "greentock_by_Peter_Nerlich.jpg",
-    "life_by_Aitzol_Berasategi.jpg",
-    "picosdeeuropa_by_Aitzol_Berasategi.jpg",
-    "seeding_by_Clements_Engelhardt.jpg",
-    "sunset_by_Aitzol_Berasategi.jpg",
-)
-
-# Files of the same sources that are NOT used, each with the reason (checked by eye).
-EXCLUDED: dict[str, str] = {
-    # scikit-image
-    "skimage:brick.png": "grey-scale texture",
-    "skimage:camera.png": "grey-scale",
-    "skimage:cell.png": "grey-scale microscopy",
-    "skimage:chessboard_GRAY.png": "synthetic pattern",
-    "skimage:chessboard_RGB.png": "synthetic pattern",
-    "skimage:clock_motion.png": "grey-scale, motion-blurred",
-    "skimage:coins.png": "grey-scale",
-    "skimage:color.png": "synthetic colour chart",
-    "skimage:grass.png": "grey-scale texture",
-    "skimage:gravel.png": "grey-scale texture",
-    "skimage:horse.png": "binary silhouette",
-    "skimage:hubble_deep_field.jpg": "astronomy, mostly black sky",
-    "skimage:ihc.png": "microscopy (immunohistochemistry)",
-    "skimage:logo.png": "logo",
-    "skimage:microaneurysms.png": "grey-scale medical",
-    "skimage:moon.png": "grey-scale",
-    "skimage:motorcycle_right.png": "near-duplicate of motorcycle_left (stereo pair)",
-    "skimage:page.png": "grey-scale text",
-    "skimage:phantom.png": "synthetic phantom",
-    "skimage:retina.jpg": "medical fundus image",
-    "skimage:text.png": "grey-scale text",
-    "skimage:no_time_for_that_tiny.gif": "animation",
-    # matplotlib
-    "matplotlib:logo2.png": "logo",
-    "matplotlib:Minduka_Present_Blue_Pack.png": "clip-art drawing",
-    # mate-backgrounds
-    "mate-backgrounds:abstract/Arc-Colors-Transparent-Wallpaper.png": "abstract art (transparent)",
-    "mate-backgrounds:abstract/Elephants.jpg": "abstract painting",
-    "mate-backgrounds:abstract/Elephants_3840x2160.jpg": "abstract painting",
-    "mate-backgrounds:abstract/Elephants_5640x3172.jpg": "abstract painting",
-    "mate-backgrounds:abstract/Flow.png": "abstract art",
-    "mate-backgrounds:abstract/Gulp.png": "abstract art",
-    "mate-backgrounds:abstract/Silk.png": "abstract art",
-    "mate-backgrounds:abstract/Spring.png": "abstract art",
-    "mate-backgrounds:abstract/Waves.png": "abstract art",
-    "mate-backgrounds:desktop/Float-into-MATE.png": "logo on a gradient",
-    "mate-backgrounds:desktop/GreenTraditional.jpg": "logo",
-    "mate-backgrounds:desktop/MATE-Stripes-Dark.png": "flat stripes",
-    "mate-backgrounds:desktop/MATE-Stripes-Light.png": "flat stripes",
-    "mate-backgrounds:desktop/Stripes.png": "grey stripes",
-    "mate-backgrounds:desktop/Ubuntu-Mate-Cold-no-logo.png": "rendered abstract blur",
-    "mate-backgrounds:desktop/Ubuntu-Mate-Dark-no-logo.png": "rendered abstract blur",
-    "mate-backgrounds:desktop/Ubuntu-Mate-Radioactive-no-logo.png": "rendered abstract blur",
-    "mate-backgrounds:desktop/Ubuntu-Mate-Warm-no-logo.png": "rendered abstract blur",
-    # lomiri-wallpapers-16.04
-    "lomiri-wallpapers-16.04:analogpattern_by_Peter_Nerlich.jpg": "abstract colour texture",
-    "lomiri-wallpapers-16.04:umang_by_Abhishek_Mudgal.jpg": "abstract gradient art",
-}
-
-DPKG_INFO = Path("/var/lib/dpkg/info")
-WALLPAPER_PACKAGES = {
-    # package -> (folder its photos live in, photos relative to that folder)
-    "mate-backgrounds": ("/usr/share/backgrounds/mate", MATE_PHOTOS),
-    "lomiri-wallpapers-16.04": ("/usr/share/backgrounds", LOMIRI_PHOTOS),
-}
-
-
-@dataclass(frozen=True)
-class Photo:
-    """One source photo: a stable id (`collection:name`), where it is, which collection it came from."""
-
-    source: str
-    path: Path
-    collection: str
-
-
-def builtin_photos(log: Callable[[str], None] | None = None) -> list[Photo]:
-    """The builtin photos installed on this machine, sorted by id. Absent sources are skipped (logged)."""
-    say = log or (lambda _msg: None)
-    photos: list[Photo] = []
-
-    def add(collection: str, folder: Path, names: tuple[str, ...]) -> None:
-        missing = [n for n in names if not (folder / n).is_file()]
-        for n in missing:
-            say(f"builtin: {collection}:{n} not found in {folder}, skipped")
-        photos.extend(Photo(f"{collection}:{n}", folder / n, collection) for n in names if n not in missing)
-
-    for collection, module, sub, names in (
-        ("skimage", "skimage.data", "", SKIMAGE_PHOTOS),
-        ("sklearn", "sklearn.datasets", "images", SKLEARN_PHOTOS),
-        ("matplotlib", "matplotlib", "", MATPLOTLIB_PHOTOS),
-    ):
-        try:
-            folder = _module_data_folder(module, sub)
-        except ImportError:
-            say(f"builtin: {module} is not installed, its photos are skipped")
-            continue
-        add(collection, folder, names)
-    for package, (folder, names) in WALLPAPER_PACKAGES.items():
-        if not _dpkg_installed(package) and not any((Path(folder) / n).is_file() for n in names):
-            say(f"builtin: Debian package {package} is not installed, its wallpapers are skipped")
-            continue
-        add(package, Path(folder), names)
-    return sorted(photos, key=lambda p: p.source)
-
-
-BUILTIN_COUNT = (
-    len(SKIMAGE_PHOTOS) + len(SKLEARN_PHOTOS) + len(MATPLOTLIB_PHOTOS) + len(MATE_PHOTOS) + len(LOMIRI_PHOTOS)
-)
-
-
-def builtin_shortfall(photos: list[Photo]) -> str:
-    """One line when the builtin set on this machine is smaller than the full one (what is missing and how
-    to install it), else ''."""
-    if len(photos) >= BUILTIN_COUNT:
-        return ""
-    have = {p.collection for p in photos}
-    missing = [pkg for pkg in WALLPAPER_PACKAGES if pkg not in have]
-    how = f" (sudo apt-get install {' '.join(missing)})" if missing else ""
-    what = (
-        f"Debian package(s) {', '.join(missing)} are missing{how}" if missing else "some photos are missing"
-    )
-    return (
-        f"note: the builtin image set has {len(photos)} of its {BUILTIN_COUNT} photos on this machine: "
-        f"{what}; results will differ from results/quick"
-    )
-
-
-def _module_data_folder(module: str, sub: str) -> Path:
-    if module == "matplotlib":
-        import matplotlib
-
-        return Path(matplotlib.get_data_path()) / "sample_data"
-    mod = __import__(module, fromlist=["__file__"])
-    return Path(mod.__file__).parent / sub
-
-
-def _dpkg_installed(package: str) -> bool:
-    return any(DPKG_INFO.glob(f"{package}.list")) or any(DPKG_INFO.glob(f"{package}:*.list"))
-
-
-# ------------------------------------------------------------------------------------------------
-# Reading images.
-# ------------------------------------------------------------------------------------------------
-
-
-_GREY_NOTE = "grey-scale kept as RGB"
-
-
-class UnusableImage(ValueError):
-    """A file that cannot be used as a colour photo; the message names the file and says why."""
-
-
-@dataclass
-class Decoded:
-    """A decoded photo. `rgb` (H,W,3) uint8 may be reduced by an integer factor `reduce` (JPEG DCT
-    scaling): rgb pixel (y, x) covers source pixels [y*reduce, (y+1)*reduce)."""
-
-    rgb: np.ndarray
-    width: int  # of the source file, in pixels
-    height: int
-    reduce: int = 1
-    notes: list[str] = field(default_factory=list)
-
-
-def _png_bit_depth(path: Path, data: bytes | None = None) -> int | None:
-    if data is None:
-        with open(path, "rb") as f:
-            head = f.read(26)
-    else:
-        head = data[:26]
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        return head[24]
-    return None
-
-
-def decode_photo(
-    path: Path,
-    min_short: int | None = None,
-    max_reduce: int | None = None,
-    keep_grey: bool = False,
-    data: bytes | None = None,
-) -> Decoded:
-    """Decode an image file as 8-bit RGB, strictly. Raises UnusableImage naming the file.
-
-    With `min_short` (and/or `max_reduce`), a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (libjpeg DCT
-    scaling: fast and deterministic) as long as its short side stays >= min_short and the factor
-    <= max_reduce.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    try:
-        header_size(path, data)  # bounded before anything is decoded
-    except ImageTooLarge as e:
-        raise UnusableImage(str(e)) from None
-    except ValueError:
-        pass  # Pillow says what is wrong, below
-    try:
-        im = Image.open(path if data is None else io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise UnusableImage(f"{shown(path)}: not an image file (or an unsupported format)") from None
-    except Image.DecompressionBombError as e:
-        raise UnusableImage(f"{shown(path)}: too many pixels to decode safely ({e})") from None
-    except OSError as e:
-        raise UnusableImage(f"{shown(path)}: cannot be read ({e})") from None
-    with im:
-        width, height = im.size
-        notes: list[str] = []
-        if (min_short or max_reduce) and im.format == "JPEG" and im.mode in ("RGB", "YCbCr", "CMYK"):
-            for r in (8, 4, 2):
-                if min(width, height) // r >= (min_short or 1) and r <= (max_reduce or 8):
-                    # Pillow picks the scale from floor(full / requested): ask for floor(size / r).
-                    im.draft(im.mode, (width // r, height // r))
-                    break
-        try:
-            im.load()
-        except (OSError, SyntaxError, ValueError) as e:
-            raise UnusableImage(f"{shown(path)}: truncated or corrupt image ({e})") from None
-        reduce = max(1, round(width / im.size[0]))
-        if im.size != (-(-width // reduce), -(-height // reduce)):
-            raise UnusableImage(f"{shown(path)}: unexpected JPEG reduced size {im.size}")  # pragma: no cover
-        # Applied to the pixels at the end (bench.core.files.orient, as Pillow's exif_transpose and OpenCV
-        # do), so every decoder here gives the same picture and size.
-        orientation = int(im.getexif().get(0x0112, 1))
-        mode = im.mode
-        depth = _png_bit_depth(path, data) if im.format == "PNG" else None
-        if depth == 16:
-            arr, orientation = _decode_16bit(path, keep_grey, notes, data), 1  # oriented by bench.core.files
-        elif mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F", "P") and (
-            mode != "P" or _palette_is_grey(im)
-        ):
-            if not keep_grey:
-                raise UnusableImage(
-                    f"{shown(path)}: grey-scale (mode {mode}); colour inpainting needs an RGB photo"
-                )
-            arr = np.asarray(im.convert("RGB"))
-            notes.append(_GREY_NOTE)
-        elif mode == "RGB":
-            arr = np.asarray(im)
-        elif mode in ("RGBA", "RGBa") or (mode == "P" and "transparency" in im.info):
-            arr = np.asarray(im.convert("RGBA"))
-        else:  # P without transparency, CMYK, YCbCr, LAB, HSV
-            arr = np.asarray(im.convert("RGB"))
-            notes.append(f"mode {mode} converted to RGB")
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise UnusableImage(f"{shown(path)}: unexpected pixel layout {arr.shape}")  # pragma: no cover
-    if orientation in (5, 6, 7, 8):
-        width, height = height, width
-    arr = _flatten_alpha(orient(arr, orientation), notes)
-    return Decoded(np.ascontiguousarray(arr[..., :3]), width, height, reduce, notes)
-
-
-def _decode_16bit(path: Path, keep_grey: bool, notes: list[str], data: bytes | None = None) -> np.ndarray:
-    """A 16-bit PNG as 8-bit RGB(A): Pillow silently truncates 16-bit RGB(A) PNGs; OpenCV reads all 16
-    bits."""
-    raw = decode_file(path, cv2.IMREAD_UNCHANGED, data)
-    if raw is None:
-        raise UnusableImage(f"{shown(path)}: 16-bit PNG that OpenCV cannot read")
-    if (raw.ndim == 2 or raw.shape[2] == 2) and not keep_grey:
-        raise UnusableImage(f"{shown(path)}: grey-scale (16-bit); colour inpainting needs an RGB photo")
-    if raw.ndim == 2 or raw.shape[2] == 2:
-        raw = np.repeat((raw if raw.ndim == 2 else raw[..., 0])[..., None], 3, axis=2)
-        notes.append(_GREY_NOTE)
-    arr = np.round(raw.astype(np.float64) / 257.0).astype(np.uint8)
-    arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    notes.append("16-bit converted to 8-bit")
-    return arr
-
-
-def _flatten_alpha(arr: np.ndarray, notes: list[str]) -> np.ndarray:
-    if arr.shape[2] == 4:
-        alpha = arr[..., 3:].astype(np.float32) / 255.0
-        if alpha.min() < 1.0:
-            # Transparent pixels become white: what a viewer shows on a white page.
-            rgb = arr[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-            arr = np.round(rgb).astype(np.uint8)
-            notes.append("RGBA composited over white")
-        else:
-            arr = arr[..., :3]
-            notes.append("opaque alpha channel dropped")
-    return arr
-
-
-def _palette_is_grey(im) -> bool:
-    rgb = np.asarray(im.convert("RGB"))
-    return _is_grey(rgb)
-
-
-def _is_grey(rgb: np.ndarray) -> bool:
-    """True when the three channels are (almost) equal everywhere: a grey-scale picture stored as RGB."""
-    small = rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)].astype(np.int16)
-    spread = small.max(axis=2) - small.min(axis=2)  # (h,w): 0 for a grey pixel
-    return float(np.percentile(spread, 99)) <= 3.0
-
-
-def _resize(crop: np.ndarray, size: int) -> np.ndarray:
-    """Square uint8 crop -> (size,size,3): INTER_AREA to shrink (the paper's resize), cubic to grow."""
-    if crop.shape[0] == size and crop.shape[1] == size:
-        return np.ascontiguousarray(crop)
-    interp = cv2.INTER_AREA if crop.shape[0] >= size else cv2.INTER_CUBIC
-    return cv2.resize(np.ascontiguousarray(crop), (size, size), interpolation=interp)
-
-
-def _centre_box(d: Decoded) -> tuple[int, int, int]:
-    """(x0, y0, side) of the centred square in decoded pixels, inside the whole-source-pixel region."""
-    w, h = d.width // d.reduce, d.height // d.reduce
-    side = min(w, h)
-    return (w - side) // 2, (h - side) // 2, side
-
-
-def load_image(path: Path, size: int | None = None, data: bytes | None = None) -> np.ndarray:
-    """An image file as uint8 (H,W,3) RGB. With `size`: the centred square, resized to (size,size,3)
-    with INTER_AREA. Grey-scale files are expanded to RGB here (only `prepare` rejects them).
-    Raises ValueError naming the file when it cannot be read. `data`: the file's bytes, already read
-    (a caller that hashed them decodes exactly what it hashed)."""
-    path = Path(path)
-    try:
-        d = decode_photo(path, min_short=size, data=data)
-    except UnusableImage as e:
-        if "grey-scale" not in str(e):
-            raise
-        raw = decode_file(path, cv2.IMREAD_COLOR, data)
-        if raw is None:
-            raise ValueError(f"{shown(path)}: not a readable image") from None
-        d = Decoded(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB), raw.shape[1], raw.shape[0])
-    if size is None:
-        return d.rgb
-    x0, y0, side = _centre_box(d)
-    crop = d.rgb[y0 : y0 + side, x0 : x0 + side]
-    return cv2.resize(np.ascontiguousarray(crop), (size, size), interpolation=cv2.INTER_AREA)
-
-
-# ------------------------------------------------------------------------------------------------
 # Crops.
 # ------------------------------------------------------------------------------------------------
 
@@ -509,7 +149,7 @@ def builtin_crops(photo: Path, size: int, count: int, short_side_factor: float, 
     for _ in range(n):
         x0 = int(rng.integers(0, w - side + 1))
         y0 = int(rng.integers(0, h - side + 1))
-        img = _resize(d.rgb[y0 : y0 + side, x0 : x0 + side], size)
+        img = resize_square(d.rgb[y0 : y0 + side, x0 : x0 + side], size)
         r = d.reduce
         crops.append(Crop(img, (x0 * r, y0 * r, (x0 + side) * r, (y0 + side) * r)))
     return crops, d
@@ -520,7 +160,7 @@ def centre_crop(photo: Path, size: int, keep_grey: bool = False) -> tuple[Crop, 
     d = decode_photo(photo, min_short=size, keep_grey=keep_grey)
     if min(d.width, d.height) < size:
         raise UnusableImage(f"{shown(photo)}: {d.width}x{d.height} is smaller than {size}x{size}")
-    x0, y0, side = _centre_box(d)
+    x0, y0, side = centre_box(d)
     img = cv2.resize(
         np.ascontiguousarray(d.rgb[y0 : y0 + side, x0 : x0 + side]),
         (size, size),
@@ -597,7 +237,7 @@ class PrepareReport:
             lines.append(f"  skipped {len(self.skipped)} unusable file(s)")
         if self.ignored:
             lines.append(f"  ignored {self.ignored} file(s) without an image extension")
-        grey = sum(n.endswith(_GREY_NOTE) for n in self.notes)
+        grey = sum(n.endswith(GREY_NOTE) for n in self.notes)
         if grey:
             lines.append(f"  kept {grey} grey-scale image(s) as RGB (--skip-grey leaves them out)")
         if self.shortfall:
@@ -891,13 +531,13 @@ def _make_crops(photo: Photo, size: int, seed: int, count: int, factor: float, k
     else:
         rng = np.random.default_rng([seed, _stable_id(photo.source)])
         crops, decoded = builtin_crops(photo.path, size, count, factor, rng)
-    if _is_grey(decoded.rgb):
+    if is_grey(decoded.rgb):
         if not keep:
             raise UnusableImage(
                 f"{shown(photo.path)}: grey-scale content (R=G=B); colour inpainting needs an RGB photo"
             )
-        if _GREY_NOTE not in decoded.notes:
-            decoded.notes.append(_GREY_NOTE)
+        if GREY_NOTE not in decoded.notes:
+            decoded.notes.append(GREY_NOTE)
     return crops, decoded
 
 
