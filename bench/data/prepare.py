@@ -36,6 +36,7 @@ remains, `BenchError` (exit 2) is raised and nothing is written.
 >>> out = Path(tempfile.mkdtemp()) / "set"
 >>> report = prepare_dataset(out, size=32, crops_per_photo=1, progress=False)
 >>> files = list_images(out, split="train")
+>>> from bench.data.decode import load_image
 >>> load_image(files[0]).shape
 (32, 32, 3)
 """
