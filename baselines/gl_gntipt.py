@@ -7,8 +7,8 @@ and `--method gntipt:weights=FILE` (the two Table 1 methods whose authors releas
   fully convolutional and runs at the evaluation's resolution (sides padded to a multiple of 4), as the
   released `inpaint.lua` does for any image up to 600 px. `postprocess` (default on, as the paper and the
   released code's `--postproc`): fast marching, then Poisson blending of the holes.
-* `gntipt`: Yu et al. 2018's coarse-to-fine network with contextual attention (bench.models.gntipt.network). FILE is
-  the widely used PyTorch port of the authors' TensorFlow model (keys `coarse_generator.*` /
+* `gntipt`: Yu et al. 2018's coarse-to-fine network with contextual attention (bench.models.gntipt.network).
+  FILE is the widely used PyTorch port of the authors' TensorFlow model (keys `coarse_generator.*` /
   `fine_generator.*`, optionally under `netG.`) or mmagic's DeepFill v1 checkpoint (`generator.*`). The
   released models were trained at 256 px; they run at the evaluation's resolution (a multiple of 8),
   where contextual attention searches the whole image, as the released `test.py` does.
