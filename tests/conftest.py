@@ -25,6 +25,23 @@ def astronaut() -> np.ndarray:
     return data.astronaut()
 
 
+# Top-left corners of 200 px crops of the astronaut photo, for the tiny test-image folders.
+CROP_CORNERS = ((0, 0), (100, 200), (250, 120), (300, 300))
+
+
+def write_crops(folder, photo: np.ndarray, size: int, corners=CROP_CORNERS) -> None:
+    """A folder of test images: im0.png, im1.png, ... the 200 px crops of `photo` at `corners`, resized to
+    size x size (INTER_AREA)."""
+    import cv2
+
+    from bench.core.files import write_png
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (y, x) in enumerate(corners):
+        crop = photo[y : y + 200, x : x + 200]
+        write_png(folder / f"im{i}.png", cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
+
+
 def vgg16_conv1_to_conv3(model) -> dict:
     """The part of a torchvision VGG-16 state dict that the feature network reads (features[:17]): 7 MB
     instead of the whole file's 528 MB."""

@@ -7,15 +7,15 @@ import math
 import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import write_crops
 
 from bench.api import Result, evaluate
 from bench.core.errors import BenchError
-from bench.core.files import read_mask, write_png
+from bench.core.files import read_mask
 from bench.methods.inpainters import Inpainter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,12 +30,7 @@ def inputs(tmp_path_factory, astronaut) -> Path:
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("apiset")
-    (root / "images").mkdir()
-    for i, (y, x) in enumerate([(0, 0), (100, 200), (250, 120), (300, 300)]):
-        crop = astronaut[y : y + 200, x : x + 200]
-        write_png(
-            root / "images" / f"im{i}.png", cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-        )
+    write_crops(root / "images", astronaut, SIZE)
     generate_set(root / "masks", size=SIZE, per_bin=2, bins=["0.1-0.2", RATIO], seed=1, progress=False)
     return root
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import torchvision
-from conftest import FakeISNet
+from conftest import CROP_CORNERS, FakeISNet, write_crops
 
-from bench.core.files import read_mask, write_png
+from bench.core.files import read_mask
 from bench.data.decode import load_image
 from bench.evaluation.runner import EvalConfig, evaluate
 from bench.metrics.fid_kid import fid_from_features, kid_from_features
@@ -45,11 +44,7 @@ def dataset(tmp_path_factory, astronaut):
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("cellset")
-    imgs = root / "images"
-    imgs.mkdir()
-    for i, (y, x) in enumerate([(0, 0), (100, 200), (250, 120), (300, 300), (50, 310), (310, 20)]):
-        crop = astronaut[y : y + 200, x : x + 200]
-        write_png(imgs / f"im{i}.png", cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
+    write_crops(root / "images", astronaut, SIZE, (*CROP_CORNERS, (50, 310), (310, 20)))
     generate_set(root / "masks", size=SIZE, per_bin=3, bins=SEL_BINS, seed=1, progress=False)
     return root
 

@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import FakeISNet
+from conftest import FakeISNet, write_crops
 
 from bench.cli import main
-from bench.core.files import write_png
 from bench.evaluation.runner import EvalConfig, evaluate
 from bench.runs.pairing import make_pairs
 from bench.runs.records import RECORDS_FILE, list_method_dirs
@@ -38,11 +37,7 @@ def dataset(tmp_path_factory, astronaut):
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("evalset")
-    imgs = root / "images"
-    imgs.mkdir()
-    for i, (y, x) in enumerate([(0, 0), (100, 200), (250, 120), (300, 300)]):
-        crop = astronaut[y : y + 200, x : x + 200]
-        write_png(imgs / f"im{i}.png", cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
+    write_crops(root / "images", astronaut, SIZE)
     generate_set(root / "masks", size=SIZE, per_bin=3, bins=SEL_BINS, seed=1, progress=False)
     generate_set(root / "masks48", size=48, per_bin=2, bins=SEL_BINS, seed=1, progress=False)
     return root

@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_crops
 
 from bench.cli import main
-from bench.core.files import write_png
 from bench.runs.records import RECORDS_FILE, list_method_dirs
 from masks.conventions import BINS
 
@@ -42,12 +42,7 @@ def dataset(tmp_path_factory, astronaut):
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("exportset")
-    (root / "images").mkdir()
-    for i, (y, x) in enumerate([(0, 0), (100, 200), (250, 120), (300, 300)]):
-        crop = astronaut[y : y + 200, x : x + 200]
-        write_png(
-            root / "images" / f"im{i}.png", cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-        )
+    write_crops(root / "images", astronaut, SIZE)
     generate_set(root / "masks", size=SIZE, per_bin=3, bins=SEL_BINS, seed=1, progress=False)
     return root
 

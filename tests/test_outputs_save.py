@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import FakeISNet
+from conftest import CROP_CORNERS, FakeISNet, write_crops
 
 from bench.cli import main
 from bench.core.errors import BenchError
-from bench.core.files import read_mask, write_png
+from bench.core.files import read_mask
 from bench.evaluation.runner import EvalConfig, evaluate
 from bench.evaluation.saved_outputs import OUTPUTS_DIR, output_folders, output_name
 from bench.reporting.summary_json import dumps, summary_rows
@@ -34,11 +34,7 @@ def dataset(tmp_path_factory, astronaut):
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("outset")
-    imgs = root / "images"
-    imgs.mkdir()
-    for i, (y, x) in enumerate([(0, 0), (100, 200), (250, 120)]):
-        crop = astronaut[y : y + 200, x : x + 200]
-        write_png(imgs / f"im{i}.png", cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
+    write_crops(root / "images", astronaut, SIZE, CROP_CORNERS[:3])
     generate_set(root / "masks", size=SIZE, per_bin=2, bins=SEL_BINS, seed=1, progress=False)
     return root
 

@@ -9,12 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import pytest
-from conftest import FakeISNet
+from conftest import CROP_CORNERS, FakeISNet, write_crops
 
 from bench.cli import main as cli
-from bench.core.files import write_png
 from bench.evaluation.runner import EvalConfig, evaluate
 from bench.evaluation.saved_outputs import OUTPUTS_DIR, output_name
 from bench.runs.records import read_pairs
@@ -34,12 +32,7 @@ def dataset(tmp_path_factory, astronaut):
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("outshards")
-    (root / "images").mkdir()
-    for i, (y, x) in enumerate([(0, 0), (100, 200), (250, 120)]):
-        crop = astronaut[y : y + 200, x : x + 200]
-        write_png(
-            root / "images" / f"im{i}.png", cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-        )
+    write_crops(root / "images", astronaut, SIZE, CROP_CORNERS[:3])
     generate_set(root / "masks", size=SIZE, per_bin=2, bins=SEL_BINS, seed=1, progress=False)
     return root
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import pytest
-from conftest import FakeISNet
+from conftest import CROP_CORNERS, FakeISNet, write_crops
 
 from bench.cli import main
 from bench.core.errors import BenchError
-from bench.core.files import write_png
 from bench.evaluation.runner import EvalConfig, evaluate
 from bench.reporting.rebuild import TablesConfig, make_tables
 from masks.conventions import BINS
@@ -27,12 +25,7 @@ def evaluated(tmp_path_factory, astronaut):
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("rebuild")
-    (root / "images").mkdir()
-    for i, (y, x) in enumerate([(0, 0), (100, 200), (250, 120)]):
-        crop = astronaut[y : y + 200, x : x + 200]
-        write_png(
-            root / "images" / f"im{i}.png", cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-        )
+    write_crops(root / "images", astronaut, SIZE, CROP_CORNERS[:3])
     generate_set(root / "masks", size=SIZE, per_bin=2, bins=SEL_BINS, seed=1, progress=False)
     out = root / "ev"
     cfg = EvalConfig(data=root / "images", masks=root / "masks", methods=("mean", "telea"), out=out,

@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import pytest
-from conftest import FakeISNet
+from conftest import FakeISNet, write_crops
 
 from bench.cli import main
 from bench.core.errors import BenchError
-from bench.core.files import write_png
 from bench.evaluation.runner import EvalConfig, evaluate
 from bench.reporting.tables import build_tables
 from bench.runs.records import RUN_FORMAT_VERSION, run_format_version, upgrade_run
@@ -29,12 +27,7 @@ def dataset(tmp_path_factory, astronaut):
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("runformat")
-    (root / "images").mkdir()
-    for i, (y, x) in enumerate([(0, 0), (100, 200), (250, 120), (300, 300)]):
-        crop = astronaut[y : y + 200, x : x + 200]
-        write_png(
-            root / "images" / f"im{i}.png", cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-        )
+    write_crops(root / "images", astronaut, SIZE)
     generate_set(root / "masks", size=SIZE, per_bin=2, bins=SEL_BINS, seed=1, progress=False)
     return root
 

@@ -8,13 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import pytest
-from conftest import FakeISNet
+from conftest import CROP_CORNERS, FakeISNet, write_crops
 
 from bench.cli import main as cli
 from bench.core.errors import BenchError
-from bench.core.files import write_png
 from bench.core.folders import claim, sublock
 from bench.evaluation.runner import EvalConfig, evaluate
 from bench.reporting.tables import build_tables
@@ -35,12 +33,7 @@ def dataset(tmp_path_factory, astronaut):
     from masks.manifest import generate_set
 
     root = tmp_path_factory.mktemp("shardset")
-    (root / "images").mkdir()
-    for i, (y, x) in enumerate([(0, 0), (100, 200), (250, 120), (300, 300), (50, 280)]):
-        crop = astronaut[y : y + 200, x : x + 200]
-        write_png(
-            root / "images" / f"im{i}.png", cv2.resize(crop, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-        )
+    write_crops(root / "images", astronaut, SIZE, (*CROP_CORNERS, (50, 280)))
     generate_set(root / "masks", size=SIZE, per_bin=3, bins=SEL_BINS, seed=1, progress=False)
     return root
 
